@@ -1,0 +1,311 @@
+//! The task manifest: what `#[bgapp::background_task]` declares about a task,
+//! in one model shared by the three parts of bgapp.
+//!
+//! - The macro parses and checks the attribute into a [`TaskManifest`] and
+//!   compiles it into the binary as a record in the [`SECTION`] link section.
+//! - The runtime reads the same record back to learn its deadlines.
+//! - The packager reads the records out of the built file (any target, no
+//!   need to run it) with [`decode_records`] and turns them into units.
+//!
+//! A record is `MAGIC`, the manifest as JSON, and a NUL byte. Records are
+//! byte-aligned and self-delimiting, so the linker may concatenate them in
+//! any order and the reader needs neither relocations nor the target's
+//! endianness.
+
+mod calendar;
+mod duration;
+mod listen;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use calendar::{validate_calendar, CalendarError};
+pub use duration::{format_duration, format_systemd, parse_duration, DurationError};
+pub use listen::{ListenAddress, ListenError};
+
+/// The link section that holds one record per task.
+pub const SECTION: &str = "bgapp_manifest";
+
+/// The bytes that open every record.
+pub const MAGIC: &[u8] = b"BGAPP-TASK\x01";
+
+/// The manifest format written by this version; readers refuse newer ones.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The default deadline to save state after a stop request.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything the attribute declares about one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskManifest {
+    /// Manifest format version, [`FORMAT_VERSION`] when written.
+    pub format: u32,
+    /// The task's name: the unit name suffix and the binary's argument.
+    pub name: String,
+    /// The Rust function the attribute is on.
+    pub function: String,
+    /// The Cargo package the task was compiled in.
+    pub package: String,
+    /// A one-line description (the package description by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What starts the task.
+    pub trigger: Trigger,
+    /// When the supervisor restarts it.
+    pub restart: Restart,
+    /// The deadline to save state after a stop request, in milliseconds.
+    pub stop_timeout_ms: u64,
+    /// The longest one activation may run, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit_ms: Option<u64>,
+    /// The liveness interval the supervisor enforces, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watchdog_ms: Option<u64>,
+}
+
+impl TaskManifest {
+    pub fn stop_timeout(&self) -> Duration {
+        Duration::from_millis(self.stop_timeout_ms)
+    }
+
+    pub fn time_limit(&self) -> Option<Duration> {
+        self.time_limit_ms.map(Duration::from_millis)
+    }
+
+    pub fn watchdog(&self) -> Option<Duration> {
+        self.watchdog_ms.map(Duration::from_millis)
+    }
+
+    /// Encodes the manifest as one record for the [`SECTION`] link section.
+    pub fn to_record(&self) -> Vec<u8> {
+        let json = serde_json::to_vec(self).expect("a manifest always serializes");
+        let mut out = Vec::with_capacity(MAGIC.len() + json.len() + 1);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&json);
+        out.push(0);
+        out
+    }
+
+    /// Decodes one record (as written by [`TaskManifest::to_record`]).
+    pub fn from_record(record: &[u8]) -> Result<Self, DecodeError> {
+        let body = record.strip_prefix(MAGIC).ok_or(DecodeError::BadMagic)?;
+        let end = body.iter().position(|&b| b == 0).ok_or(DecodeError::Truncated)?;
+        parse_body(&body[..end])
+    }
+}
+
+/// What starts a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Trigger {
+    /// Started at boot and kept running.
+    Boot,
+    /// Started by a timer: every interval, or on a calendar.
+    Timer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        every_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        calendar: Option<String>,
+    },
+    /// Started by a connection to a listening socket.
+    Socket { listen: String },
+    /// Started when a path changes.
+    Path { condition: PathCondition, path: String },
+    /// Started only by an operator (`systemctl start`).
+    Manual,
+}
+
+impl Trigger {
+    /// The short name used in attributes, logs and JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trigger::Boot => "boot",
+            Trigger::Timer { .. } => "timer",
+            Trigger::Socket { .. } => "socket",
+            Trigger::Path { .. } => "path",
+            Trigger::Manual => "manual",
+        }
+    }
+
+    /// The restart policy a task gets when its attribute names none.
+    pub fn default_restart(&self) -> Restart {
+        match self {
+            Trigger::Boot => Restart::Always,
+            _ => Restart::OnFailure,
+        }
+    }
+}
+
+/// Which change of a path starts a path-triggered task; these are the
+/// conditions of a systemd `.path` unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathCondition {
+    /// `PathChanged=`: a file written to was closed, or an entry was created
+    /// or removed in a watched directory.
+    Changed,
+    /// `PathModified=`: as `changed`, and also on every write.
+    Modified,
+    /// `PathExists=`: the path exists.
+    Exists,
+    /// `DirectoryNotEmpty=`: the directory holds at least one entry; the
+    /// natural trigger for a spool directory.
+    NotEmpty,
+}
+
+impl PathCondition {
+    pub const ALL: [PathCondition; 4] = [
+        PathCondition::Changed,
+        PathCondition::Modified,
+        PathCondition::Exists,
+        PathCondition::NotEmpty,
+    ];
+
+    /// The attribute's spelling (`changed`, `not_empty`, ...).
+    pub fn attribute_name(self) -> &'static str {
+        match self {
+            PathCondition::Changed => "changed",
+            PathCondition::Modified => "modified",
+            PathCondition::Exists => "exists",
+            PathCondition::NotEmpty => "not_empty",
+        }
+    }
+
+    /// The `.path` unit directive.
+    pub fn directive(self) -> &'static str {
+        match self {
+            PathCondition::Changed => "PathChanged",
+            PathCondition::Modified => "PathModified",
+            PathCondition::Exists => "PathExists",
+            PathCondition::NotEmpty => "DirectoryNotEmpty",
+        }
+    }
+}
+
+/// When the supervisor restarts a task that ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    /// Whenever it ends, however it ended (but not after an operator stop or
+    /// a declared permanent failure).
+    Always,
+    /// When it failed: an error, a panic, a crash, a missed deadline.
+    OnFailure,
+    /// Never.
+    Never,
+}
+
+impl Restart {
+    pub const ALL: [Restart; 3] = [Restart::Always, Restart::OnFailure, Restart::Never];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Restart::Always => "always",
+            Restart::OnFailure => "on-failure",
+            Restart::Never => "never",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Restart> {
+        Restart::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// Why a record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the record does not start with the bgapp marker")]
+    BadMagic,
+    #[error("the record is truncated")]
+    Truncated,
+    #[error("the record was written by a newer bgapp (manifest format {0}, this reader knows {FORMAT_VERSION}); update cargo-bgapp")]
+    NewerFormat(u32),
+    #[error("the record is not a valid task manifest: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+fn parse_body(body: &[u8]) -> Result<TaskManifest, DecodeError> {
+    #[derive(Deserialize)]
+    struct Version {
+        format: u32,
+    }
+    let version: Version = serde_json::from_slice(body)?;
+    if version.format > FORMAT_VERSION {
+        return Err(DecodeError::NewerFormat(version.format));
+    }
+    Ok(serde_json::from_slice(body)?)
+}
+
+/// Finds every task record in the bytes of a [`SECTION`] section, in order.
+///
+/// Linkers may pad between input sections, so bytes between records are
+/// skipped; a record that starts but does not parse is an error.
+pub fn decode_records(section: &[u8]) -> Result<Vec<TaskManifest>, DecodeError> {
+    let mut out = Vec::new();
+    let mut rest = section;
+    while let Some(start) = find(rest, MAGIC) {
+        let body = &rest[start + MAGIC.len()..];
+        let end = body.iter().position(|&b| b == 0).ok_or(DecodeError::Truncated)?;
+        out.push(parse_body(&body[..end])?);
+        rest = &body[end + 1..];
+    }
+    Ok(out)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str) -> TaskManifest {
+        TaskManifest {
+            format: FORMAT_VERSION,
+            name: name.into(),
+            function: name.replace('-', "_"),
+            package: "demo".into(),
+            description: Some("Uploads readings".into()),
+            trigger: Trigger::Timer {
+                every_ms: Some(900_000),
+                calendar: None,
+            },
+            restart: Restart::OnFailure,
+            stop_timeout_ms: 5_000,
+            time_limit_ms: Some(600_000),
+            watchdog_ms: None,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_through_padding() {
+        let mut section = vec![0u8; 3];
+        section.extend(sample("uploader").to_record());
+        section.extend([0, 0, 0, 0]);
+        section.extend(sample("cleaner").to_record());
+        let tasks = decode_records(&section).unwrap();
+        assert_eq!(tasks, vec![sample("uploader"), sample("cleaner")]);
+        assert_eq!(TaskManifest::from_record(&sample("x").to_record()).unwrap(), sample("x"));
+    }
+
+    #[test]
+    fn json_shape_is_stable() {
+        let json = serde_json::to_string(&sample("uploader")).unwrap();
+        assert_eq!(
+            json,
+            r#"{"format":1,"name":"uploader","function":"uploader","package":"demo","description":"Uploads readings","trigger":{"kind":"timer","every_ms":900000},"restart":"on-failure","stop_timeout_ms":5000,"time_limit_ms":600000}"#
+        );
+    }
+
+    #[test]
+    fn refuses_newer_formats_and_torn_records() {
+        let mut m = sample("x");
+        m.format = FORMAT_VERSION + 1;
+        assert!(matches!(decode_records(&m.to_record()), Err(DecodeError::NewerFormat(2))));
+        let rec = sample("x").to_record();
+        assert!(matches!(decode_records(&rec[..rec.len() - 1]), Err(DecodeError::Truncated)));
+    }
+}
