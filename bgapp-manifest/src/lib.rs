@@ -13,6 +13,7 @@
 //! endianness.
 
 mod calendar;
+pub mod exit;
 mod duration;
 mod listen;
 

@@ -1,0 +1,18 @@
+//! The checked model of one task: what `expand.rs` turns into code.
+
+use bgapp_manifest::TaskManifest;
+use proc_macro2::Span;
+
+pub struct Task {
+    /// The manifest compiled into the binary.
+    pub manifest: TaskManifest,
+    /// Where the generated code finds the runtime (`::bgapp` by default).
+    pub krate: syn::Path,
+    /// Whether the attribute is on `main`, so the macro emits the process
+    /// entry and keeps the task callable as `main_task`.
+    pub is_main: bool,
+    /// Where the task's name came from, for the duplicate-name error.
+    pub name_span: Span,
+    /// The return type's span, for the `Result<(), E: Display>` check.
+    pub output_span: Span,
+}

@@ -1,0 +1,283 @@
+//! Parses the attribute's arguments into [`RawArgs`]: every option as
+//! written, with the span of its key and value, and nothing checked beyond
+//! syntax. `valid.rs` checks the combination.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{ParseStream, Parser};
+use syn::spanned::Spanned;
+use syn::{Ident, LitStr, Token};
+
+/// The options `#[background_task(...)]` accepts, in the order docs list them.
+pub const OPTIONS: &[&str] = &[
+    "name",
+    "description",
+    "trigger",
+    "restart",
+    "stop_timeout",
+    "time_limit",
+    "watchdog",
+    "crate",
+];
+
+/// The triggers `trigger = ...` accepts.
+pub const TRIGGERS: &[&str] = &["boot", "timer", "socket", "path", "manual"];
+
+/// A string option as written.
+#[derive(Clone)]
+pub struct Str {
+    pub value: String,
+    pub span: Span,
+}
+
+impl From<&LitStr> for Str {
+    fn from(lit: &LitStr) -> Self {
+        Str {
+            value: lit.value(),
+            span: lit.span(),
+        }
+    }
+}
+
+/// `trigger = kind(key = "value", ...)` as written.
+pub struct RawTrigger {
+    pub kind: Ident,
+    /// The argument list, if parentheses were written.
+    pub args: Option<Vec<(Ident, Str)>>,
+    pub span: Span,
+}
+
+/// Every option as written; `None` when absent.
+#[derive(Default)]
+pub struct RawArgs {
+    pub name: Option<Str>,
+    pub description: Option<Str>,
+    pub trigger: Option<RawTrigger>,
+    pub restart: Option<Str>,
+    pub stop_timeout: Option<Str>,
+    pub time_limit: Option<Str>,
+    pub watchdog: Option<Str>,
+    pub krate: Option<(syn::Path, Span)>,
+}
+
+/// Collects errors so that one pass reports every problem at once.
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.push_error(syn::Error::new(span, msg));
+    }
+
+    pub fn push_error(&mut self, e: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub fn into_result(self) -> Result<(), syn::Error> {
+        match self.0 {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Suggests the closest known word, the way rustc and cargo do.
+pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min()
+        .map(|(_, c)| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+fn list(words: &[&str]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{}, or {last}", rest.join(", ")),
+        _ => quoted.join(""),
+    }
+}
+
+/// Parses `name = "...", trigger = timer(every = "15m"), ...`.
+pub fn parse(args: TokenStream, errors: &mut Errors) -> RawArgs {
+    let mut raw = RawArgs::default();
+    let parser = |input: ParseStream| {
+        while !input.is_empty() {
+            parse_option(input, &mut raw, errors)?;
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(())
+    };
+    if let Err(e) = parser.parse2(args) {
+        errors.push_error(e);
+    }
+    raw
+}
+
+fn parse_option(input: ParseStream, raw: &mut RawArgs, errors: &mut Errors) -> syn::Result<()> {
+    // `crate` is a keyword, so take any identifier, keywords included.
+    let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+    let key_name = key.to_string();
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            key.span(),
+            format!("expected `{key_name} = ...`"),
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    let duplicate = |present: bool, errors: &mut Errors| {
+        if present {
+            errors.push(key.span(), format!("option `{key_name}` is set more than once"));
+        }
+    };
+    match key_name.as_str() {
+        "name" => {
+            let v = string_value(input, &key_name)?;
+            duplicate(raw.name.is_some(), errors);
+            raw.name = Some(v);
+        }
+        "description" => {
+            let v = string_value(input, &key_name)?;
+            duplicate(raw.description.is_some(), errors);
+            raw.description = Some(v);
+        }
+        "restart" => {
+            let v = string_value(input, &key_name)?;
+            duplicate(raw.restart.is_some(), errors);
+            raw.restart = Some(v);
+        }
+        "stop_timeout" => {
+            let v = string_value(input, &key_name)?;
+            duplicate(raw.stop_timeout.is_some(), errors);
+            raw.stop_timeout = Some(v);
+        }
+        "time_limit" => {
+            let v = string_value(input, &key_name)?;
+            duplicate(raw.time_limit.is_some(), errors);
+            raw.time_limit = Some(v);
+        }
+        "watchdog" => {
+            let v = string_value(input, &key_name)?;
+            duplicate(raw.watchdog.is_some(), errors);
+            raw.watchdog = Some(v);
+        }
+        "crate" => {
+            let lit: LitStr = input.parse().map_err(|e| {
+                syn::Error::new(e.span(), "expected a path in quotes, like `crate = \"my_crate::bgapp\"`")
+            })?;
+            let path: syn::Path = lit.parse().map_err(|_| {
+                syn::Error::new(lit.span(), format!("`{}` is not a path", lit.value()))
+            })?;
+            duplicate(raw.krate.is_some(), errors);
+            raw.krate = Some((path, lit.span()));
+        }
+        "trigger" => {
+            let t = trigger_value(input)?;
+            duplicate(raw.trigger.is_some(), errors);
+            raw.trigger = Some(t);
+        }
+        _ => {
+            // Skip the value so that the options after it are still checked.
+            let _: TokenStream = skip_value(input)?;
+            errors.push(
+                key.span(),
+                format!(
+                    "unknown option `{key_name}`{}",
+                    match did_you_mean(&key_name, OPTIONS) {
+                        s if s.is_empty() => format!("; expected one of {}", list(OPTIONS)),
+                        s => s,
+                    }
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn skip_value(input: ParseStream) -> syn::Result<TokenStream> {
+    let mut out = TokenStream::new();
+    while !input.is_empty() && !input.peek(Token![,]) {
+        let tt: proc_macro2::TokenTree = input.parse()?;
+        out.extend([tt]);
+    }
+    Ok(out)
+}
+
+fn string_value(input: ParseStream, key: &str) -> syn::Result<Str> {
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        return Ok(Str::from(&lit));
+    }
+    let value = skip_value(input)?;
+    let shown = value.to_string();
+    let hint = match key {
+        "restart" => format!("expected a string, like `restart = \"on-failure\"`; write `restart = \"{shown}\"`"),
+        "stop_timeout" | "time_limit" | "watchdog" => {
+            format!("expected a duration in quotes, like `{key} = \"5s\"`")
+        }
+        _ => format!("expected a string, like `{key} = \"...\"`"),
+    };
+    Err(syn::Error::new(
+        if value.is_empty() { input.span() } else { value.span() },
+        hint,
+    ))
+}
+
+fn trigger_value(input: ParseStream) -> syn::Result<RawTrigger> {
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "write the trigger without quotes, like `trigger = {}`",
+                lit.value()
+            ),
+        ));
+    }
+    let kind: Ident = input.call(syn::ext::IdentExt::parse_any).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!("expected a trigger: one of {}", list(TRIGGERS)),
+        )
+    })?;
+    let mut span = kind.span();
+    let args = if input.peek(syn::token::Paren) {
+        let content;
+        let parens = syn::parenthesized!(content in input);
+        span = span.join(parens.span.join()).unwrap_or(span);
+        let mut args = Vec::new();
+        while !content.is_empty() {
+            let key: Ident = content.call(syn::ext::IdentExt::parse_any)?;
+            content.parse::<Token![=]>().map_err(|e| {
+                syn::Error::new(e.span(), format!("expected `{key} = \"...\"`"))
+            })?;
+            let lit: LitStr = content.parse().map_err(|e| {
+                syn::Error::new(e.span(), format!("expected a string, like `{key} = \"...\"`"))
+            })?;
+            args.push((key, Str::from(&lit)));
+            if content.is_empty() {
+                break;
+            }
+            content.parse::<Token![,]>()?;
+        }
+        Some(args)
+    } else {
+        None
+    };
+    Ok(RawTrigger { kind, args, span })
+}
+
+pub fn list_words(words: &[&str]) -> String {
+    list(words)
+}

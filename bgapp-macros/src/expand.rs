@@ -1,0 +1,75 @@
+//! Generates the code for a checked task: the function as written, its
+//! manifest record in the `bgapp_manifest` link section, and its entry in
+//! the runtime's task table. On `main`, also the process entry.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::{ItemFn, LitByteStr};
+
+use crate::ast::Task;
+
+pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
+    let krate = &task.krate;
+    let name = &task.manifest.name;
+    if task.is_main {
+        func.sig.ident = format_ident!("main_task", span = func.sig.ident.span());
+    }
+    let fn_ident = &func.sig.ident;
+
+    let record = task.manifest.to_record();
+    let record_len = record.len();
+    let record_bytes = LitByteStr::new(&record, Span::call_site());
+    let section = bgapp_manifest::SECTION;
+    // One global symbol per task name: two tasks with one name anywhere in
+    // the binary fail to build instead of one of them being shadowed.
+    let symbol = format!("__bgapp_task.{name}");
+    // Two tasks with one name in the same module get a spanned error early,
+    // from `cargo check` already.
+    let guard = format_ident!(
+        "__bgapp_task_named_{}",
+        name.replace('-', "_"),
+        span = task.name_span
+    );
+
+    // Spanned at the return type, so an error type that cannot be displayed
+    // is reported there.
+    let into_result = quote_spanned! {task.output_span=>
+        #krate::__private::TaskReturn::into_task_result(#fn_ident(task).await)
+    };
+
+    let entry_point = task.is_main.then(|| {
+        quote! {
+            fn main() -> ::std::process::ExitCode {
+                #krate::__private::run_process(::std::option::Option::Some(#name))
+            }
+        }
+    });
+
+    quote! {
+        #func
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        struct #guard;
+
+        const _: () = {
+            #[used]
+            #[unsafe(link_section = #section)]
+            #[unsafe(export_name = #symbol)]
+            static MANIFEST: [u8; #record_len] = *#record_bytes;
+
+            #[#krate::__private::linkme::distributed_slice(#krate::__private::TASKS)]
+            #[linkme(crate = #krate::__private::linkme)]
+            static ENTRY: #krate::__private::TaskEntry = #krate::__private::TaskEntry {
+                manifest: &MANIFEST,
+                run: run,
+            };
+
+            fn run(task: #krate::TaskInstance) -> #krate::__private::TaskFuture {
+                ::std::boxed::Box::pin(async move { #into_result })
+            }
+        };
+
+        #entry_point
+    }
+}

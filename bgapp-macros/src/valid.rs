@@ -1,0 +1,401 @@
+//! Checks the function's signature and the options together, and resolves
+//! defaults, producing the [`Task`] that `expand.rs` generates code for.
+
+use std::time::Duration;
+
+use bgapp_manifest::{
+    format_duration, parse_duration, validate_calendar, ListenAddress, PathCondition, Restart,
+    TaskManifest, Trigger, DEFAULT_STOP_TIMEOUT, FORMAT_VERSION,
+};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, ReturnType, Type};
+
+use crate::ast::Task;
+use crate::attr::{did_you_mean, list_words, Errors, RawArgs, RawTrigger, Str, TRIGGERS};
+
+
+/// Checks the function a task is declared on.
+pub fn check_signature(func: &ItemFn, errors: &mut Errors) {
+    let sig = &func.sig;
+    if let Some(c) = &sig.constness {
+        errors.push(c.span(), "a background task cannot be a `const fn`");
+    }
+    if let Some(u) = &sig.unsafety {
+        errors.push(u.span(), "a background task cannot be `unsafe`; keep the unsafe code inside its body");
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(abi.span(), "a background task cannot have an `extern` ABI");
+    }
+    if sig.asyncness.is_none() {
+        errors.push(
+            sig.fn_token.span,
+            format!("a background task must be an `async fn`; add `async` before `fn {}`", sig.ident),
+        );
+    }
+    if !sig.generics.params.is_empty() {
+        errors.push(
+            sig.generics.span(),
+            "a background task cannot be generic; the runtime calls it with one concrete `TaskInstance`",
+        );
+    }
+    if let Some(w) = &sig.generics.where_clause {
+        errors.push(w.span(), "a background task cannot have a `where` clause");
+    }
+    if let Some(v) = &sig.variadic {
+        errors.push(v.span(), "a background task cannot be variadic");
+    }
+    check_inputs(func, errors);
+    check_output(&sig.output, errors);
+}
+
+fn check_inputs(func: &ItemFn, errors: &mut Errors) {
+    let sig = &func.sig;
+    let mut inputs = sig.inputs.iter();
+    match inputs.next() {
+        None => errors.push(
+            sig.paren_token.span.join(),
+            "a background task takes one argument; write `task: bgapp::TaskInstance`",
+        ),
+        Some(FnArg::Receiver(r)) => errors.push(
+            r.span(),
+            "a background task cannot take `self`; make it a free function taking `task: bgapp::TaskInstance`",
+        ),
+        Some(FnArg::Typed(pat)) => check_instance_type(&pat.ty, errors),
+    }
+    for extra in inputs {
+        errors.push(
+            extra.span(),
+            "a background task takes exactly one argument, the `TaskInstance`; reach other values through it or through captured state",
+        );
+    }
+}
+
+fn check_instance_type(ty: &Type, errors: &mut Errors) {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last();
+            if last.is_none_or(|s| s.ident != "TaskInstance") {
+                errors.push(
+                    ty.span(),
+                    format!(
+                        "expected `bgapp::TaskInstance`, found `{}`",
+                        quote::quote!(#ty).to_string().replace(' ', "")
+                    ),
+                );
+            }
+        }
+        Type::Reference(r) => errors.push(
+            r.and_token.span.join(r.elem.span()).unwrap_or(r.and_token.span),
+            "take the `TaskInstance` by value: `task: bgapp::TaskInstance` (it is cheap to clone)",
+        ),
+        _ => errors.push(ty.span(), "expected `bgapp::TaskInstance`"),
+    }
+}
+
+fn check_output(output: &ReturnType, errors: &mut Errors) {
+    let ReturnType::Type(_, ty) = output else {
+        return;
+    };
+    let ok = match &**ty {
+        Type::Tuple(t) => t.elems.is_empty(),
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+        _ => false,
+    };
+    if !ok {
+        errors.push(
+            ty.span(),
+            "a background task returns `()` or `Result<(), E>` where `E: Display`; report outcomes through the `TaskInstance`",
+        );
+    }
+}
+
+fn duration(opt: &Option<Str>, key: &str, errors: &mut Errors) -> Option<Duration> {
+    let s = opt.as_ref()?;
+    match parse_duration(&s.value) {
+        Ok(d) if d.is_zero() => {
+            errors.push(s.span, format!("`{key}` must be longer than zero"));
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            errors.push(s.span, format!("invalid duration `{}`: {e}", s.value));
+            None
+        }
+    }
+}
+
+fn task_name_error(name: &str) -> Option<String> {
+    let first_ok = name.starts_with(|c: char| c.is_ascii_alphabetic());
+    let rest_ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if name.is_empty() {
+        Some("a task name cannot be empty".to_string())
+    } else if !first_ok || !rest_ok {
+        Some(format!(
+            "invalid task name `{name}`: use ASCII letters, digits, `-` and `_`, starting with a letter"
+        ))
+    } else if name.len() > 64 {
+        Some(format!("task name `{name}` is longer than 64 characters"))
+    } else {
+        None
+    }
+}
+
+/// Resolves `trigger = ...` into the manifest's model.
+fn trigger(raw: &RawTrigger, errors: &mut Errors) -> Option<Trigger> {
+    let kind = raw.kind.to_string();
+    let args = raw.args.as_deref().unwrap_or(&[]);
+    let no_args = |errors: &mut Errors| {
+        if let Some(args) = &raw.args {
+            let span = args.first().map(|(k, _)| k.span()).unwrap_or(raw.span);
+            errors.push(span, format!("the `{kind}` trigger takes no arguments; write `trigger = {kind}`"));
+        }
+    };
+    let unknown_arg = |k: &syn::Ident, allowed: &[&str], errors: &mut Errors| {
+        let name = k.to_string();
+        let hint = match did_you_mean(&name, allowed) {
+            s if s.is_empty() => format!("; expected {}", list_words(allowed)),
+            s => s,
+        };
+        errors.push(k.span(), format!("unknown `{kind}` argument `{name}`{hint}"));
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (k, _) in args {
+        if !seen.insert(k.to_string()) {
+            errors.push(k.span(), format!("`{k}` is set more than once"));
+        }
+    }
+    match kind.as_str() {
+        "boot" => {
+            no_args(errors);
+            Some(Trigger::Boot)
+        }
+        "manual" => {
+            no_args(errors);
+            Some(Trigger::Manual)
+        }
+        "timer" => {
+            let mut every = None;
+            let mut calendar = None;
+            for (k, v) in args {
+                match k.to_string().as_str() {
+                    "every" => match parse_duration(&v.value) {
+                        Ok(d) if d.is_zero() => errors.push(v.span, "`every` must be longer than zero"),
+                        Ok(d) => every = Some((d, k.span())),
+                        Err(e) => errors.push(v.span, format!("invalid duration `{}`: {e}", v.value)),
+                    },
+                    "calendar" => match validate_calendar(&v.value) {
+                        Ok(()) => calendar = Some((v.value.clone(), k.span())),
+                        Err(e) => errors.push(v.span, format!("invalid calendar `{}`: {e}", v.value)),
+                    },
+                    _ => unknown_arg(k, &["every", "calendar"], errors),
+                }
+            }
+            match (&every, &calendar) {
+                (Some(_), Some((_, span))) => {
+                    errors.push(*span, "a timer runs `every` an interval or on a `calendar`, not both; keep one");
+                    None
+                }
+                (None, None) if errors.is_empty() => {
+                    errors.push(
+                        raw.span,
+                        "a timer needs a schedule; write `timer(every = \"15m\")` or `timer(calendar = \"daily\")`",
+                    );
+                    None
+                }
+                _ => Some(Trigger::Timer {
+                    every_ms: every.map(|(d, _)| d.as_millis() as u64),
+                    calendar: calendar.map(|(c, _)| c),
+                }),
+            }
+        }
+        "socket" => {
+            let mut listen = None;
+            for (k, v) in args {
+                match k.to_string().as_str() {
+                    "listen" => match ListenAddress::parse(&v.value) {
+                        Ok(_) => listen = Some(v.value.trim().to_string()),
+                        Err(e) => errors.push(v.span, format!("invalid listen address `{}`: {e}", v.value)),
+                    },
+                    _ => unknown_arg(k, &["listen"], errors),
+                }
+            }
+            if listen.is_none() && raw.args.as_ref().is_none_or(|a| a.is_empty()) {
+                errors.push(
+                    raw.span,
+                    "a socket trigger needs an address; write `socket(listen = \"8080\")`",
+                );
+            }
+            listen.map(|listen| Trigger::Socket { listen })
+        }
+        "path" => {
+            let names: Vec<&str> = PathCondition::ALL.iter().map(|c| c.attribute_name()).collect();
+            let mut found: Option<(PathCondition, String)> = None;
+            for (k, v) in args {
+                let key = k.to_string();
+                let Some(cond) = PathCondition::ALL.into_iter().find(|c| c.attribute_name() == key) else {
+                    unknown_arg(k, &names, errors);
+                    continue;
+                };
+                if !v.value.starts_with('/') {
+                    errors.push(
+                        v.span,
+                        format!("a watched path must be absolute, like `/var/spool/{}`", v.value.trim_start_matches("./")),
+                    );
+                    continue;
+                }
+                if found.is_some() {
+                    errors.push(k.span(), "a path trigger watches one condition; keep one of them");
+                    continue;
+                }
+                found = Some((cond, v.value.clone()));
+            }
+            if found.is_none() && raw.args.as_ref().is_none_or(|a| a.is_empty()) {
+                errors.push(
+                    raw.span,
+                    "a path trigger needs a path; write `path(changed = \"/var/spool/app\")`",
+                );
+            }
+            found.map(|(condition, path)| Trigger::Path { condition, path })
+        }
+        other => {
+            let hint = match did_you_mean(other, TRIGGERS) {
+                s if s.is_empty() => format!("; expected one of {}", list_words(TRIGGERS)),
+                s => s,
+            };
+            errors.push(raw.kind.span(), format!("unknown trigger `{other}`{hint}"));
+            None
+        }
+    }
+}
+
+/// Checks the options together and fills in defaults.
+pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Task> {
+    let fn_name = func.sig.ident.to_string();
+    let is_main = fn_name == "main";
+    let package = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
+
+    let (name, name_span) = match &raw.name {
+        Some(s) => (s.value.clone(), s.span),
+        None if is_main && !package.is_empty() => (package.clone(), func.sig.ident.span()),
+        None => (fn_name.replace('_', "-"), func.sig.ident.span()),
+    };
+    if let Some(msg) = task_name_error(&name) {
+        errors.push(name_span, msg);
+    }
+
+    let description = match &raw.description {
+        Some(s) if s.value.trim().is_empty() => {
+            errors.push(s.span, "`description` is empty; remove it to use the package description");
+            None
+        }
+        Some(s) => Some(s.value.clone()),
+        None => std::env::var("CARGO_PKG_DESCRIPTION")
+            .ok()
+            .filter(|d| !d.trim().is_empty()),
+    };
+
+    let trig = match &raw.trigger {
+        Some(t) => trigger(t, errors),
+        None => Some(Trigger::Boot),
+    };
+
+    let restart = match &raw.restart {
+        Some(s) => match Restart::parse(&s.value) {
+            Some(r) => Some(r),
+            None => {
+                let names: Vec<&str> = Restart::ALL.iter().map(|r| r.as_str()).collect();
+                let hint = match did_you_mean(&s.value, &names) {
+                    h if h.is_empty() => format!("; expected one of {}", list_words(&names)),
+                    h => h,
+                };
+                errors.push(s.span, format!("unknown restart policy `{}`{hint}", s.value));
+                None
+            }
+        },
+        None => None,
+    };
+
+    let stop_timeout = duration(&raw.stop_timeout, "stop_timeout", errors);
+    let time_limit = duration(&raw.time_limit, "time_limit", errors);
+    let watchdog = duration(&raw.watchdog, "watchdog", errors);
+
+    let trig = trig?;
+    let restart_explicit = restart.is_some();
+    let restart = restart.unwrap_or_else(|| trig.default_restart());
+    let restart_span = raw.restart.as_ref().map(|s| s.span);
+
+    // Combinations that would misbehave under systemd.
+    if let (Trigger::Boot, Restart::Always, Some(limit)) = (&trig, restart, &raw.time_limit) {
+        let how = if restart_explicit {
+            "`restart = \"always\"`"
+        } else {
+            "the default `restart = \"always\"` of a boot task"
+        };
+        errors.push(
+            limit.span,
+            format!(
+                "`time_limit` conflicts with {how}: the task would be stopped every {} and started again at once; use `restart = \"on-failure\"`, or a `timer` trigger for periodic work",
+                format_duration(time_limit.unwrap_or_default())
+            ),
+        );
+    }
+    if let (Trigger::Timer { .. } | Trigger::Path { .. }, Restart::Always) = (&trig, restart) {
+        errors.push(
+            restart_span.unwrap_or(name_span),
+            format!(
+                "a `{}` task that restarts `always` runs again as soon as it ends, instead of on its trigger; use `restart = \"on-failure\"`",
+                trig.kind()
+            ),
+        );
+    }
+    if let (Some(w), Some(s)) = (watchdog, &raw.watchdog) {
+        if w < Duration::from_millis(100) {
+            errors.push(s.span, "`watchdog` must be at least 100ms, so that pings at half the interval are reliable");
+        }
+    }
+    if let (Some(limit), Some(stop), Some(span)) = (time_limit, stop_timeout, raw.time_limit.as_ref().map(|s| s.span)) {
+        if limit <= stop {
+            errors.push(
+                span,
+                format!(
+                    "`time_limit` ({}) must be longer than `stop_timeout` ({}), or the task has no time to work before it must save",
+                    format_duration(limit),
+                    format_duration(stop)
+                ),
+            );
+        }
+    }
+
+    let output_span = match &func.sig.output {
+        ReturnType::Default => func.sig.ident.span(),
+        ReturnType::Type(_, ty) => ty.span(),
+    };
+    let krate = raw
+        .krate
+        .map(|(p, _)| p)
+        .unwrap_or_else(|| syn::parse_quote!(::bgapp));
+
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(Task {
+        manifest: TaskManifest {
+            format: FORMAT_VERSION,
+            name,
+            function: fn_name,
+            package,
+            description,
+            trigger: trig,
+            restart,
+            stop_timeout_ms: stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT).as_millis() as u64,
+            time_limit_ms: time_limit.map(|d| d.as_millis() as u64),
+            watchdog_ms: watchdog.map(|d| d.as_millis() as u64),
+        },
+        krate,
+        is_main,
+        name_span,
+        output_span,
+    })
+}
