@@ -34,7 +34,7 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
     // Spanned at the return type, so an error type that cannot be displayed
     // is reported there.
     let into_result = quote_spanned! {task.output_span=>
-        #krate::__private::TaskReturn::into_task_result(#fn_ident(task).await)
+        #krate::__private::TaskReturn::into_returned(#fn_ident(task).await)
     };
 
     let entry_point = task.is_main.then(|| {

@@ -1,0 +1,289 @@
+//! The supervision loop of one run: start the task function, deliver stop
+//! requests with their deadline, wait for deferrals, enforce the time limit
+//! and the deadline, ping the watchdog while the task is alive, and decide
+//! how the run ended. The process entry (`process.rs`) and the test driver
+//! (`testing.rs`) both run it; they differ only in where `Control`
+//! messages come from.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bgapp_manifest::exit;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+
+use crate::execution::ExitReason;
+use crate::instance::{LifecycleEvent, Shared};
+use crate::outcome::Returned;
+use crate::{Cancellation, CancellationReason, FetchResult, TaskInstance};
+
+/// A boxed task future, as the macro's entry builds it.
+pub type TaskFuture = Pin<Box<dyn Future<Output = Returned>>>;
+
+/// Events delivered to a running task from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Stop with a reason; the deadline is `stop_timeout` unless given.
+    Stop(CancellationReason, Option<Duration>),
+    /// Ctrl-C: the first stops like an operator stop, the second ends now.
+    Interrupt,
+    /// The system is about to sleep.
+    Sleep(Instant),
+    /// The system woke up.
+    Resume,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ended {
+    pub exit: ExitReason,
+    pub code: u8,
+}
+
+pub(crate) struct Config {
+    /// The interval systemd enforces (`WATCHDOG_USEC`), if any.
+    pub watchdog: Option<Duration>,
+}
+
+/// Runs the task to its end.
+pub(crate) async fn supervise(
+    run: impl FnOnce(TaskInstance) -> TaskFuture,
+    shared: Arc<Shared>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    config: Config,
+) -> Ended {
+    let manifest = &shared.manifest;
+    let name = manifest.name.clone();
+    let stop_timeout = manifest.stop_timeout();
+    tracing::info!(
+        "task `{name}` started (activation: {}, previous execution: {}{})",
+        shared.activation.kind(),
+        shared.previous.state(),
+        match shared.previous.consecutive_crashes() {
+            0 => String::new(),
+            n => format!(", {n} consecutive crash{}", if n == 1 { "" } else { "es" }),
+        }
+    );
+    shared.notifier.ready(&format!("running ({})", shared.activation.kind()));
+
+    let instance = TaskInstance {
+        shared: shared.clone(),
+    };
+    let mut task = CatchUnwind(run(instance));
+    let mut returned = false;
+    let mut deferrals = shared.deferrals.subscribe();
+    let mut deadline: Option<Instant> = None;
+    let mut interrupted = false;
+    let time_limit_at = manifest.time_limit().map(|d| Instant::now() + d);
+    let mut watchdog = config.watchdog.map(|w| Watchdog::new(w, &shared));
+    let mut control_open = true;
+
+    let cancel = |reason: CancellationReason, timeout: Option<Duration>, deadline: &mut Option<Instant>| {
+        if deadline.is_some() {
+            return;
+        }
+        let at = Instant::now() + timeout.unwrap_or(stop_timeout);
+        *deadline = Some(at);
+        tracing::info!(
+            "task `{name}` stopping ({reason}); it has {} to finish",
+            bgapp_manifest::format_duration(timeout.unwrap_or(stop_timeout))
+        );
+        shared.notifier.stopping(&format!("stopping ({reason})"));
+        shared.cancel.send_replace(Some(Cancellation::new(reason, at)));
+    };
+
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut task, if !returned => {
+                returned = true;
+                match result {
+                    Returned::Ok => {
+                        if *deferrals.borrow_and_update() == 0 {
+                            return finished(&shared);
+                        }
+                        tracing::debug!("task `{name}` returned; waiting for its deferrals");
+                    }
+                    Returned::Err { message, permanent: true } => {
+                        tracing::error!("task `{name}` failed permanently: {message}");
+                        return Ended { exit: ExitReason::FailedPermanently { message }, code: exit::PERMANENT_FAILURE };
+                    }
+                    Returned::Err { message, permanent: false } => {
+                        tracing::error!("task `{name}` failed: {message}");
+                        return Ended { exit: ExitReason::Failed { message }, code: exit::FAILURE };
+                    }
+                    Returned::Panicked(message) => {
+                        tracing::error!("task `{name}` panicked: {message}");
+                        return Ended { exit: ExitReason::Panicked { message }, code: exit::FAILURE };
+                    }
+                }
+            }
+            Ok(()) = deferrals.changed(), if returned => {
+                if *deferrals.borrow_and_update() == 0 {
+                    return finished(&shared);
+                }
+            }
+            message = control.recv(), if control_open => match message {
+                None => control_open = false,
+                Some(Control::Stop(reason, timeout)) => cancel(reason, timeout, &mut deadline),
+                Some(Control::Interrupt) if interrupted => {
+                    tracing::warn!("task `{name}` interrupted twice; exiting now");
+                    return Ended { exit: ExitReason::Interrupted, code: exit::INTERRUPTED };
+                }
+                Some(Control::Interrupt) => {
+                    interrupted = true;
+                    cancel(CancellationReason::StopRequested, None, &mut deadline);
+                }
+                Some(Control::Sleep(at)) => {
+                    tracing::info!("task `{name}` suspending: the system is about to sleep");
+                    let _ = shared.events.send(LifecycleEvent::Suspending { deadline: at });
+                }
+                Some(Control::Resume) => {
+                    tracing::info!("task `{name}` resuming: the system woke up");
+                    let _ = shared.events.send(LifecycleEvent::Resuming);
+                }
+            },
+            () = sleep_opt(deadline) => {
+                let reason = shared.cancel.borrow().map(|c| c.reason()).unwrap_or(CancellationReason::StopRequested);
+                let held = *deferrals.borrow();
+                tracing::error!(
+                    "task `{name}` missed its stop deadline ({reason}): {}; abandoning it",
+                    if returned { format!("{held} deferral(s) still held") } else { "its function had not returned".to_string() }
+                );
+                return Ended { exit: ExitReason::DeadlineMissed { reason: reason.to_string() }, code: exit::DEADLINE_MISSED };
+            }
+            () = sleep_opt(time_limit_at.filter(|_| deadline.is_none())) => {
+                cancel(CancellationReason::TimeLimit, None, &mut deadline);
+            }
+            stalled = tick_opt(&mut watchdog) => {
+                if stalled {
+                    cancel(CancellationReason::Watchdog, None, &mut deadline);
+                }
+            }
+        }
+    }
+}
+
+fn finished(shared: &Shared) -> Ended {
+    let name = &shared.manifest.name;
+    if let Some(c) = *shared.cancel.borrow() {
+        tracing::info!("task `{name}` stopped ({}) in time", c.reason());
+        return Ended {
+            exit: ExitReason::Stopped {
+                reason: c.reason().to_string(),
+            },
+            code: exit::SUCCESS,
+        };
+    }
+    if let Some(result) = *shared.report.lock().unwrap() {
+        let code = match result {
+            FetchResult::NewData => exit::SUCCESS,
+            FetchResult::NoData => exit::NO_DATA,
+            FetchResult::Failed => exit::FAILURE,
+        };
+        tracing::info!("task `{name}` finished: {result}");
+        return Ended {
+            exit: ExitReason::Fetched {
+                result: result.to_string(),
+            },
+            code,
+        };
+    }
+    tracing::info!("task `{name}` finished");
+    Ended {
+        exit: ExitReason::Finished,
+        code: exit::SUCCESS,
+    }
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Pings systemd's watchdog at half its interval while the task is alive.
+struct Watchdog {
+    interval: Duration,
+    ticker: tokio::time::Interval,
+    heartbeat: tokio::sync::watch::Receiver<Instant>,
+    shared: Arc<Shared>,
+    stalled_since: Option<Instant>,
+}
+
+impl Watchdog {
+    fn new(interval: Duration, shared: &Arc<Shared>) -> Self {
+        let mut ticker = tokio::time::interval(interval / 2);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Watchdog {
+            interval,
+            ticker,
+            heartbeat: shared.heartbeat.subscribe(),
+            shared: shared.clone(),
+            stalled_since: None,
+        }
+    }
+
+    /// Waits for the next tick; returns whether the task has been stalled
+    /// for a whole interval.
+    async fn tick(&mut self) -> bool {
+        self.ticker.tick().await;
+        let now = Instant::now();
+        let check = self.shared.health.lock().unwrap().as_ref().map(|c| c());
+        let alive = match check {
+            Some(ok) => ok,
+            None => now.duration_since(*self.heartbeat.borrow()) < self.interval,
+        };
+        if alive {
+            self.stalled_since = None;
+            self.shared.notifier.watchdog();
+            return false;
+        }
+        let since = *self.stalled_since.get_or_insert_with(|| {
+            tracing::warn!(
+                "task `{}` sent no heartbeat for {}; not pinging the watchdog",
+                self.shared.manifest.name,
+                bgapp_manifest::format_duration(self.interval)
+            );
+            now
+        });
+        now.duration_since(since) >= self.interval / 2
+    }
+}
+
+async fn tick_opt(w: &mut Option<Watchdog>) -> bool {
+    match w {
+        Some(w) => w.tick().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Turns a panic in the task future into `Returned::Panicked`.
+struct CatchUnwind(TaskFuture);
+
+impl Future for CatchUnwind {
+    type Output = Returned;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Returned> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(p) => p,
+            Err(payload) => Poll::Ready(Returned::Panicked(panic_message(&*payload))),
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}

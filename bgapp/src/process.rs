@@ -1,0 +1,202 @@
+//! The process entry: choose the task named on the command line, set up
+//! the runtime, turn signals into stop requests, record how the run ended,
+//! and exit with the documented status.
+//!
+//! Command line: `<binary> [TASK] [ARGS...]`. With one task, or a task on
+//! `main`, the task name may be left out. `--list` prints the tasks.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use bgapp_manifest::{exit, TaskManifest};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::activation;
+use crate::execution::{Journal, PreviousExecution};
+use crate::instance::Shared;
+use crate::lifecycle::{self, Config, Control};
+use crate::notify::Notifier;
+use crate::registry::{self, TaskEntry};
+use crate::state::{self, StateStore};
+
+/// Runs the task named on the command line. The process entry of every
+/// bgapp binary: `#[background_task]` on `main` generates a call to it;
+/// a binary whose tasks are all named functions calls it from `main`:
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     bgapp::run()
+/// }
+/// ```
+pub fn run() -> ExitCode {
+    run_process(None)
+}
+
+#[doc(hidden)]
+pub fn run_process(default: Option<&'static str>) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let tasks = match registry::load() {
+        Ok(t) => t,
+        Err(msg) => return usage_error(&msg),
+    };
+    if tasks.is_empty() {
+        return usage_error("this binary has no tasks; mark an `async fn` with `#[bgapp::background_task]`");
+    }
+    let (task, rest) = match args.first().map(String::as_str) {
+        Some("--list") => {
+            for (m, _) in &tasks {
+                println!("{}\t{}", m.name, m.trigger.kind());
+            }
+            return ExitCode::SUCCESS;
+        }
+        Some("--help" | "-h") => {
+            print_help(&tasks);
+            return ExitCode::SUCCESS;
+        }
+        Some("--") => match default_task(&tasks, default) {
+            Some(t) => (t, args[1..].to_vec()),
+            None => return usage_error(&missing_task_message(&tasks)),
+        },
+        Some(name) if !name.starts_with('-') => match tasks.iter().find(|(m, _)| m.name == name) {
+            Some(t) => (t, args[1..].to_vec()),
+            None => {
+                return usage_error(&format!(
+                    "no task named `{name}` in this binary; it has {}",
+                    names(&tasks)
+                ))
+            }
+        },
+        Some(flag) => return usage_error(&format!("unknown option `{flag}`; try `--help`")),
+        None => match default_task(&tasks, default) {
+            Some(t) => (t, Vec::new()),
+            None => return usage_error(&missing_task_message(&tasks)),
+        },
+    };
+    crate::log::install();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let code = runtime.block_on(run_task(task.0.clone(), task.1, rest));
+    // Work the task spawned and left behind is abandoned, not awaited.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+fn default_task<'a>(
+    tasks: &'a [(TaskManifest, &'static TaskEntry)],
+    default: Option<&str>,
+) -> Option<&'a (TaskManifest, &'static TaskEntry)> {
+    match default {
+        Some(name) => tasks.iter().find(|(m, _)| m.name == name),
+        None if tasks.len() == 1 => tasks.first(),
+        None => None,
+    }
+}
+
+fn names(tasks: &[(TaskManifest, &'static TaskEntry)]) -> String {
+    tasks
+        .iter()
+        .map(|(m, _)| format!("`{}`", m.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn missing_task_message(tasks: &[(TaskManifest, &'static TaskEntry)]) -> String {
+    format!("this binary has several tasks; name one: {}", names(tasks))
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(exit::USAGE)
+}
+
+fn print_help(tasks: &[(TaskManifest, &'static TaskEntry)]) {
+    let bin = std::env::args().next().unwrap_or_else(|| "app".into());
+    println!("Usage: {bin} [TASK] [ARGS...]\n\nTasks:");
+    for (m, _) in tasks {
+        println!(
+            "  {:<20} {} ({})",
+            m.name,
+            m.description.as_deref().unwrap_or(""),
+            m.trigger.kind()
+        );
+    }
+    println!("\nOptions:\n  --list   print each task and its trigger\n  -h, --help");
+}
+
+async fn run_task(manifest: TaskManifest, entry: &'static TaskEntry, args: Vec<String>) -> u8 {
+    let name = manifest.name.clone();
+    // Listen for signals before anything else, so a stop that arrives
+    // while the task starts is not lost.
+    let (tx, rx) = mpsc::unbounded_channel();
+    if let Err(e) = forward_signals(tx.clone()) {
+        tracing::error!("cannot listen for stop signals: {e}");
+        return exit::FAILURE;
+    }
+    crate::system::watch(tx, &manifest);
+
+    let dir = state::state_dir(&manifest.package);
+    let (journal, previous) = match std::fs::create_dir_all(&dir).and_then(|()| Journal::begin(&dir, &name)) {
+        Ok((j, p)) => (Some(j), p),
+        Err(e) => {
+            tracing::warn!(
+                "cannot record task `{name}`'s runs in `{}`: {e}; its previous execution state and saved state are unavailable",
+                dir.display()
+            );
+            (None, PreviousExecution::not_running())
+        }
+    };
+    let (run, trusted) = journal
+        .as_ref()
+        .map(|j| (j.record.run, j.record.trusted_writer))
+        .unwrap_or((0, None));
+    let store = StateStore::new(&dir, &name, run, trusted);
+    let (activation, fds) = activation::from_env(&manifest);
+    let shared: Arc<Shared> = Shared::new(
+        manifest,
+        Notifier::from_env(),
+        activation,
+        previous,
+        store.clone(),
+        fds,
+        args,
+    );
+    let config = Config {
+        watchdog: sd_notify::watchdog_enabled(),
+    };
+    let ended = lifecycle::supervise(entry.run, shared, rx, config).await;
+    if let Some(mut journal) = journal {
+        if let Err(e) = journal.end(ended.exit.clone(), ended.code, store.saved_this_run()) {
+            tracing::warn!("cannot record how task `{name}` ended: {e}");
+        }
+    }
+    tracing::info!(
+        "task `{name}` exited with status {} ({})",
+        ended.code,
+        exit::describe(ended.code.into())
+    );
+    ended.code
+}
+
+fn forward_signals(tx: mpsc::UnboundedSender<Control>) -> std::io::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                Some(()) = term.recv() => Control::Stop(crate::system::stop_reason().await, None),
+                Some(()) = int.recv() => Control::Interrupt,
+                else => break,
+            };
+            if tx.send(message).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}

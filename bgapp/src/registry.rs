@@ -1,0 +1,38 @@
+//! The table of tasks linked into the binary. Each `#[background_task]`
+//! adds one entry (through linkme's distributed slice), so no annotated
+//! task can be missed, wherever it is declared.
+
+use bgapp_manifest::TaskManifest;
+
+use crate::lifecycle::TaskFuture;
+use crate::TaskInstance;
+
+#[linkme::distributed_slice]
+pub static TASKS: [TaskEntry];
+
+/// One task: its manifest record (the same bytes the packager reads from
+/// the file) and the function that starts it.
+pub struct TaskEntry {
+    pub manifest: &'static [u8],
+    pub run: fn(TaskInstance) -> TaskFuture,
+}
+
+/// The tasks of this binary, decoded and checked.
+pub(crate) fn load() -> Result<Vec<(TaskManifest, &'static TaskEntry)>, String> {
+    let mut tasks = Vec::with_capacity(TASKS.len());
+    for entry in TASKS.iter() {
+        let manifest = TaskManifest::from_record(entry.manifest)
+            .map_err(|e| format!("a task's manifest is unreadable: {e}"))?;
+        tasks.push((manifest, entry));
+    }
+    tasks.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    for pair in tasks.windows(2) {
+        if pair[0].0.name == pair[1].0.name {
+            return Err(format!(
+                "two tasks are named `{}` (functions `{}` and `{}`); give one of them another `name = \"...\"`",
+                pair[0].0.name, pair[0].0.function, pair[1].0.function
+            ));
+        }
+    }
+    Ok(tasks)
+}
