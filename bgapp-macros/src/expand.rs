@@ -6,6 +6,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::{ItemFn, LitByteStr};
 
+use bgapp_manifest::{TaskManifest, Trigger};
+
 use crate::ast::Task;
 
 pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
@@ -37,6 +39,8 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
         #krate::__private::TaskReturn::into_returned(#fn_ident(task).await)
     };
 
+    let manifest_value = manifest_tokens(&task.manifest, krate);
+
     let entry_point = task.is_main.then(|| {
         quote! {
             fn main() -> ::std::process::ExitCode {
@@ -62,8 +66,15 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
             #[linkme(crate = #krate::__private::linkme)]
             static ENTRY: #krate::__private::TaskEntry = #krate::__private::TaskEntry {
                 manifest: &MANIFEST,
+                load: load,
                 run: run,
             };
+
+            // The same manifest as Rust code, so the runtime needs no JSON
+            // parser at start.
+            fn load() -> #krate::TaskManifest {
+                #manifest_value
+            }
 
             fn run(task: #krate::TaskInstance) -> #krate::__private::TaskFuture {
                 ::std::boxed::Box::pin(async move { #into_result })
@@ -71,5 +82,62 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
         };
 
         #entry_point
+    }
+}
+
+/// The manifest as an expression that builds it.
+fn manifest_tokens(m: &TaskManifest, krate: &syn::Path) -> TokenStream {
+    let string = |s: &str| quote!(::std::string::String::from(#s));
+    let opt_string = |s: &Option<String>| match s {
+        Some(s) => {
+            let s = string(s);
+            quote!(::std::option::Option::Some(#s))
+        }
+        None => quote!(::std::option::Option::None),
+    };
+    let opt_u64 = |v: Option<u64>| match v {
+        Some(v) => quote!(::std::option::Option::Some(#v)),
+        None => quote!(::std::option::Option::None),
+    };
+    let trigger = match &m.trigger {
+        Trigger::Boot => quote!(#krate::Trigger::Boot),
+        Trigger::Manual => quote!(#krate::Trigger::Manual),
+        Trigger::Timer { every_ms, calendar } => {
+            let every = opt_u64(*every_ms);
+            let calendar = opt_string(calendar);
+            quote!(#krate::Trigger::Timer { every_ms: #every, calendar: #calendar })
+        }
+        Trigger::Socket { listen } => {
+            let listen = string(listen);
+            quote!(#krate::Trigger::Socket { listen: #listen })
+        }
+        Trigger::Path { condition, path } => {
+            let condition = format_ident!("{}", format!("{condition:?}"));
+            let path = string(path);
+            quote!(#krate::Trigger::Path { condition: #krate::__private::PathCondition::#condition, path: #path })
+        }
+    };
+    let restart = format_ident!("{}", format!("{:?}", m.restart));
+    let format = m.format;
+    let name = string(&m.name);
+    let function = string(&m.function);
+    let package = string(&m.package);
+    let description = opt_string(&m.description);
+    let stop = m.stop_timeout_ms;
+    let limit = opt_u64(m.time_limit_ms);
+    let watchdog = opt_u64(m.watchdog_ms);
+    quote! {
+        #krate::TaskManifest {
+            format: #format,
+            name: #name,
+            function: #function,
+            package: #package,
+            description: #description,
+            trigger: #trigger,
+            restart: #krate::Restart::#restart,
+            stop_timeout_ms: #stop,
+            time_limit_ms: #limit,
+            watchdog_ms: #watchdog,
+        }
     }
 }

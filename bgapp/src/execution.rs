@@ -1,15 +1,13 @@
 //! The previous execution state: how the last run of a task ended.
 //!
 //! The runtime keeps one small record per task in its state directory,
-//! `<task>.run.json`. At start it reads the record, then marks it
+//! `<task>.run`. At start it reads the record, then marks it
 //! `running`; at a clean end it writes how the run ended. A record still
 //! marked `running` at the next start means the last run never recorded an
 //! end: it crashed (panic, SIGKILL, power loss, missed deadline).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use serde::{Deserialize, Serialize};
 
 use crate::durable;
 use crate::CancellationReason;
@@ -53,8 +51,7 @@ impl std::fmt::Display for ExecutionState {
 }
 
 /// How one run ended, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExitReason {
     /// The function returned `Ok` and every deferral completed.
     Finished,
@@ -116,24 +113,124 @@ impl std::fmt::Display for ExitReason {
     }
 }
 
-/// The record on disk.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+impl ExitReason {
+    /// The record's `exit=` kind and detail.
+    fn encode(&self) -> (&'static str, Option<&str>) {
+        match self {
+            ExitReason::Finished => ("finished", None),
+            ExitReason::Fetched { result } => ("fetched", Some(result)),
+            ExitReason::Stopped { reason } => ("stopped", Some(reason)),
+            ExitReason::Failed { message } => ("failed", Some(message)),
+            ExitReason::FailedPermanently { message } => ("failed-permanently", Some(message)),
+            ExitReason::Panicked { message } => ("panicked", Some(message)),
+            ExitReason::DeadlineMissed { reason } => ("deadline-missed", Some(reason)),
+            ExitReason::Interrupted => ("interrupted", None),
+            ExitReason::Unrecorded => ("unrecorded", None),
+        }
+    }
+
+    fn decode(kind: &str, detail: String) -> Option<ExitReason> {
+        Some(match kind {
+            "finished" => ExitReason::Finished,
+            "fetched" => ExitReason::Fetched { result: detail },
+            "stopped" => ExitReason::Stopped { reason: detail },
+            "failed" => ExitReason::Failed { message: detail },
+            "failed-permanently" => ExitReason::FailedPermanently { message: detail },
+            "panicked" => ExitReason::Panicked { message: detail },
+            "deadline-missed" => ExitReason::DeadlineMissed { reason: detail },
+            "interrupted" => ExitReason::Interrupted,
+            "unrecorded" => ExitReason::Unrecorded,
+            _ => return None,
+        })
+    }
+}
+
+/// The record on disk: `key=value` lines, readable with `cat` and cheap to
+/// parse without a serialization library in every binary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RunRecord {
     /// Counts runs; identifies which run wrote the saved state.
     pub run: u64,
     /// Set at start, cleared at a recorded end.
     pub running: bool,
     /// The run whose saved state may be trusted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_writer: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_exit: Option<ExitReason>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_exit_code: Option<u8>,
     /// Unix seconds of the last recorded end.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<u64>,
     pub consecutive_crashes: u32,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            },
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
+impl RunRecord {
+    fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut t = String::new();
+        let _ = writeln!(t, "run={}", self.run);
+        let _ = writeln!(t, "running={}", self.running);
+        if let Some(w) = self.trusted_writer {
+            let _ = writeln!(t, "trusted_writer={w}");
+        }
+        if let Some(exit) = &self.last_exit {
+            let (kind, detail) = exit.encode();
+            let _ = writeln!(t, "exit={kind}");
+            if let Some(d) = detail {
+                let _ = writeln!(t, "exit_detail={}", escape(d));
+            }
+        }
+        if let Some(c) = self.last_exit_code {
+            let _ = writeln!(t, "exit_code={c}");
+        }
+        if let Some(at) = self.ended_at {
+            let _ = writeln!(t, "ended_at={at}");
+        }
+        let _ = writeln!(t, "consecutive_crashes={}", self.consecutive_crashes);
+        t
+    }
+
+    /// Parses a record; `None` if it is not one (treated as no record).
+    fn parse(text: &str) -> Option<RunRecord> {
+        let mut r = RunRecord::default();
+        let (mut kind, mut detail) = (None, String::new());
+        for line in text.lines() {
+            let (k, v) = line.split_once('=')?;
+            match k {
+                "run" => r.run = v.parse().ok()?,
+                "running" => r.running = v.parse().ok()?,
+                "trusted_writer" => r.trusted_writer = Some(v.parse().ok()?),
+                "exit" => kind = Some(v.to_string()),
+                "exit_detail" => detail = unescape(v),
+                "exit_code" => r.last_exit_code = Some(v.parse().ok()?),
+                "ended_at" => r.ended_at = Some(v.parse().ok()?),
+                "consecutive_crashes" => r.consecutive_crashes = v.parse().ok()?,
+                _ => {}
+            }
+        }
+        if let Some(kind) = kind {
+            r.last_exit = Some(ExitReason::decode(&kind, detail)?);
+        }
+        (r.run > 0).then_some(r)
+    }
 }
 
 /// What a task learns at start about its last run.
@@ -185,9 +282,9 @@ fn now_secs() -> u64 {
 impl Journal {
     /// Reads the last run's record and marks this run as started.
     pub(crate) fn begin(dir: &Path, task: &str) -> std::io::Result<(Journal, PreviousExecution)> {
-        let path = dir.join(format!("{task}.run.json"));
+        let path = dir.join(format!("{task}.run"));
         let previous: Option<RunRecord> = durable::read_if_exists(&path)?
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+            .and_then(|bytes| RunRecord::parse(&String::from_utf8_lossy(&bytes)));
         let (prev, record) = match previous {
             None => (
                 PreviousExecution::not_running(),
@@ -237,8 +334,7 @@ impl Journal {
     }
 
     fn write(&self, sync: bool) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(&self.record).expect("a run record serializes");
-        durable::replace(&self.path, &bytes, sync)
+        durable::replace(&self.path, self.record.to_text().as_bytes(), sync)
     }
 
     /// Records how this run ended. `state_writer` is the run that last
@@ -254,5 +350,57 @@ impl Journal {
         self.record.last_exit_code = Some(code);
         self.record.ended_at = Some(now_secs());
         self.write(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_with_awkward_messages() {
+        let r = RunRecord {
+            run: 7,
+            running: false,
+            trusted_writer: Some(6),
+            last_exit: Some(ExitReason::Failed {
+                message: "line one\nline=two \\ end".into(),
+            }),
+            last_exit_code: Some(1),
+            ended_at: Some(1_700_000_000),
+            consecutive_crashes: 2,
+        };
+        assert_eq!(RunRecord::parse(&r.to_text()), Some(r));
+        assert_eq!(RunRecord::parse("garbage"), None);
+    }
+
+    fn begin(dir: &Path) -> (Journal, PreviousExecution) {
+        Journal::begin(dir, "t").unwrap()
+    }
+
+    #[test]
+    fn previous_state_follows_how_runs_end() {
+        let dir = std::env::temp_dir().join(format!("bgapp-exec-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (mut j, p) = begin(&dir);
+        assert_eq!(p.state(), ExecutionState::NotRunning);
+        j.end(ExitReason::Stopped { reason: "stop-requested".into() }, 0, false).unwrap();
+        let (mut j, p) = begin(&dir);
+        assert_eq!(p.state(), ExecutionState::ClosedByUser);
+        j.end(ExitReason::Stopped { reason: "system-shutdown".into() }, 0, false).unwrap();
+        let (_j, p) = begin(&dir);
+        assert_eq!(p.state(), ExecutionState::Terminated);
+        // `_j` never ends: the next start finds it still running.
+        let (mut j, p) = begin(&dir);
+        assert_eq!((p.state(), p.consecutive_crashes()), (ExecutionState::Crashed, 1));
+        j.end(ExitReason::Panicked { message: "boom".into() }, 1, false).unwrap();
+        let (mut j, p) = begin(&dir);
+        assert_eq!((p.state(), p.consecutive_crashes()), (ExecutionState::Crashed, 2));
+        assert_eq!(p.exit_reason(), Some(&ExitReason::Panicked { message: "boom".into() }));
+        j.end(ExitReason::Finished, 0, false).unwrap();
+        let (_, p) = begin(&dir);
+        assert_eq!((p.state(), p.consecutive_crashes()), (ExecutionState::Terminated, 0));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -72,5 +72,6 @@ pub mod __private {
     pub use crate::outcome::{Returned, TaskReturn};
     pub use crate::process::run_process;
     pub use crate::registry::{TaskEntry, TASKS};
+    pub use bgapp_manifest::PathCondition;
     pub use linkme;
 }
