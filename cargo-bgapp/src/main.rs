@@ -3,9 +3,13 @@
 //! This file only parses the command line and maps errors to an exit code;
 //! each command lives in `commands/`.
 
+mod binary;
+mod build;
 mod cli;
 mod commands;
+mod package;
 mod shell;
+mod triple;
 
 use std::process::ExitCode;
 

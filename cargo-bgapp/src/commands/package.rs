@@ -1,12 +1,173 @@
-//! `cargo bgapp package` (issue 5).
+//! `cargo bgapp package`: build the binary, read its tasks, and write a
+//! `.deb` and a `.tar.gz` with generated, hardened systemd units.
+//!
+//! Everything that can be wrong is checked before anything is written
+//! (the output directory before the build, so a long build is not wasted),
+//! and each bundle is written to a temporary file in the output directory
+//! and renamed into place, so no partial bundle is ever left behind.
 
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::build::Project;
+use crate::cli::{BuildArgs, MessageFormat};
+use crate::commands::manifest::load_tasks;
+use crate::package::config::Config;
+use crate::package::{deb, tarball, Plan};
 use crate::shell::Shell;
 
 #[derive(clap::Args)]
-pub struct PackageArgs {}
+pub struct PackageArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Which bundles to write
+    #[arg(long, value_enum, default_value_t = Format::All)]
+    pub format: Format,
+    /// Where to write the bundles [default: <target-dir>/bgapp]
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Package the binary as it is, without building it first
+    #[arg(long)]
+    pub no_build: bool,
+    /// How to print the written bundles on stdout
+    #[arg(long, value_enum, default_value_t, value_name = "FMT")]
+    pub message_format: MessageFormat,
+}
 
-pub fn run(_args: PackageArgs, _shell: &Shell) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`cargo bgapp package` is not implemented yet")
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Deb,
+    Tar,
+    All,
+}
+
+/// One line of `--message-format json`.
+#[derive(Serialize)]
+struct BundleMessage<'a> {
+    path: &'a Path,
+    format: &'static str,
+    sha256: String,
+    size: u64,
+    tasks: &'a [String],
+    units: &'a [String],
+}
+
+pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
+    let project = Project::resolve(&args.build)?;
+    let config = Config::from_metadata(
+        &project.package.metadata,
+        project.package.manifest_path.as_str(),
+    )?;
+    let out_dir = args
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| project.target_dir.join("bgapp"));
+    check_writable(&out_dir)?;
+
+    let built = if args.no_build {
+        project.existing()?
+    } else {
+        project.build(&args.build, shell)?
+    };
+    let binaries = load_tasks(&project, built, args.build.bin.is_some())?;
+    for (name, bin) in &binaries {
+        if !bin.dynamic {
+            shell.note(format_args!(
+                "`{name}` is statically linked; it needs no shared library"
+            ));
+        }
+    }
+    let plan = Plan::new(&project, &config, binaries)?;
+    let want_deb = args.format != Format::Tar;
+    let want_tar = args.format != Format::Deb;
+    if want_deb {
+        // The maintainer is checked here so that its error comes before any
+        // work is done.
+        deb::control_file(&plan)?;
+    }
+
+    shell.status(
+        "Packaging",
+        format_args!("{} v{} ({})", plan.stem, plan.version, plan.triple),
+    );
+    for w in &plan.warnings {
+        shell.warn(w);
+    }
+
+    let (deb_bytes, tar_bytes) = std::thread::scope(|s| {
+        let deb = want_deb.then(|| s.spawn(|| deb::build(&plan)));
+        let tar = want_tar.then(|| s.spawn(|| tarball::build(&plan)));
+        let join = |h: std::thread::ScopedJoinHandle<'_, anyhow::Result<Vec<u8>>>| {
+            h.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a packaging thread panicked")))
+        };
+        (deb.map(join), tar.map(join))
+    });
+
+    let mut written = Vec::new();
+    if let Some(bytes) = deb_bytes {
+        let bytes = bytes?;
+        written.push(("deb", out_dir.join(plan.deb_file_name()), bytes));
+    }
+    if let Some(bytes) = tar_bytes {
+        let bytes = bytes?;
+        written.push(("tar", out_dir.join(plan.tar_file_name()), bytes));
+    }
+    for (format, path, bytes) in &written {
+        write_atomically(path, bytes)?;
+        shell.status("Finished", format_args!("{format} `{}`", path.display()));
+        match args.message_format {
+            MessageFormat::Human => println!("{}", path.display()),
+            MessageFormat::Json => {
+                let msg = BundleMessage {
+                    path,
+                    format,
+                    sha256: format!("{:x}", Sha256::digest(bytes)),
+                    size: bytes.len() as u64,
+                    tasks: &plan.tasks,
+                    units: &plan.units,
+                };
+                println!("{}", serde_json::to_string(&msg)?);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the output directory and proves it writable before any work.
+fn check_writable(dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir)
+        .with_context(|| format!("failed to create the output directory `{}`", dir.display()))?;
+    let probe = dir.join(format!(".bgapp-probe-{}", std::process::id()));
+    fs::File::create(&probe)
+        .with_context(|| format!("the output directory `{}` is not writable", dir.display()))?;
+    let _ = fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Writes to a temporary file next to `path`, then renames it into place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("bundle");
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)
+            .with_context(|| format!("failed to create `{}`", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("failed to write `{}`", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("failed to move `{}` into place", path.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }

@@ -1,0 +1,157 @@
+//! The `.deb`: an `ar` archive of `debian-binary`, `control.tar.gz` (control
+//! fields, md5sums, conffiles, maintainer scripts) and `data.tar.xz` (the
+//! files), all with fixed owners, modes and times.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use anyhow::{bail, Context as _};
+use md5::{Digest, Md5};
+
+use super::ar::ArWriter;
+use super::archive::{gzip, write_tar, BundleFile};
+use super::Plan;
+
+/// Payloads up to this size get xz's default preset; larger ones a faster
+/// one, so that a big binary still packages in a few seconds.
+const LARGE_PAYLOAD: usize = 24 << 20;
+
+pub fn build(plan: &Plan) -> anyhow::Result<Vec<u8>> {
+    let control = control_file(plan)?;
+    let data_files: Vec<&BundleFile> = plan.files.iter().collect();
+    let payload: usize = plan.files.iter().map(|f| f.data.len()).sum();
+
+    let data = {
+        let encoder = liblzma::write::XzEncoder::new_stream(Vec::new(), xz_stream(payload)?);
+        let encoder = write_tar(encoder, "./", &data_files, plan.mtime)
+            .context("failed to write `data.tar.xz`")?;
+        encoder
+            .finish()
+            .context("failed to compress `data.tar.xz`")?
+    };
+
+    let mut md5sums = String::new();
+    for f in &plan.files {
+        if plan
+            .conffiles
+            .iter()
+            .any(|c| c.trim_start_matches('/') == f.path)
+        {
+            continue;
+        }
+        let _ = writeln!(md5sums, "{:x}  {}", Md5::digest(&f.data), f.path);
+    }
+    let mut control_files = vec![
+        BundleFile {
+            path: "control".into(),
+            mode: 0o644,
+            data: control.into_bytes(),
+        },
+        BundleFile {
+            path: "md5sums".into(),
+            mode: 0o644,
+            data: md5sums.into_bytes(),
+        },
+        BundleFile {
+            path: "postinst".into(),
+            mode: 0o755,
+            data: plan.scripts.postinst.clone().into_bytes(),
+        },
+        BundleFile {
+            path: "postrm".into(),
+            mode: 0o755,
+            data: plan.scripts.postrm.clone().into_bytes(),
+        },
+        BundleFile {
+            path: "prerm".into(),
+            mode: 0o755,
+            data: plan.scripts.prerm.clone().into_bytes(),
+        },
+    ];
+    if !plan.conffiles.is_empty() {
+        control_files.push(BundleFile {
+            path: "conffiles".into(),
+            mode: 0o644,
+            data: plan
+                .conffiles
+                .iter()
+                .map(|c| format!("{c}\n"))
+                .collect::<String>()
+                .into_bytes(),
+        });
+    }
+    control_files.sort_by(|a, b| a.path.cmp(&b.path));
+    let control_refs: Vec<&BundleFile> = control_files.iter().collect();
+    let control_tar = {
+        let gz = write_tar(gzip(Vec::new(), 9), "./", &control_refs, plan.mtime)?;
+        gz.finish()?
+    };
+
+    let mut out = Vec::with_capacity(data.len() + control_tar.len() + 512);
+    let mut ar = ArWriter::new(&mut out, plan.mtime)?;
+    ar.append("debian-binary", b"2.0\n")?;
+    ar.append("control.tar.gz", &control_tar)?;
+    ar.append("data.tar.xz", &data)?;
+    ar.finish().flush()?;
+    Ok(out)
+}
+
+fn xz_stream(payload: usize) -> anyhow::Result<liblzma::stream::Stream> {
+    let preset = if payload <= LARGE_PAYLOAD { 6 } else { 1 };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    // A fixed block size makes the output independent of the thread count.
+    liblzma::stream::MtStreamBuilder::new()
+        .preset(preset)
+        .threads(threads)
+        .block_size(8 << 20)
+        .check(liblzma::stream::Check::Crc64)
+        .encoder()
+        .context("failed to set up the xz encoder")
+}
+
+/// The `control` file.
+pub fn control_file(plan: &Plan) -> anyhow::Result<String> {
+    let Some(maintainer) = &plan.maintainer else {
+        bail!(
+            "the .deb needs a maintainer, and package `{}` names none\n\n\
+             help: set `authors = [\"Name <email>\"]` in `[package]`, or `maintainer = \"Name <email>\"` in `[package.metadata.bgapp]`",
+            plan.stem
+        );
+    };
+    let mut dirs = BTreeSet::new();
+    for f in &plan.files {
+        let mut p = f.path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            dirs.insert(parent);
+            p = parent;
+        }
+    }
+    // As dpkg-gencontrol counts: each file rounded up to 1 KiB, 1 per directory.
+    let installed_kib: u64 = plan
+        .files
+        .iter()
+        .map(|f| (f.data.len() as u64).div_ceil(1024))
+        .sum::<u64>()
+        + dirs.len() as u64;
+
+    let mut s = String::new();
+    let _ = writeln!(s, "Package: {}", plan.deb_name);
+    let _ = writeln!(s, "Version: {}", plan.deb_version);
+    let _ = writeln!(s, "Architecture: {}", plan.deb_arch);
+    let _ = writeln!(s, "Maintainer: {maintainer}");
+    let _ = writeln!(s, "Installed-Size: {installed_kib}");
+    if !plan.depends.is_empty() {
+        let _ = writeln!(s, "Depends: {}", plan.depends.join(", "));
+    }
+    let _ = writeln!(s, "Section: {}", plan.section);
+    let _ = writeln!(s, "Priority: {}", plan.priority);
+    if let Some(h) = &plan.homepage {
+        let _ = writeln!(s, "Homepage: {h}");
+    }
+    let _ = writeln!(s, "Description: {}", plan.summary);
+    for line in &plan.long_description {
+        let _ = writeln!(s, " {line}");
+    }
+    Ok(s)
+}

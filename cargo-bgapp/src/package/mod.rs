@@ -1,0 +1,530 @@
+//! `cargo bgapp package`: from a package's built binaries and their task
+//! manifests to installable bundles.
+//!
+//! The work is split the way the data flows: [`Plan::new`] resolves the
+//! command line, Cargo's metadata, `[package.metadata.bgapp]` and the
+//! binaries into one plan (every file of the bundle with its mode, the
+//! units, the scripts, the control fields), checking everything that can
+//! be wrong before a byte is written; [`deb`] and [`tarball`] only lay the
+//! plan out in their format.
+//!
+//! Bundle layout (the same files in both formats):
+//!
+//! ```text
+//! usr/bin/<bin>                                     0755
+//! usr/lib/systemd/system/<package>[-<task>].service 0644  (+ .timer/.socket/.path)
+//! usr/lib/sysusers.d/<package>.conf                 0644  the system user
+//! usr/lib/tmpfiles.d/<package>.conf                 0644  watched directories, if any
+//! usr/share/bgapp/<package>/bgapp-manifest.json     0644
+//! usr/share/doc/<package>/copyright                 0644
+//! <assets from [package.metadata.bgapp]>
+//! ```
+
+pub mod ar;
+pub mod archive;
+pub mod config;
+pub mod deb;
+pub mod depends;
+pub mod scripts;
+pub mod tarball;
+pub mod units;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+
+use crate::binary::Binary;
+use crate::build::Project;
+use crate::commands::manifest::{BinaryDoc, ManifestDoc};
+use archive::BundleFile;
+use config::Config;
+use scripts::ScriptPlan;
+use units::{TaskUnits, UnitContext};
+
+/// Used when neither `SOURCE_DATE_EPOCH` nor a git commit gives a time:
+/// 2020-01-01T00:00:00Z.
+const FALLBACK_EPOCH: u64 = 1_577_836_800;
+
+/// Everything the bundles contain, resolved and checked.
+pub struct Plan {
+    /// The Cargo package name: unit names, `/var/lib/<stem>`, the user.
+    pub stem: String,
+    /// The Debian package name (lowercase, `_` -> `-`).
+    pub deb_name: String,
+    pub version: String,
+    /// The Debian version: `~` for a pre-release, and revision `-1`.
+    pub deb_version: String,
+    pub triple: String,
+    pub deb_arch: String,
+    /// Sorted by path.
+    pub files: Vec<BundleFile>,
+    pub conffiles: Vec<String>,
+    pub depends: Vec<String>,
+    pub maintainer: Option<String>,
+    pub section: String,
+    pub priority: String,
+    pub homepage: Option<String>,
+    pub summary: String,
+    pub long_description: Vec<String>,
+    pub scripts: Scripts,
+    pub tasks: Vec<String>,
+    pub units: Vec<String>,
+    pub mtime: u64,
+    /// Relaxations of the default sandbox and other things to tell the user.
+    pub warnings: Vec<String>,
+}
+
+pub struct Scripts {
+    pub postinst: String,
+    pub prerm: String,
+    pub postrm: String,
+    pub install_sh: String,
+    pub uninstall_sh: String,
+}
+
+impl Plan {
+    pub fn new(
+        project: &Project,
+        config: &Config,
+        binaries: Vec<(String, Binary)>,
+    ) -> anyhow::Result<Plan> {
+        let package = &project.package;
+        let stem = package.name.to_string();
+        let deb_name = stem.to_lowercase().replace('_', "-");
+        let user = config.user.clone().unwrap_or_else(|| stem.to_lowercase());
+        check_user(&user)?;
+        let version = package.version.to_string();
+
+        let task_names: Vec<String> = binaries
+            .iter()
+            .flat_map(|(_, b)| b.tasks.iter().map(|t| t.name.clone()))
+            .collect();
+        config.check_tasks(&task_names.iter().map(String::as_str).collect::<Vec<_>>())?;
+        for name in &task_names {
+            if !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                bail!("task name `{name}` cannot be part of a unit name; use letters, digits, `-` and `_`");
+            }
+        }
+
+        let host_arch = depends::host_arch();
+        let bin_refs: Vec<&Binary> = binaries.iter().map(|(_, b)| b).collect();
+        let mut depends = depends::depends(
+            &bin_refs,
+            &config.libraries,
+            project.target.deb_arch,
+            host_arch.as_deref(),
+        )?;
+        depends.extend(config.depends.iter().cloned());
+
+        let mut warnings = Vec::new();
+        let mut files = Vec::new();
+        let mut all_units: Vec<TaskUnits> = Vec::new();
+        let mut doc = ManifestDoc {
+            package: stem.clone(),
+            version: version.clone(),
+            target: project.target.triple.clone(),
+            binaries: Vec::new(),
+        };
+        for (bin_name, binary) in binaries {
+            let ctx = UnitContext {
+                stem: &stem,
+                bin: &bin_name,
+                user: &user,
+            };
+            let mut unit_map = BTreeMap::new();
+            for task in &binary.tasks {
+                let cfg = config.service.merged(config.tasks.get(&task.name));
+                let u = units::generate(&ctx, task, &cfg);
+                unit_map.insert(
+                    task.name.clone(),
+                    u.units().map(|u| u.name.clone()).collect(),
+                );
+                warnings.extend(u.warnings.iter().cloned());
+                all_units.push(u);
+            }
+            doc.binaries.push(BinaryDoc {
+                name: bin_name.clone(),
+                path: PathBuf::from(format!("/usr/bin/{bin_name}")),
+                target: project.target.triple.clone(),
+                tasks: binary.tasks.clone(),
+                units: unit_map,
+            });
+            files.push(BundleFile {
+                path: format!("usr/bin/{bin_name}"),
+                mode: 0o755,
+                data: binary.data,
+            });
+        }
+        if !warnings.is_empty() {
+            warnings.push(
+                "these relax the default sandbox; `systemd-analyze security` will rate the services lower".to_string(),
+            );
+        }
+
+        for u in &all_units {
+            for unit in u.units() {
+                files.push(BundleFile {
+                    path: format!("usr/lib/systemd/system/{}", unit.name),
+                    mode: 0o644,
+                    data: unit.text.clone().into_bytes(),
+                });
+            }
+        }
+
+        // Triggers stop before the services they start.
+        let mut unit_names: Vec<String> = all_units
+            .iter()
+            .filter_map(|u| u.trigger.as_ref().map(|t| t.name.clone()))
+            .collect();
+        let services: Vec<String> = all_units.iter().map(|u| u.service.name.clone()).collect();
+        unit_names.extend(services.iter().cloned());
+        let mut dirs: Vec<String> = all_units
+            .iter()
+            .flat_map(|u| u.dirs.iter().cloned())
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        let script_plan = ScriptPlan {
+            stem: &stem,
+            version: &version,
+            user: &user,
+            units: unit_names.clone(),
+            enable: all_units.iter().filter_map(|u| u.enable.clone()).collect(),
+            services,
+            dirs,
+        };
+        files.push(BundleFile {
+            path: format!("usr/lib/sysusers.d/{stem}.conf"),
+            mode: 0o644,
+            data: script_plan.sysusers().into_bytes(),
+        });
+        if let Some(tmpfiles) = script_plan.tmpfiles() {
+            files.push(BundleFile {
+                path: format!("usr/lib/tmpfiles.d/{stem}.conf"),
+                mode: 0o644,
+                data: tmpfiles.into_bytes(),
+            });
+        }
+        let mut manifest_json = serde_json::to_vec_pretty(&doc)?;
+        manifest_json.push(b'\n');
+        files.push(BundleFile {
+            path: format!("usr/share/bgapp/{stem}/bgapp-manifest.json"),
+            mode: 0o644,
+            data: manifest_json,
+        });
+        let mtime = source_date_epoch(project.manifest_dir());
+        files.push(BundleFile {
+            path: format!("usr/share/doc/{deb_name}/copyright"),
+            mode: 0o644,
+            data: copyright(project, config, mtime).into_bytes(),
+        });
+        let maintainer = config
+            .maintainer
+            .clone()
+            .or_else(|| package.authors.first().cloned());
+        let deb_version = format!("{}-1", debian_version(&version));
+        if let Some(m) = &maintainer {
+            // Debian wants a changelog even for a package built from
+            // upstream: one entry for this build.
+            let text = format!(
+                "{deb_name} ({deb_version}) unstable; urgency=medium\n\n  * Packaged by cargo-bgapp from {stem} {version}.\n\n -- {m}  {}\n",
+                rfc2822(mtime)
+            );
+            let mut gz = archive::gzip(Vec::new(), 9);
+            std::io::Write::write_all(&mut gz, text.as_bytes())?;
+            files.push(BundleFile {
+                path: format!("usr/share/doc/{deb_name}/changelog.Debian.gz"),
+                mode: 0o644,
+                data: gz.finish()?,
+            });
+        }
+
+        let mut conffiles = Vec::new();
+        for asset in &config.assets {
+            let source = project.manifest_dir().join(&asset.source);
+            let data = std::fs::read(&source)
+                .with_context(|| format!("failed to read asset `{}`", source.display()))?;
+            let dest = asset.dest.trim_start_matches('/').to_string();
+            let mode = match &asset.mode {
+                Some(m) => config::parse_mode(m)?,
+                None if dest.contains("bin/") => 0o755,
+                None => 0o644,
+            };
+            if asset.dest.starts_with("/etc/") {
+                conffiles.push(asset.dest.clone());
+            }
+            files.push(BundleFile {
+                path: dest,
+                mode,
+                data,
+            });
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        if let Some(dup) = files.windows(2).find(|w| w[0].path == w[1].path) {
+            bail!("two files of the bundle go to `/{}`", dup[0].path);
+        }
+        for c in &config.conf_files {
+            if !files.iter().any(|f| format!("/{}", f.path) == *c) {
+                bail!("conf-file `{c}` is not a file of the bundle\n\nhelp: add it to `assets` in `[package.metadata.bgapp]`");
+            }
+            if !conffiles.contains(c) {
+                conffiles.push(c.clone());
+            }
+        }
+        conffiles.sort();
+
+        let scripts = Scripts {
+            postinst: script_plan.postinst(),
+            prerm: script_plan.prerm(),
+            postrm: script_plan.postrm(),
+            install_sh: {
+                let list: Vec<(&str, u32)> =
+                    files.iter().map(|f| (f.path.as_str(), f.mode)).collect();
+                script_plan.install_sh(&list)
+            },
+            uninstall_sh: {
+                let list: Vec<(&str, u32)> =
+                    files.iter().map(|f| (f.path.as_str(), f.mode)).collect();
+                script_plan.uninstall_sh(&list)
+            },
+        };
+
+        let summary = package
+            .description
+            .as_deref()
+            .and_then(|d| d.lines().next())
+            .map(|d| d.trim().trim_end_matches('.').to_string())
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| format!("background application {stem}"));
+        let long_description = package
+            .readme
+            .as_ref()
+            .map(|r| project.manifest_dir().join(r.as_std_path()))
+            .or_else(|| Some(project.manifest_dir().join("README.md")))
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .map(|text| first_paragraph(&text))
+            .unwrap_or_default();
+
+        let tasks = task_names;
+        Ok(Plan {
+            deb_version,
+            stem,
+            deb_name,
+            version,
+            triple: project.target.triple.clone(),
+            deb_arch: project.target.deb_arch.to_string(),
+            files,
+            conffiles,
+            depends,
+            maintainer,
+            section: config.section.clone().unwrap_or_else(|| "misc".to_string()),
+            priority: config
+                .priority
+                .clone()
+                .unwrap_or_else(|| "optional".to_string()),
+            homepage: package
+                .homepage
+                .clone()
+                .or_else(|| package.repository.clone()),
+            summary,
+            long_description,
+            scripts,
+            tasks,
+            units: {
+                let mut all: Vec<String> = all_units
+                    .iter()
+                    .flat_map(|u| u.units().map(|u| u.name.clone()))
+                    .collect();
+                all.sort();
+                all
+            },
+            mtime,
+            warnings,
+        })
+    }
+
+    pub fn deb_file_name(&self) -> String {
+        format!(
+            "{}_{}_{}.deb",
+            self.deb_name, self.deb_version, self.deb_arch
+        )
+    }
+
+    pub fn tar_top(&self) -> String {
+        format!("{}-{}-{}", self.stem, self.version, self.triple)
+    }
+
+    pub fn tar_file_name(&self) -> String {
+        format!("{}.tar.gz", self.tar_top())
+    }
+}
+
+/// A system user name that `useradd` and sysusers accept.
+fn check_user(user: &str) -> anyhow::Result<()> {
+    let ok = !user.is_empty()
+        && user.len() <= 31
+        && user.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !ok {
+        bail!(
+            "`{user}` is not a valid system user name\n\n\
+             help: set `user = \"...\"` in `[package.metadata.bgapp]`: lowercase letters, digits, `_` and `-`, at most 31"
+        );
+    }
+    Ok(())
+}
+
+/// `1.2.0-rc.1+build5` -> `1.2.0~rc.1+build5`: a pre-release sorts before
+/// the release in Debian only with `~`.
+fn debian_version(v: &str) -> String {
+    let (main, build) = match v.split_once('+') {
+        Some((m, b)) => (m, Some(b)),
+        None => (v, None),
+    };
+    let mut out = main.replacen('-', "~", 1);
+    if let Some(b) = build {
+        out.push('+');
+        out.push_str(b);
+    }
+    out
+}
+
+/// The first prose paragraph of a README: no headings, badges or HTML.
+fn first_paragraph(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        let skip =
+            t.starts_with('#') || t.starts_with("[!") || t.starts_with("![") || t.starts_with('<');
+        if t.is_empty() || skip {
+            if !out.is_empty() {
+                break;
+            }
+            continue;
+        }
+        out.push(t.to_string());
+        if out.len() == 10 {
+            break;
+        }
+    }
+    out
+}
+
+/// `SOURCE_DATE_EPOCH`, else the last commit's time, else a fixed epoch.
+fn source_date_epoch(dir: &Path) -> u64 {
+    if let Some(t) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+    {
+        return t;
+    }
+    std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(FALLBACK_EPOCH)
+}
+
+/// A machine-readable `debian/copyright` from the package's license.
+fn copyright(project: &Project, config: &Config, mtime: u64) -> String {
+    let p = &project.package;
+    let mut holders: Vec<String> = p.authors.clone();
+    if holders.is_empty() {
+        holders.extend(config.maintainer.clone());
+    }
+    if holders.is_empty() {
+        holders.push(format!("the {} authors", p.name));
+    }
+    let license = p.license.clone().unwrap_or_else(|| "UNKNOWN".to_string());
+    let mut s = String::from(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n",
+    );
+    s.push_str(&format!("Upstream-Name: {}\n", p.name));
+    if let Some(repo) = &p.repository {
+        s.push_str(&format!("Source: {repo}\n"));
+    }
+    s.push_str("\nFiles: *\n");
+    let year = civil(mtime).0;
+    let holders: Vec<String> = holders.iter().map(|h| format!("{year} {h}")).collect();
+    s.push_str(&format!("Copyright: {}\n", holders.join("\n           ")));
+    s.push_str(&format!("License: {license}\n"));
+    if let Some(file) = &p.license_file {
+        s.push_str(&format!(" See {file} in the source of {}.\n", p.name));
+    }
+    s
+}
+
+/// (year, month, day, seconds of the day) of a Unix time, in UTC.
+fn civil(t: u64) -> (i64, u32, u32, u64) {
+    // Howard Hinnant's days-to-civil algorithm.
+    let days = (t / 86_400) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day, t % 86_400)
+}
+
+/// `Wed, 01 Jan 2020 00:00:00 +0000`, as Debian changelogs want it.
+fn rfc2822(t: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, m, d, secs) = civil(t);
+    format!(
+        "{}, {d:02} {} {y} {:02}:{:02}:{:02} +0000",
+        DAYS[((t / 86_400) % 7) as usize],
+        MONTHS[(m - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates() {
+        assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(rfc2822(1_577_836_800), "Wed, 01 Jan 2020 00:00:00 +0000");
+        assert_eq!(rfc2822(1_709_210_096), "Thu, 29 Feb 2024 12:34:56 +0000");
+    }
+
+    use super::*;
+
+    #[test]
+    fn debian_versions() {
+        assert_eq!(debian_version("0.1.0"), "0.1.0");
+        assert_eq!(debian_version("1.2.0-rc.1"), "1.2.0~rc.1");
+        assert_eq!(debian_version("1.2.0-rc.1+b5"), "1.2.0~rc.1+b5");
+    }
+
+    #[test]
+    fn readme_paragraph() {
+        let text = "# Hello\n\n[![ci](x)](y)\n\nSays hello\nevery day.\n\nMore.\n";
+        assert_eq!(first_paragraph(text), ["Says hello", "every day."]);
+    }
+
+    #[test]
+    fn user_names() {
+        assert!(check_user("hello-app").is_ok());
+        assert!(check_user("Hello").is_err());
+        assert!(check_user("1app").is_err());
+    }
+}

@@ -1,0 +1,41 @@
+//! The `.tar.gz`: the bundle's files under one top folder, with
+//! `install.sh`, `uninstall.sh` and a `SHA256SUMS` of every file.
+
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+use super::archive::{gzip, write_tar, BundleFile};
+use super::Plan;
+
+pub fn build(plan: &Plan) -> anyhow::Result<Vec<u8>> {
+    let extra = [
+        BundleFile {
+            path: "install.sh".into(),
+            mode: 0o755,
+            data: plan.scripts.install_sh.clone().into_bytes(),
+        },
+        BundleFile {
+            path: "uninstall.sh".into(),
+            mode: 0o755,
+            data: plan.scripts.uninstall_sh.clone().into_bytes(),
+        },
+    ];
+    let mut files: Vec<&BundleFile> = plan.files.iter().chain(extra.iter()).collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut sums = String::new();
+    for f in &files {
+        let _ = writeln!(sums, "{:x}  {}", Sha256::digest(&f.data), f.path);
+    }
+    let sums = BundleFile {
+        path: "SHA256SUMS".into(),
+        mode: 0o644,
+        data: sums.into_bytes(),
+    };
+    files.push(&sums);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let top = format!("{}/", plan.tar_top());
+    let gz = write_tar(gzip(Vec::new(), 6), &top, &files, plan.mtime)?;
+    Ok(gz.finish()?)
+}
