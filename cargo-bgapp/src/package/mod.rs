@@ -307,7 +307,8 @@ impl Plan {
             .or_else(|| Some(project.manifest_dir().join("README.md")))
             .and_then(|p| std::fs::read_to_string(p).ok())
             .map(|text| first_paragraph(&text))
-            .unwrap_or_default();
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| describe_tasks(&doc, package.description.as_deref()));
 
         let tasks = task_names;
         Ok(Plan {
@@ -393,6 +394,50 @@ fn debian_version(v: &str) -> String {
         out.push_str(b);
     }
     out
+}
+
+/// The long description when there is no README: what the tasks are.
+fn describe_tasks(doc: &ManifestDoc, package_description: Option<&str>) -> Vec<String> {
+    let mut lines = vec!["Background tasks, run by systemd:".to_string()];
+    for task in doc.binaries.iter().flat_map(|b| b.tasks.iter()) {
+        let when = match &task.trigger {
+            bgapp_manifest::Trigger::Boot => "at boot".to_string(),
+            bgapp_manifest::Trigger::Timer {
+                every_ms: Some(ms), ..
+            } => {
+                format!(
+                    "every {}",
+                    bgapp_manifest::format_duration(std::time::Duration::from_millis(*ms))
+                )
+            }
+            bgapp_manifest::Trigger::Timer { calendar, .. } => {
+                format!("on `{}`", calendar.as_deref().unwrap_or_default())
+            }
+            bgapp_manifest::Trigger::Socket { listen } => format!("on a connection to {listen}"),
+            bgapp_manifest::Trigger::Path { path, .. } => format!("when {path} changes"),
+            bgapp_manifest::Trigger::Manual => "when started by an operator".to_string(),
+        };
+        // A task's description defaults to the package's: say it once.
+        let what = task
+            .description
+            .as_deref()
+            .filter(|d| Some(*d) != package_description);
+        let mut line = format!(" - {}: {when}", task.name);
+        if let Some(what) = what {
+            line.push_str("; ");
+            line.push_str(what);
+        }
+        if line.len() > 79 {
+            let cut = (0..=76)
+                .rev()
+                .find(|i| line.is_char_boundary(*i))
+                .unwrap_or(0);
+            line.truncate(cut);
+            line.push_str("...");
+        }
+        lines.push(line);
+    }
+    lines
 }
 
 /// The first prose paragraph of a README: no headings, badges or HTML.

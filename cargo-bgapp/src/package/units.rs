@@ -446,7 +446,11 @@ fn trigger_unit(stem: &str, service: &str, task: &TaskManifest, description: &st
         s.push_str(&l);
         s.push('\n');
     }
-    s.push_str(&format!("Unit={service}\n"));
+    // The socket's service has its name, so no `Service=` is needed; timers
+    // and paths name theirs for clarity.
+    if !matches!(task.trigger, Trigger::Socket { .. }) {
+        s.push_str(&format!("Unit={service}\n"));
+    }
     s.push_str(&format!("\n[Install]\nWantedBy={wanted_by}\n"));
     Some(Unit {
         name: format!("{stem}.{suffix}"),
