@@ -4,7 +4,6 @@
 
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{ParseStream, Parser};
-use syn::spanned::Spanned;
 use syn::{Ident, LitStr, Token};
 
 /// The options `#[background_task(...)]` accepts, in the order docs list them.
@@ -66,6 +65,13 @@ pub struct Errors(Option<syn::Error>);
 impl Errors {
     pub fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
         self.push_error(syn::Error::new(span, msg));
+    }
+
+    /// Like [`push`](Self::push), but spans every token of `tokens`: on
+    /// stable Rust a `Span` cannot be joined, so this is how an error
+    /// underlines `extern "C"` or `&TaskInstance` whole.
+    pub fn push_spanned(&mut self, tokens: impl quote::ToTokens, msg: impl std::fmt::Display) {
+        self.push_error(syn::Error::new_spanned(tokens, msg));
     }
 
     pub fn push_error(&mut self, e: syn::Error) {
@@ -138,7 +144,10 @@ fn parse_option(input: ParseStream, raw: &mut RawArgs, errors: &mut Errors) -> s
     input.parse::<Token![=]>()?;
     let duplicate = |present: bool, errors: &mut Errors| {
         if present {
-            errors.push(key.span(), format!("option `{key_name}` is set more than once"));
+            errors.push(
+                key.span(),
+                format!("option `{key_name}` is set more than once"),
+            );
         }
     };
     match key_name.as_str() {
@@ -174,10 +183,19 @@ fn parse_option(input: ParseStream, raw: &mut RawArgs, errors: &mut Errors) -> s
         }
         "crate" => {
             let lit: LitStr = input.parse().map_err(|e| {
-                syn::Error::new(e.span(), "expected a path in quotes, like `crate = \"my_crate::bgapp\"`")
+                syn::Error::new(
+                    e.span(),
+                    "expected a path in quotes, like `crate = \"my_crate::bgapp\"`",
+                )
             })?;
             let path: syn::Path = lit.parse().map_err(|_| {
-                syn::Error::new(lit.span(), format!("`{}` is not a path", lit.value()))
+                syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "`{}` is not a path; write where bgapp is re-exported, like `crate = \"my_crate::bgapp\"`",
+                        lit.value()
+                    ),
+                )
             })?;
             duplicate(raw.krate.is_some(), errors);
             raw.krate = Some((path, lit.span()));
@@ -220,18 +238,39 @@ fn string_value(input: ParseStream, key: &str) -> syn::Result<Str> {
         return Ok(Str::from(&lit));
     }
     let value = skip_value(input)?;
-    let shown = value.to_string();
-    let hint = match key {
-        "restart" => format!("expected a string, like `restart = \"on-failure\"`; write `restart = \"{shown}\"`"),
-        "stop_timeout" | "time_limit" | "watchdog" => {
+    let hint = match (key, quotable(&value)) {
+        ("stop_timeout" | "time_limit" | "watchdog", Some(word))
+            if word.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!("expected a duration in quotes; write `{key} = \"{word}s\"`")
+        }
+        ("stop_timeout" | "time_limit" | "watchdog", _) => {
             format!("expected a duration in quotes, like `{key} = \"5s\"`")
         }
-        _ => format!("expected a string, like `{key} = \"...\"`"),
+        (_, Some(word)) => format!("expected a string; write `{key} = \"{word}\"`"),
+        (_, None) => format!("expected a string, like `{key} = \"...\"`"),
     };
-    Err(syn::Error::new(
-        if value.is_empty() { input.span() } else { value.span() },
-        hint,
-    ))
+    Err(if value.is_empty() {
+        syn::Error::new(input.span(), hint)
+    } else {
+        syn::Error::new_spanned(value, hint)
+    })
+}
+
+/// The text of a value written as one bare word or number, which the fix
+/// can quote as it is: `restart = always` -> `restart = "always"`.
+fn quotable(value: &TokenStream) -> Option<String> {
+    let mut tokens = value.clone().into_iter();
+    match (tokens.next(), tokens.next()) {
+        (Some(proc_macro2::TokenTree::Ident(i)), None) => Some(i.to_string()),
+        (Some(proc_macro2::TokenTree::Literal(l)), None) => {
+            let text = l.to_string();
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                .then_some(text)
+        }
+        _ => None,
+    }
 }
 
 fn trigger_value(input: ParseStream) -> syn::Result<RawTrigger> {
@@ -259,11 +298,14 @@ fn trigger_value(input: ParseStream) -> syn::Result<RawTrigger> {
         let mut args = Vec::new();
         while !content.is_empty() {
             let key: Ident = content.call(syn::ext::IdentExt::parse_any)?;
-            content.parse::<Token![=]>().map_err(|e| {
-                syn::Error::new(e.span(), format!("expected `{key} = \"...\"`"))
-            })?;
+            content
+                .parse::<Token![=]>()
+                .map_err(|e| syn::Error::new(e.span(), format!("expected `{key} = \"...\"`")))?;
             let lit: LitStr = content.parse().map_err(|e| {
-                syn::Error::new(e.span(), format!("expected a string, like `{key} = \"...\"`"))
+                syn::Error::new(
+                    e.span(),
+                    format!("expected a string, like `{key} = \"...\"`"),
+                )
             })?;
             args.push((key, Str::from(&lit)));
             if content.is_empty() {

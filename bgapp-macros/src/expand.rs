@@ -33,10 +33,38 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
         span = task.name_span
     );
 
-    // Spanned at the return type, so an error type that cannot be displayed
-    // is reported there.
+    // Every token of the guard carries the name's span, so rustc's E0428
+    // underlines the two `name = "..."` literals (or fn names) and nothing
+    // else.
+    let guard_item = quote_spanned! {task.name_span=>
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        struct #guard;
+    };
+
+    // `TaskReturn` is named with the return type as written, so a type it
+    // does not accept (`-> i32`, or an error type that is not `Display`) is
+    // reported on that type, underlined whole. Local names are hygienic
+    // (mixed-site), so a task function named `task` or `returned` is still
+    // the one called.
+    let output = match &func.sig.output {
+        syn::ReturnType::Type(_, ty) => quote!(#ty),
+        syn::ReturnType::Default => quote_spanned!(task.output_span=> ()),
+    };
+    let returned = format_ident!("returned", span = Span::mixed_site());
+    let instance = format_ident!("task", span = Span::mixed_site());
     let into_result = quote_spanned! {task.output_span=>
-        #krate::__private::TaskReturn::into_returned(#fn_ident(task).await)
+        <#output as #krate::__private::TaskReturn>::into_returned(#returned)
+    };
+
+    // Spanned at the name too: two tasks with one name in different modules
+    // fail at codegen ("symbol `__bgapp_task.x` is already defined"), and
+    // that error then points at the second name.
+    let manifest_static = quote_spanned! {task.name_span=>
+        #[used]
+        #[unsafe(link_section = #section)]
+        #[unsafe(export_name = #symbol)]
+        static MANIFEST: [u8; #record_len] = *#record_bytes;
     };
 
     let manifest_value = manifest_tokens(&task.manifest, krate);
@@ -52,32 +80,31 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
     quote! {
         #func
 
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code)]
-        struct #guard;
+        #guard_item
 
         const _: () = {
-            #[used]
-            #[unsafe(link_section = #section)]
-            #[unsafe(export_name = #symbol)]
-            static MANIFEST: [u8; #record_len] = *#record_bytes;
+            #manifest_static
 
             #[#krate::__private::linkme::distributed_slice(#krate::__private::TASKS)]
             #[linkme(crate = #krate::__private::linkme)]
             static ENTRY: #krate::__private::TaskEntry = #krate::__private::TaskEntry {
                 manifest: &MANIFEST,
-                load: load,
-                run: run,
+                load: __bgapp_load,
+                run: __bgapp_run,
             };
 
             // The same manifest as Rust code, so the runtime needs no JSON
-            // parser at start.
-            fn load() -> #krate::TaskManifest {
+            // parser at start. These two are named so that they cannot
+            // shadow a task function called `run` or `load`.
+            fn __bgapp_load() -> #krate::TaskManifest {
                 #manifest_value
             }
 
-            fn run(task: #krate::TaskInstance) -> #krate::__private::TaskFuture {
-                ::std::boxed::Box::pin(async move { #into_result })
+            fn __bgapp_run(#instance: #krate::TaskInstance) -> #krate::__private::TaskFuture {
+                ::std::boxed::Box::pin(async move {
+                    let #returned = #fn_ident(#instance).await;
+                    #into_result
+                })
             }
         };
 

@@ -20,13 +20,7 @@ pub fn background_task(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(f) => f,
         Err(_) => {
             let item2: proc_macro2::TokenStream = item.into();
-            let e = syn::Error::new_spanned(
-                &item2,
-                "`#[background_task]` goes on an `async fn` that takes a `bgapp::TaskInstance`",
-            );
-            let mut out = e.to_compile_error();
-            out.extend(item2);
-            return out.into();
+            return fallback::not_a_function(item2).into();
         }
     };
     let mut errors = attr::Errors::default();

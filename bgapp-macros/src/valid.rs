@@ -13,7 +13,6 @@ use syn::{FnArg, ItemFn, ReturnType, Type};
 use crate::ast::Task;
 use crate::attr::{did_you_mean, list_words, Errors, RawArgs, RawTrigger, Str, TRIGGERS};
 
-
 /// Checks the function a task is declared on.
 pub fn check_signature(func: &ItemFn, errors: &mut Errors) {
     let sig = &func.sig;
@@ -21,28 +20,40 @@ pub fn check_signature(func: &ItemFn, errors: &mut Errors) {
         errors.push(c.span(), "a background task cannot be a `const fn`");
     }
     if let Some(u) = &sig.unsafety {
-        errors.push(u.span(), "a background task cannot be `unsafe`; keep the unsafe code inside its body");
+        errors.push(
+            u.span(),
+            "a background task cannot be `unsafe`; keep the unsafe code inside its body",
+        );
     }
     if let Some(abi) = &sig.abi {
-        errors.push(abi.span(), "a background task cannot have an `extern` ABI");
+        errors.push_spanned(
+            abi,
+            "a background task cannot have an `extern` ABI; remove it",
+        );
     }
     if sig.asyncness.is_none() {
         errors.push(
             sig.fn_token.span,
-            format!("a background task must be an `async fn`; add `async` before `fn {}`", sig.ident),
+            format!(
+                "a background task must be an `async fn`; add `async` before `fn {}`",
+                sig.ident
+            ),
         );
     }
     if !sig.generics.params.is_empty() {
-        errors.push(
-            sig.generics.span(),
+        errors.push_spanned(
+            &sig.generics,
             "a background task cannot be generic; the runtime calls it with one concrete `TaskInstance`",
         );
     }
     if let Some(w) = &sig.generics.where_clause {
-        errors.push(w.span(), "a background task cannot have a `where` clause");
+        errors.push_spanned(
+            w,
+            "a background task cannot have a `where` clause; remove it",
+        );
     }
     if let Some(v) = &sig.variadic {
-        errors.push(v.span(), "a background task cannot be variadic");
+        errors.push_spanned(v, "a background task cannot be variadic");
     }
     check_inputs(func, errors);
     check_output(&sig.output, errors);
@@ -56,16 +67,16 @@ fn check_inputs(func: &ItemFn, errors: &mut Errors) {
             sig.paren_token.span.join(),
             "a background task takes one argument; write `task: bgapp::TaskInstance`",
         ),
-        Some(FnArg::Receiver(r)) => errors.push(
-            r.span(),
+        Some(FnArg::Receiver(r)) => errors.push_spanned(
+            r,
             "a background task cannot take `self`; make it a free function taking `task: bgapp::TaskInstance`",
         ),
         Some(FnArg::Typed(pat)) => check_instance_type(&pat.ty, errors),
     }
     for extra in inputs {
-        errors.push(
-            extra.span(),
-            "a background task takes exactly one argument, the `TaskInstance`; reach other values through it or through captured state",
+        errors.push_spanned(
+            extra,
+            "a background task takes only its `TaskInstance`; remove this argument (the command line is in `task.args()`)",
         );
     }
 }
@@ -75,21 +86,38 @@ fn check_instance_type(ty: &Type, errors: &mut Errors) {
         Type::Path(p) if p.qself.is_none() => {
             let last = p.path.segments.last();
             if last.is_none_or(|s| s.ident != "TaskInstance") {
-                errors.push(
-                    ty.span(),
-                    format!(
-                        "expected `bgapp::TaskInstance`, found `{}`",
-                        quote::quote!(#ty).to_string().replace(' ', "")
-                    ),
+                errors.push_spanned(
+                    ty,
+                    format!("expected `bgapp::TaskInstance`, found `{}`", type_name(ty)),
                 );
             }
         }
-        Type::Reference(r) => errors.push(
-            r.and_token.span.join(r.elem.span()).unwrap_or(r.and_token.span),
-            "take the `TaskInstance` by value: `task: bgapp::TaskInstance` (it is cheap to clone)",
+        Type::Reference(r) => errors.push_spanned(
+            r,
+            "a background task takes its `TaskInstance` by value; write `task: bgapp::TaskInstance` (it is cheap to clone)",
         ),
-        _ => errors.push(ty.span(), "expected `bgapp::TaskInstance`"),
+        _ => errors.push_spanned(
+            ty,
+            format!("expected `bgapp::TaskInstance`, found `{}`", type_name(ty)),
+        ),
     }
+}
+
+/// A type as a message shows it: `Vec<String>`, not `Vec < String >`.
+fn type_name(ty: &Type) -> String {
+    let text = quote::quote!(#ty).to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let drop_space = c == ' '
+            && (out.ends_with(['<', '(', '[', '&', ':'])
+                || matches!(next, Some('<' | '>' | ')' | ']' | ',' | ':' | ';')));
+        if !drop_space {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn check_output(output: &ReturnType, errors: &mut Errors) {
@@ -98,13 +126,18 @@ fn check_output(output: &ReturnType, errors: &mut Errors) {
     };
     let ok = match &**ty {
         Type::Tuple(t) => t.elems.is_empty(),
-        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+        // A path may name an alias (`type AppResult = ...`), so the
+        // expansion's `TaskReturn` bound judges it, with its own message.
+        Type::Path(p) => p.qself.is_none(),
         _ => false,
     };
     if !ok {
-        errors.push(
-            ty.span(),
-            "a background task returns `()` or `Result<(), E>` where `E: Display`; report outcomes through the `TaskInstance`",
+        errors.push_spanned(
+            ty,
+            format!(
+                "a background task returns `()` or `Result<(), E>` where `E: Display`, not `{}`",
+                type_name(ty)
+            ),
         );
     }
 }
@@ -149,7 +182,10 @@ fn trigger(raw: &RawTrigger, errors: &mut Errors) -> Option<Trigger> {
     let no_args = |errors: &mut Errors| {
         if let Some(args) = &raw.args {
             let span = args.first().map(|(k, _)| k.span()).unwrap_or(raw.span);
-            errors.push(span, format!("the `{kind}` trigger takes no arguments; write `trigger = {kind}`"));
+            errors.push(
+                span,
+                format!("the `{kind}` trigger takes no arguments; write `trigger = {kind}`"),
+            );
         }
     };
     let unknown_arg = |k: &syn::Ident, allowed: &[&str], errors: &mut Errors| {
@@ -158,7 +194,10 @@ fn trigger(raw: &RawTrigger, errors: &mut Errors) -> Option<Trigger> {
             s if s.is_empty() => format!("; expected {}", list_words(allowed)),
             s => s,
         };
-        errors.push(k.span(), format!("unknown `{kind}` argument `{name}`{hint}"));
+        errors.push(
+            k.span(),
+            format!("unknown `{kind}` argument `{name}`{hint}"),
+        );
     };
     let mut seen = std::collections::BTreeSet::new();
     for (k, _) in args {
@@ -181,20 +220,29 @@ fn trigger(raw: &RawTrigger, errors: &mut Errors) -> Option<Trigger> {
             for (k, v) in args {
                 match k.to_string().as_str() {
                     "every" => match parse_duration(&v.value) {
-                        Ok(d) if d.is_zero() => errors.push(v.span, "`every` must be longer than zero"),
+                        Ok(d) if d.is_zero() => {
+                            errors.push(v.span, "`every` must be longer than zero")
+                        }
                         Ok(d) => every = Some((d, k.span())),
-                        Err(e) => errors.push(v.span, format!("invalid duration `{}`: {e}", v.value)),
+                        Err(e) => {
+                            errors.push(v.span, format!("invalid duration `{}`: {e}", v.value))
+                        }
                     },
                     "calendar" => match validate_calendar(&v.value) {
                         Ok(()) => calendar = Some((v.value.clone(), k.span())),
-                        Err(e) => errors.push(v.span, format!("invalid calendar `{}`: {e}", v.value)),
+                        Err(e) => {
+                            errors.push(v.span, format!("invalid calendar `{}`: {e}", v.value))
+                        }
                     },
                     _ => unknown_arg(k, &["every", "calendar"], errors),
                 }
             }
             match (&every, &calendar) {
                 (Some(_), Some((_, span))) => {
-                    errors.push(*span, "a timer runs `every` an interval or on a `calendar`, not both; keep one");
+                    errors.push(
+                        *span,
+                        "a timer runs `every` an interval or on a `calendar`, not both; keep one",
+                    );
                     None
                 }
                 (None, None) if errors.is_empty() => {
@@ -216,7 +264,8 @@ fn trigger(raw: &RawTrigger, errors: &mut Errors) -> Option<Trigger> {
                 match k.to_string().as_str() {
                     "listen" => match ListenAddress::parse(&v.value) {
                         Ok(_) => listen = Some(v.value.trim().to_string()),
-                        Err(e) => errors.push(v.span, format!("invalid listen address `{}`: {e}", v.value)),
+                        Err(e) => errors
+                            .push(v.span, format!("invalid listen address `{}`: {e}", v.value)),
                     },
                     _ => unknown_arg(k, &["listen"], errors),
                 }
@@ -230,23 +279,34 @@ fn trigger(raw: &RawTrigger, errors: &mut Errors) -> Option<Trigger> {
             listen.map(|listen| Trigger::Socket { listen })
         }
         "path" => {
-            let names: Vec<&str> = PathCondition::ALL.iter().map(|c| c.attribute_name()).collect();
+            let names: Vec<&str> = PathCondition::ALL
+                .iter()
+                .map(|c| c.attribute_name())
+                .collect();
             let mut found: Option<(PathCondition, String)> = None;
             for (k, v) in args {
                 let key = k.to_string();
-                let Some(cond) = PathCondition::ALL.into_iter().find(|c| c.attribute_name() == key) else {
+                let Some(cond) = PathCondition::ALL
+                    .into_iter()
+                    .find(|c| c.attribute_name() == key)
+                else {
                     unknown_arg(k, &names, errors);
                     continue;
                 };
                 if !v.value.starts_with('/') {
                     errors.push(
                         v.span,
-                        format!("a watched path must be absolute, like `/var/spool/{}`", v.value.trim_start_matches("./")),
+                        format!(
+                            "a watched path must be absolute, like `{key} = \"/var/spool/app\"`"
+                        ),
                     );
                     continue;
                 }
                 if found.is_some() {
-                    errors.push(k.span(), "a path trigger watches one condition; keep one of them");
+                    errors.push(
+                        k.span(),
+                        "a path trigger watches one condition; keep one of them",
+                    );
                     continue;
                 }
                 found = Some((cond, v.value.clone()));
@@ -287,7 +347,10 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
 
     let description = match &raw.description {
         Some(s) if s.value.trim().is_empty() => {
-            errors.push(s.span, "`description` is empty; remove it to use the package description");
+            errors.push(
+                s.span,
+                "`description` is empty; remove it to use the package description",
+            );
             None
         }
         Some(s) => Some(s.value.clone()),
@@ -310,7 +373,10 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
                     h if h.is_empty() => format!("; expected one of {}", list_words(&names)),
                     h => h,
                 };
-                errors.push(s.span, format!("unknown restart policy `{}`{hint}", s.value));
+                errors.push(
+                    s.span,
+                    format!("unknown restart policy `{}`{hint}", s.value),
+                );
                 None
             }
         },
@@ -355,12 +421,20 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
             errors.push(s.span, "`watchdog` must be at least 100ms, so that pings at half the interval are reliable");
         }
     }
-    if let (Some(limit), Some(stop), Some(span)) = (time_limit, stop_timeout, raw.time_limit.as_ref().map(|s| s.span)) {
-        if limit <= stop {
+    // Against the default `stop_timeout` too: `time_limit = "3s"` alone
+    // leaves no time to work either.
+    if let (Some(limit), Some(span)) = (time_limit, raw.time_limit.as_ref().map(|s| s.span)) {
+        let stop = stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
+        if limit <= stop && (stop_timeout.is_some() || raw.stop_timeout.is_none()) {
+            let which = if stop_timeout.is_some() {
+                "`stop_timeout`"
+            } else {
+                "the default `stop_timeout`"
+            };
             errors.push(
                 span,
                 format!(
-                    "`time_limit` ({}) must be longer than `stop_timeout` ({}), or the task has no time to work before it must save",
+                    "`time_limit` ({}) must be longer than {which} ({}), or the task has no time to work before it must save",
                     format_duration(limit),
                     format_duration(stop)
                 ),

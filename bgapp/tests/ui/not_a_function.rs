@@ -1,0 +1,4 @@
+#[bgapp::background_task]
+struct Uploader;
+
+fn main() {}

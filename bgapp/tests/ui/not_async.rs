@@ -1,0 +1,2 @@
+#[bgapp::background_task]
+fn main(_task: bgapp::TaskInstance) {}

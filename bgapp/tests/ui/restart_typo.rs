@@ -1,0 +1,4 @@
+#[bgapp::background_task(restart = "on_failure")]
+async fn uploader(_task: bgapp::TaskInstance) {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[bgapp::background_task(trigger = socket)]
+async fn server(_task: bgapp::TaskInstance) {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[bgapp::background_task(time_limit = "10m")]
+async fn uploader(_task: bgapp::TaskInstance) {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[bgapp::background_task(trigger = "boot")]
+async fn uploader(_task: bgapp::TaskInstance) {}
+
+fn main() {}

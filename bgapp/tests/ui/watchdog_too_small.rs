@@ -1,0 +1,4 @@
+#[bgapp::background_task(watchdog = "50ms")]
+async fn uploader(_task: bgapp::TaskInstance) {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[bgapp::background_task]
+async fn uploader(_task: String) {}
+
+fn main() {}
