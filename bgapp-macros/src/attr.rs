@@ -323,3 +323,96 @@ fn trigger_value(input: ParseStream) -> syn::Result<RawTrigger> {
 pub fn list_words(words: &[&str]) -> String {
     list(words)
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::*;
+
+    fn parse_errors(args: TokenStream) -> (RawArgs, Vec<String>) {
+        let mut errors = Errors::default();
+        let raw = parse(args, &mut errors);
+        let messages = match errors.into_result() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        };
+        (raw, messages)
+    }
+
+    #[test]
+    fn suggests_only_close_words() {
+        assert_eq!(did_you_mean("retart", OPTIONS), "; did you mean `restart`?");
+        assert_eq!(
+            did_you_mean("stop_timout", OPTIONS),
+            "; did you mean `stop_timeout`?"
+        );
+        assert_eq!(
+            did_you_mean("timelimit", OPTIONS),
+            "; did you mean `time_limit`?"
+        );
+        assert_eq!(did_you_mean("priority", OPTIONS), "");
+        assert_eq!(did_you_mean("timr", TRIGGERS), "; did you mean `timer`?");
+    }
+
+    #[test]
+    fn lists_read_as_english() {
+        assert_eq!(list(&["a"]), "`a`");
+        assert_eq!(list(&["a", "b", "c"]), "`a`, `b`, or `c`");
+    }
+
+    #[test]
+    fn keeps_parsing_after_an_unknown_option() {
+        let (raw, errors) = parse_errors(quote!(retart = on failure, name = "x", name = "y"));
+        assert_eq!(
+            errors,
+            [
+                "unknown option `retart`; did you mean `restart`?",
+                "option `name` is set more than once",
+            ]
+        );
+        assert_eq!(raw.name.unwrap().value, "y");
+    }
+
+    #[test]
+    fn unquoted_values_get_their_quoted_spelling() {
+        let (_, errors) = parse_errors(quote!(restart = never));
+        assert_eq!(errors, ["expected a string; write `restart = \"never\"`"]);
+        let (_, errors) = parse_errors(quote!(watchdog = 30));
+        assert_eq!(
+            errors,
+            ["expected a duration in quotes; write `watchdog = \"30s\"`"]
+        );
+        let (_, errors) = parse_errors(quote!(watchdog = 30.5));
+        assert_eq!(
+            errors,
+            ["expected a duration in quotes, like `watchdog = \"5s\"`"]
+        );
+        let (_, errors) = parse_errors(quote!(name = my::task));
+        assert_eq!(errors, ["expected a string, like `name = \"...\"`"]);
+        let (_, errors) = parse_errors(quote!(trigger = "manual"));
+        assert_eq!(
+            errors,
+            ["write the trigger without quotes, like `trigger = manual`"]
+        );
+    }
+
+    #[test]
+    fn parses_triggers_with_and_without_arguments() {
+        let (raw, errors) = parse_errors(quote!(trigger = manual));
+        assert!(errors.is_empty());
+        let t = raw.trigger.unwrap();
+        assert_eq!(t.kind, "manual");
+        assert!(t.args.is_none());
+
+        let (raw, errors) =
+            parse_errors(quote!(trigger = timer(every = "15m",), crate = "x::bgapp"));
+        assert!(errors.is_empty());
+        let args = raw.trigger.unwrap().args.unwrap();
+        assert_eq!(args.len(), 1);
+        assert_eq!(args[0].0, "every");
+        assert_eq!(args[0].1.value, "15m");
+        let path = raw.krate.unwrap().0;
+        assert_eq!(quote!(#path).to_string(), "x :: bgapp");
+    }
+}

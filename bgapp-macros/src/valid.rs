@@ -473,3 +473,156 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
         output_span,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::TokenStream;
+    use quote::quote;
+    use syn::parse_quote;
+
+    use super::*;
+    use crate::attr;
+
+    /// Every message the attribute `args` on `func` draws, in order.
+    fn messages(args: TokenStream, func: ItemFn) -> Vec<String> {
+        let mut errors = Errors::default();
+        let raw = attr::parse(args, &mut errors);
+        check_signature(&func, &mut errors);
+        let _ = check_task(raw, &func, &mut errors);
+        match errors.into_result() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn task(args: TokenStream, func: ItemFn) -> Task {
+        let mut errors = Errors::default();
+        let raw = attr::parse(args, &mut errors);
+        check_signature(&func, &mut errors);
+        let task = check_task(raw, &func, &mut errors);
+        if let Err(e) = errors.into_result() {
+            panic!("unexpected error: {e}");
+        }
+        task.expect("a task without errors")
+    }
+
+    fn plain() -> ItemFn {
+        parse_quote!(
+            async fn nightly_upload(task: bgapp::TaskInstance) {}
+        )
+    }
+
+    #[test]
+    fn defaults_follow_the_trigger() {
+        let t = task(quote!(), plain());
+        assert_eq!(t.manifest.name, "nightly-upload");
+        assert_eq!(t.manifest.function, "nightly_upload");
+        assert_eq!(t.manifest.trigger, Trigger::Boot);
+        assert_eq!(t.manifest.restart, Restart::Always);
+        assert_eq!(
+            t.manifest.stop_timeout_ms,
+            DEFAULT_STOP_TIMEOUT.as_millis() as u64
+        );
+        assert!(!t.is_main);
+
+        let t = task(
+            quote!(trigger = timer(every = "1h30m"), time_limit = "10m"),
+            plain(),
+        );
+        assert_eq!(t.manifest.restart, Restart::OnFailure);
+        assert_eq!(
+            t.manifest.trigger,
+            Trigger::Timer {
+                every_ms: Some(5_400_000),
+                calendar: None
+            }
+        );
+        assert_eq!(t.manifest.time_limit_ms, Some(600_000));
+    }
+
+    #[test]
+    fn every_return_type_the_runtime_accepts_passes_the_syntax_check() {
+        for func in [
+            parse_quote!(
+                async fn a(task: bgapp::TaskInstance) {}
+            ),
+            parse_quote!(
+                async fn a(task: bgapp::TaskInstance) -> () {}
+            ),
+            parse_quote!(
+                async fn a(task: TaskInstance) -> anyhow::Result<()> {}
+            ),
+            parse_quote!(
+                async fn a(task: TaskInstance) -> std::io::Result<()> {}
+            ),
+            // An alias: the `TaskReturn` bound of the expansion judges it.
+            parse_quote!(
+                async fn a(task: TaskInstance) -> AppResult {}
+            ),
+        ] {
+            assert_eq!(messages(quote!(), func), Vec::<String>::new());
+        }
+    }
+
+    #[test]
+    fn one_pass_reports_every_problem() {
+        let func: ItemFn = parse_quote!(
+            fn upload(task: &bgapp::TaskInstance, retries: u32) -> &'static str {}
+        );
+        let args = quote!(retart = "always", stop_timeout = "5x", trigger = timr);
+        assert_eq!(
+            messages(args, func),
+            [
+                "unknown option `retart`; did you mean `restart`?",
+                "a background task must be an `async fn`; add `async` before `fn upload`",
+                "a background task takes its `TaskInstance` by value; write `task: bgapp::TaskInstance` (it is cheap to clone)",
+                "a background task takes only its `TaskInstance`; remove this argument (the command line is in `task.args()`)",
+                "a background task returns `()` or `Result<(), E>` where `E: Display`, not `&'static str`",
+                "unknown trigger `timr`; did you mean `timer`?",
+                "invalid duration `5x`: unknown unit `x`; expected one of `ms`, `s`, `m`, `h`, `d`",
+            ]
+        );
+    }
+
+    #[test]
+    fn time_limit_is_checked_against_the_default_stop_timeout() {
+        let args = quote!(trigger = manual, time_limit = "5s");
+        assert_eq!(
+            messages(args, plain()),
+            ["`time_limit` (5s) must be longer than the default `stop_timeout` (5s), or the task has no time to work before it must save"]
+        );
+        // Long enough, or a shorter `stop_timeout` written out: accepted.
+        assert!(messages(quote!(trigger = manual, time_limit = "6s"), plain()).is_empty());
+        let args = quote!(trigger = manual, time_limit = "3s", stop_timeout = "1s");
+        assert!(messages(args, plain()).is_empty());
+        // A `stop_timeout` that is itself wrong is reported once, alone.
+        let args = quote!(trigger = manual, time_limit = "3s", stop_timeout = "1x");
+        assert_eq!(messages(args, plain()).len(), 1);
+    }
+
+    #[test]
+    fn restart_always_conflicts_with_triggers_that_end() {
+        let args = quote!(
+            trigger = path(not_empty = "/var/spool/app"),
+            restart = "always"
+        );
+        assert_eq!(
+            messages(args, plain()),
+            ["a `path` task that restarts `always` runs again as soon as it ends, instead of on its trigger; use `restart = \"on-failure\"`"]
+        );
+        assert!(messages(quote!(restart = "always"), plain()).is_empty());
+    }
+
+    #[test]
+    fn type_names_read_as_written() {
+        let ty = |t: Type| type_name(&t);
+        assert_eq!(ty(parse_quote!(Vec<String>)), "Vec<String>");
+        assert_eq!(ty(parse_quote!(&'static str)), "&'static str");
+        assert_eq!(
+            ty(parse_quote!(std::option::Option<()>)),
+            "std::option::Option<()>"
+        );
+        assert_eq!(ty(parse_quote!((u8, i32))), "(u8, i32)");
+        assert_eq!(ty(parse_quote!([u8; 4])), "[u8; 4]");
+    }
+}
