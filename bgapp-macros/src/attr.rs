@@ -135,11 +135,30 @@ fn parse_option(input: ParseStream, raw: &mut RawArgs, errors: &mut Errors) -> s
     // `crate` is a keyword, so take any identifier, keywords included.
     let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
     let key_name = key.to_string();
+    if !OPTIONS.contains(&key_name.as_str()) {
+        // Skip the value so that the options after it are still checked.
+        let _: TokenStream = skip_value(input)?;
+        let hint = match did_you_mean(&key_name, OPTIONS) {
+            s if s.is_empty() => format!("; expected one of {}", list(OPTIONS)),
+            s => s,
+        };
+        errors.push(key.span(), format!("unknown option `{key_name}`{hint}"));
+        return Ok(());
+    }
     if !input.peek(Token![=]) {
-        return Err(syn::Error::new(
+        let _: TokenStream = skip_value(input)?;
+        let example = match key_name.as_str() {
+            "trigger" => "trigger = timer(every = \"15m\")".to_string(),
+            "restart" => "restart = \"on-failure\"".to_string(),
+            "crate" => "crate = \"my_crate::bgapp\"".to_string(),
+            "stop_timeout" | "time_limit" | "watchdog" => format!("{key_name} = \"5s\""),
+            _ => format!("{key_name} = \"...\""),
+        };
+        errors.push(
             key.span(),
-            format!("expected `{key_name} = ...`"),
-        ));
+            format!("option `{key_name}` needs a value, like `{example}`"),
+        );
+        return Ok(());
     }
     input.parse::<Token![=]>()?;
     let duplicate = |present: bool, errors: &mut Errors| {
@@ -205,20 +224,7 @@ fn parse_option(input: ParseStream, raw: &mut RawArgs, errors: &mut Errors) -> s
             duplicate(raw.trigger.is_some(), errors);
             raw.trigger = Some(t);
         }
-        _ => {
-            // Skip the value so that the options after it are still checked.
-            let _: TokenStream = skip_value(input)?;
-            errors.push(
-                key.span(),
-                format!(
-                    "unknown option `{key_name}`{}",
-                    match did_you_mean(&key_name, OPTIONS) {
-                        s if s.is_empty() => format!("; expected one of {}", list(OPTIONS)),
-                        s => s,
-                    }
-                ),
-            );
-        }
+        _ => unreachable!("`{key_name}` was checked against `OPTIONS`"),
     }
     Ok(())
 }
@@ -372,6 +378,18 @@ mod tests {
             ]
         );
         assert_eq!(raw.name.unwrap().value, "y");
+    }
+
+    #[test]
+    fn an_unknown_option_is_reported_as_such_with_or_without_a_value() {
+        let (_, errors) = parse_errors(quote!(retart, name));
+        assert_eq!(
+            errors,
+            [
+                "unknown option `retart`; did you mean `restart`?",
+                "option `name` needs a value, like `name = \"...\"`",
+            ]
+        );
     }
 
     #[test]
