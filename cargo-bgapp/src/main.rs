@@ -8,6 +8,7 @@ mod build;
 mod cli;
 mod commands;
 mod package;
+mod scaffold;
 mod shell;
 mod triple;
 
