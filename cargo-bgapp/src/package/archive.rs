@@ -52,21 +52,31 @@ pub fn write_tar<W: Write>(
         h.set_groupname("root").expect("fits");
         h
     };
+    let mut append = |mut h: tar::Header, path: &str, data: &[u8]| -> io::Result<()> {
+        let name = &mut h.as_old_mut().name;
+        if path.len() <= name.len() {
+            // Written as is: the tar crate would drop a leading `./`, which
+            // dpkg-deb keeps.
+            name[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_cksum();
+            tar.append(&h, data)
+        } else {
+            // A GNU long name; the `./` may go, which dpkg accepts.
+            tar.append_data(&mut h, path, data)
+        }
+    };
     if !prefix.is_empty() {
-        let mut h = header(tar::EntryType::Directory, 0o755, 0);
-        tar.append_data(&mut h, prefix, io::empty())?;
+        append(header(tar::EntryType::Directory, 0o755, 0), prefix, &[])?;
     }
     for (path, file) in entries {
         let full = format!("{prefix}{path}");
         match file {
-            None => {
-                let mut h = header(tar::EntryType::Directory, 0o755, 0);
-                tar.append_data(&mut h, &full, io::empty())?;
-            }
-            Some(f) => {
-                let mut h = header(tar::EntryType::Regular, f.mode, f.data.len() as u64);
-                tar.append_data(&mut h, &full, f.data.as_slice())?;
-            }
+            None => append(header(tar::EntryType::Directory, 0o755, 0), &full, &[])?,
+            Some(f) => append(
+                header(tar::EntryType::Regular, f.mode, f.data.len() as u64),
+                &full,
+                &f.data,
+            )?,
         }
     }
     tar.into_inner()

@@ -1,0 +1,706 @@
+//! `cargo bgapp manifest` and `cargo bgapp package`, run as the real binary
+//! on the fixture apps in `tests/fixtures/`, with the bundles read back by
+//! the system's own tools (`dpkg-deb`, `tar`, `systemd-analyze`, `lintian`).
+//!
+//! The fixtures build once, into one target directory shared by every test
+//! (`<target>/tmp/bgapp-fixtures`), so bgapp itself compiles once per run.
+//! A test whose tool is missing says so in one line; under `CI=true` it
+//! fails instead, so CI never passes without having checked.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+const EPOCH: &str = "1700000000";
+
+fn fixtures_target() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("bgapp-fixtures")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn cargo_bgapp(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-bgapp"));
+    cmd.arg("bgapp")
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", fixtures_target())
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env_remove("CARGO_BUILD_TARGET");
+    cmd
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn success(output: Output) -> Output {
+    assert!(
+        output.status.success(),
+        "failed: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+/// Runs and expects a failure whose first stderr line is `error: ...`
+/// containing `needle`; returns stderr.
+#[track_caller]
+fn failure(cmd: &mut Command, needle: &str) -> String {
+    let output = cmd.output().expect("cargo-bgapp runs");
+    let stderr = text(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "expected failure, stderr:\n{stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "stdout must stay empty: {}",
+        text(&output.stdout)
+    );
+    let first = stderr
+        .lines()
+        .find(|l| l.starts_with("error"))
+        .unwrap_or_else(|| panic!("no error line in:\n{stderr}"));
+    assert!(
+        first.contains(needle),
+        "`{needle}` not in the error line `{first}`; stderr:\n{stderr}"
+    );
+    stderr
+}
+
+/// Builds a fixture once per test run, through `cargo bgapp manifest` (so
+/// the build path is exercised too).
+fn built(name: &'static str) -> PathBuf {
+    static DONE: OnceLock<Mutex<Vec<&'static str>>> = OnceLock::new();
+    let done = DONE.get_or_init(|| Mutex::new(Vec::new()));
+    let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = fixture(name);
+    if !done.contains(&name) {
+        success(
+            cargo_bgapp(&dir)
+                .arg("manifest")
+                .output()
+                .expect("cargo-bgapp runs"),
+        );
+        done.push(name);
+    }
+    dir
+}
+
+/// Whether `tool` is installed; if not, says so, and fails under CI.
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("`{tool}` is not installed; CI must install it (see .ci/run)");
+        }
+        println!("skipped: `{tool}` is not installed");
+    }
+    found
+}
+
+fn package(dir: &Path, out: &Path, extra: &[&str]) -> Vec<PathBuf> {
+    let output = success(
+        cargo_bgapp(dir)
+            .args(["package", "--no-build", "--out-dir"])
+            .arg(out)
+            .args(extra)
+            .output()
+            .expect("cargo-bgapp runs"),
+    );
+    text(&output.stdout).lines().map(PathBuf::from).collect()
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+fn run(cmd: &mut Command) -> String {
+    text(
+        &success(
+            cmd.output()
+                .unwrap_or_else(|e| panic!("failed to run {cmd:?}: {e}")),
+        )
+        .stdout,
+    )
+}
+
+/// A copy of fixture `name`'s manifest and sources with `Cargo.toml` edited:
+/// with `--no-build` it packages the fixture's already built binary.
+fn variant(name: &'static str, edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let src = built(name);
+    let tmp = tempdir();
+    let manifest = fs::read_to_string(src.join("Cargo.toml")).unwrap();
+    let manifest = manifest.replace(
+        "../../../../bgapp",
+        &fixture("../../../bgapp").display().to_string(),
+    );
+    fs::write(tmp.path().join("Cargo.toml"), edit(manifest)).unwrap();
+    fs::create_dir_all(tmp.path().join("src")).unwrap();
+    fs::copy(src.join("src/main.rs"), tmp.path().join("src/main.rs")).unwrap();
+    tmp
+}
+
+fn unpack_deb(deb: &Path) -> tempfile::TempDir {
+    let root = tempdir();
+    run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(root.path()));
+    root
+}
+
+#[test]
+fn manifest_prints_the_tasks_of_each_binary() {
+    let out = success(
+        cargo_bgapp(&built("multi"))
+            .args(["manifest", "--no-build"])
+            .output()
+            .unwrap(),
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(doc["package"], "multi");
+    assert_eq!(doc["version"], "0.2.0-rc.1");
+    let bin = &doc["binaries"][0];
+    assert_eq!(bin["name"], "multi");
+    assert!(Path::new(bin["path"].as_str().unwrap()).is_file());
+    let tasks: BTreeMap<String, String> = bin["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["trigger"]["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tasks,
+        BTreeMap::from(
+            [
+                ("api", "socket"),
+                ("cleaner", "manual"),
+                ("inbox", "path"),
+                ("nightly", "timer"),
+                ("uploader", "timer")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        )
+    );
+
+    let out = success(
+        cargo_bgapp(&built("hello"))
+            .args(["manifest", "--no-build", "--bin", "hello"])
+            .output()
+            .unwrap(),
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["binaries"][0]["tasks"][0]["name"], "hello");
+    assert_eq!(doc["binaries"][0]["tasks"][0]["watchdog_ms"], 30000);
+}
+
+#[test]
+fn manifest_refuses_bad_input_in_one_line() {
+    let hello = built("hello");
+    failure(
+        cargo_bgapp(&fixture("nolib")).arg("manifest"),
+        "package `nolib` has no binary target",
+    );
+    failure(
+        cargo_bgapp(&fixture("notask")).arg("manifest"),
+        "package `notask` has no task",
+    );
+    failure(
+        cargo_bgapp(&fixture("notask")).args(["manifest", "--bin", "notask"]),
+        "binary `notask` of package `notask` has no task",
+    );
+    failure(
+        cargo_bgapp(&hello).args(["manifest", "--manifest-path", "nowhere/Cargo.toml"]),
+        "manifest path `nowhere/Cargo.toml` does not exist",
+    );
+    failure(
+        cargo_bgapp(&hello).args(["manifest", "--no-build", "--bin", "helo"]),
+        "no bin target named `helo` in package `hello`",
+    );
+    failure(
+        cargo_bgapp(&fixture("dupes")).arg("manifest"),
+        "two tasks are named `same`",
+    );
+}
+
+#[test]
+fn deb_has_the_files_units_scripts_and_control_fields() {
+    if !have("dpkg-deb") {
+        return;
+    }
+    let out = tempdir();
+    let bundles = package(&built("hello"), out.path(), &["--format", "deb"]);
+    assert_eq!(bundles, [out.path().join("hello_0.1.0-1_amd64.deb")]);
+    let deb = &bundles[0];
+
+    let info = run(Command::new("dpkg-deb").arg("--info").arg(deb));
+    for field in [
+        "Package: hello",
+        "Version: 0.1.0-1",
+        "Architecture: amd64",
+        "Maintainer: Bgapp Tests <tests@bgapp.invalid>",
+        "Depends: libc6 (>= 2.",
+        "Description: Says hello at boot and keeps running",
+        " A background app that says hello at boot",
+        "Installed-Size: ",
+    ] {
+        assert!(info.contains(field), "`{field}` missing in\n{info}");
+    }
+
+    let contents = run(Command::new("dpkg-deb").arg("--contents").arg(deb));
+    let modes: BTreeMap<&str, &str> = contents
+        .lines()
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols[cols.len() - 1], cols[0])
+        })
+        .collect();
+    for (path, mode) in [
+        ("./usr/bin/hello", "-rwxr-xr-x"),
+        ("./usr/lib/systemd/system/hello.service", "-rw-r--r--"),
+        ("./usr/lib/sysusers.d/hello.conf", "-rw-r--r--"),
+        ("./usr/share/bgapp/hello/bgapp-manifest.json", "-rw-r--r--"),
+        ("./usr/share/doc/hello/copyright", "-rw-r--r--"),
+        ("./usr/share/doc/hello/changelog.Debian.gz", "-rw-r--r--"),
+    ] {
+        assert_eq!(
+            modes.get(path).copied(),
+            Some(mode),
+            "{path} in\n{contents}"
+        );
+    }
+    assert!(
+        contents.lines().all(|l| l.contains(" root/root ")),
+        "{contents}"
+    );
+    assert!(
+        contents.contains("2023-11-14"),
+        "mtime from SOURCE_DATE_EPOCH:\n{contents}"
+    );
+
+    let root = unpack_deb(deb);
+    let service =
+        fs::read_to_string(root.path().join("usr/lib/systemd/system/hello.service")).unwrap();
+    for line in [
+        "Type=notify",
+        "ExecStart=/usr/bin/hello hello",
+        "Restart=always",
+        "StartLimitBurst=5",
+        "TimeoutStopSec=5s",
+        "WatchdogSec=30s",
+        "RestartPreventExitStatus=2 4",
+        "SuccessExitStatus=5",
+        "StateDirectory=hello",
+        "User=hello",
+        "WantedBy=multi-user.target",
+    ] {
+        assert!(
+            service.lines().any(|l| l == line),
+            "`{line}` missing in\n{service}"
+        );
+    }
+
+    let control = tempdir();
+    run(Command::new("dpkg-deb")
+        .arg("--control")
+        .arg(deb)
+        .arg(control.path()));
+    let postinst = fs::read_to_string(control.path().join("postinst")).unwrap();
+    assert!(
+        postinst.contains("systemctl --no-reload enable hello.service"),
+        "{postinst}"
+    );
+    assert!(
+        postinst.contains("[ -d /run/systemd/system ]"),
+        "{postinst}"
+    );
+    let postrm = fs::read_to_string(control.path().join("postrm")).unwrap();
+    assert!(postrm.contains("rm -rf /var/lib/hello"), "{postrm}");
+    let prerm = fs::read_to_string(control.path().join("prerm")).unwrap();
+    assert!(prerm.contains("systemctl stop hello.service"), "{prerm}");
+    for script in ["postinst", "prerm", "postrm"] {
+        let mode = fs::metadata(control.path().join(script)).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o755
+        );
+        run(Command::new("sh")
+            .arg("-n")
+            .arg(control.path().join(script)));
+    }
+    let md5sums = fs::read_to_string(control.path().join("md5sums")).unwrap();
+    assert!(md5sums.contains("  usr/bin/hello\n"), "{md5sums}");
+}
+
+#[test]
+fn tarball_has_one_top_folder_scripts_and_checksums() {
+    if !have("tar") || !have("sha256sum") {
+        return;
+    }
+    let out = tempdir();
+    let bundles = package(&built("multi"), out.path(), &["--format", "tar"]);
+    let top = "multi-0.2.0-rc.1-x86_64-unknown-linux-gnu";
+    assert_eq!(bundles, [out.path().join(format!("{top}.tar.gz"))]);
+    let listing = run(Command::new("tar").arg("-tzvf").arg(&bundles[0]));
+    for line in listing.lines() {
+        assert!(line.contains(" root/root "), "{line}");
+        let name = line.split_whitespace().last().unwrap();
+        assert!(
+            name.starts_with(&format!("{top}/")),
+            "{name} outside the top folder"
+        );
+    }
+    for (name, mode) in [
+        ("install.sh", "-rwxr-xr-x"),
+        ("uninstall.sh", "-rwxr-xr-x"),
+        ("SHA256SUMS", "-rw-r--r--"),
+        ("usr/bin/multi", "-rwxr-xr-x"),
+        ("usr/lib/systemd/system/multi-uploader.timer", "-rw-r--r--"),
+        ("usr/lib/systemd/system/multi-api.socket", "-rw-r--r--"),
+        ("usr/lib/systemd/system/multi-inbox.path", "-rw-r--r--"),
+        ("usr/lib/tmpfiles.d/multi.conf", "-rw-r--r--"),
+        ("usr/share/bgapp/multi/bgapp-manifest.json", "-rw-r--r--"),
+    ] {
+        let path = format!("{top}/{name}");
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.starts_with(mode) && l.ends_with(&path)),
+            "{path} {mode} missing in\n{listing}"
+        );
+    }
+    let x = tempdir();
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&bundles[0])
+        .arg("-C")
+        .arg(x.path()));
+    let dir = x.path().join(top);
+    run(Command::new("sha256sum")
+        .arg("--check")
+        .arg("--quiet")
+        .arg("SHA256SUMS")
+        .current_dir(&dir));
+    for script in ["install.sh", "uninstall.sh"] {
+        run(Command::new("sh").arg("-n").arg(dir.join(script)));
+    }
+    let uninstall = fs::read_to_string(dir.join("uninstall.sh")).unwrap();
+    assert!(uninstall.contains("--purge) purge=yes"), "{uninstall}");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fs::read(dir.join("usr/share/bgapp/multi/bgapp-manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["binaries"][0]["path"], "/usr/bin/multi");
+    assert_eq!(
+        manifest["binaries"][0]["units"]["uploader"],
+        serde_json::json!(["multi-uploader.service", "multi-uploader.timer"])
+    );
+    let timer = fs::read_to_string(dir.join("usr/lib/systemd/system/multi-nightly.timer")).unwrap();
+    assert!(
+        timer.contains("OnCalendar=*-*-* 02:00:00\nPersistent=true\n"),
+        "{timer}"
+    );
+    assert!(timer.contains("WantedBy=timers.target"), "{timer}");
+}
+
+/// Unpacks the `.deb`, adds the host's targets and slices so that default
+/// dependencies resolve, and returns the root and the unit names.
+fn unit_root(deb: &Path) -> (tempfile::TempDir, Vec<String>) {
+    let root = unpack_deb(deb);
+    let units_dir = root.path().join("usr/lib/systemd/system");
+    let units: Vec<String> = fs::read_dir(&units_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for host in ["/usr/lib/systemd/system", "/lib/systemd/system"] {
+        let Ok(entries) = fs::read_dir(host) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let dest = units_dir.join(&name);
+            if (name.ends_with(".target") || name.ends_with(".slice")) && !dest.exists() {
+                let _ = fs::copy(e.path(), dest);
+            }
+        }
+    }
+    (root, units)
+}
+
+#[test]
+fn units_pass_systemd_analyze_verify_and_score_ok() {
+    if !have("systemd-analyze") || !have("dpkg-deb") {
+        return;
+    }
+    for name in ["hello", "multi"] {
+        let out = tempdir();
+        let bundles = package(&built(name), out.path(), &["--format", "deb"]);
+        let (root, units) = unit_root(&bundles[0]);
+        assert!(!units.is_empty());
+        for unit in &units {
+            let output = Command::new("systemd-analyze")
+                .arg("verify")
+                .arg(format!("--root={}", root.path().display()))
+                .arg(unit)
+                .output()
+                .unwrap();
+            let stderr = text(&output.stderr);
+            assert!(
+                output.status.success() && stderr.trim().is_empty(),
+                "{unit}:\n{stderr}"
+            );
+        }
+        for unit in units.iter().filter(|u| u.ends_with(".service")) {
+            let output = success(
+                Command::new("systemd-analyze")
+                    .args(["security", "--offline=yes", "--no-pager"])
+                    .arg(format!("--root={}", root.path().display()))
+                    .arg(unit)
+                    .output()
+                    .unwrap(),
+            );
+            let report = text(&output.stdout) + &text(&output.stderr);
+            let score: f64 = report
+                .lines()
+                .find_map(|l| l.split("Overall exposure level for ").nth(1))
+                .and_then(|rest| rest.split(": ").nth(1))
+                .and_then(|s| s.split_whitespace().next())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("no score in\n{report}"));
+            assert!(score <= 2.0, "{unit} scores {score}:\n{report}");
+        }
+    }
+}
+
+#[test]
+fn lintian_finds_no_errors() {
+    if !have("lintian") {
+        return;
+    }
+    for name in ["hello", "multi"] {
+        let out = tempdir();
+        let bundles = package(&built(name), out.path(), &["--format", "deb"]);
+        let output = Command::new("lintian")
+            .args(["--suppress-tags", "running-with-root-privileges"])
+            .arg(&bundles[0])
+            .output()
+            .unwrap();
+        let report = text(&output.stdout);
+        let errors: Vec<&str> = report.lines().filter(|l| l.starts_with("E:")).collect();
+        assert!(
+            errors.is_empty(),
+            "lintian errors for {name}:\n{report}\n{}",
+            text(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn packaging_twice_gives_identical_bytes() {
+    let dir = built("multi");
+    let a = tempdir();
+    let b = tempdir();
+    let first = package(&dir, a.path(), &[]);
+    let second = package(&dir, b.path(), &[]);
+    assert_eq!(first.len(), 2);
+    for (x, y) in first.iter().zip(&second) {
+        assert_eq!(x.file_name(), y.file_name());
+        assert!(
+            fs::read(x).unwrap() == fs::read(y).unwrap(),
+            "{} differs",
+            x.display()
+        );
+    }
+    // Without SOURCE_DATE_EPOCH too (the last commit's time, or a fixed one).
+    let c = tempdir();
+    let d = tempdir();
+    for out in [&c, &d] {
+        success(
+            cargo_bgapp(&dir)
+                .env_remove("SOURCE_DATE_EPOCH")
+                .args(["package", "--no-build", "--format", "deb", "--out-dir"])
+                .arg(out.path())
+                .output()
+                .unwrap(),
+        );
+    }
+    let name = "multi_0.2.0~rc.1-1_amd64.deb";
+    assert!(fs::read(c.path().join(name)).unwrap() == fs::read(d.path().join(name)).unwrap());
+}
+
+#[test]
+fn json_messages_describe_each_bundle() {
+    let out = tempdir();
+    let output = success(
+        cargo_bgapp(&built("hello"))
+            .args([
+                "package",
+                "--no-build",
+                "--message-format",
+                "json",
+                "--out-dir",
+            ])
+            .arg(out.path())
+            .output()
+            .unwrap(),
+    );
+    let lines: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for msg in &lines {
+        let path = Path::new(msg["path"].as_str().unwrap());
+        let bytes = fs::read(path).unwrap();
+        assert_eq!(msg["size"], bytes.len() as u64);
+        assert_eq!(msg["sha256"].as_str().unwrap().len(), 64);
+        assert_eq!(msg["tasks"], serde_json::json!(["hello"]));
+        assert_eq!(msg["units"], serde_json::json!(["hello.service"]));
+    }
+    assert_eq!(lines[0]["format"], "deb");
+    assert_eq!(lines[1]["format"], "tar");
+}
+
+/// Every bad input fails in one clear line, before anything is written.
+#[test]
+fn bad_input_fails_up_front_and_leaves_no_bundle() {
+    let hello = built("hello");
+    let out = tempdir();
+    let pkg = |dir: &Path| {
+        let mut c = cargo_bgapp(dir);
+        c.args(["package", "--out-dir"]).arg(out.path());
+        c
+    };
+
+    failure(
+        pkg(&fixture("nolib")).arg("--no-build"),
+        "package `nolib` has no binary target",
+    );
+    failure(&mut pkg(&fixture("notask")), "package `notask` has no task");
+    failure(
+        pkg(&hello).args(["--no-build", "--bin", "nope"]),
+        "no bin target named `nope`",
+    );
+    failure(
+        pkg(&hello).args(["--no-build", "--target", "x86_64-unknown-linux-gnuu"]),
+        "unknown target `x86_64-unknown-linux-gnuu`",
+    );
+    failure(
+        pkg(&fixture("badmeta")).arg("--no-build"),
+        "unknown field `sevice`",
+    );
+    failure(&mut pkg(&fixture("dupes")), "two tasks are named `same`");
+
+    // A binary built for x86-64 where the target says AArch64.
+    let foreign = tempdir();
+    let dest = foreign.path().join("aarch64-unknown-linux-gnu/release");
+    fs::create_dir_all(&dest).unwrap();
+    fs::copy(fixtures_target().join("release/hello"), dest.join("hello")).unwrap();
+    failure(
+        pkg(&hello)
+            .env("CARGO_TARGET_DIR", foreign.path())
+            .args(["--no-build", "--target", "aarch64-unknown-linux-gnu"]),
+        "is built for x86-64, 64-bit little-endian, but target `aarch64-unknown-linux-gnu` is AArch64",
+    );
+
+    // An output directory that cannot be created (its parent is a file).
+    let blocker = out.path().join("file");
+    fs::write(&blocker, "").unwrap();
+    failure(
+        cargo_bgapp(&hello)
+            .args(["package", "--no-build", "--out-dir"])
+            .arg(blocker.join("sub")),
+        "failed to create the output directory",
+    );
+
+    // No maintainer: the .deb cannot be made, the tarball can.
+    let anon = variant("hello", |m| {
+        m.replace("authors = [\"Bgapp Tests <tests@bgapp.invalid>\"]\n", "")
+    });
+    failure(
+        pkg(anon.path()).args(["--no-build", "--format", "deb"]),
+        "the .deb needs a maintainer",
+    );
+
+    // Metadata naming a task that does not exist.
+    let typo = variant("hello", |m| {
+        m + "\n[package.metadata.bgapp.tasks.helo]\nnetwork = true\n"
+    });
+    failure(
+        pkg(typo.path()).arg("--no-build"),
+        "`[package.metadata.bgapp.tasks.helo]` names no task",
+    );
+
+    let left: Vec<String> = fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "file")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    let tar_only = tempdir();
+    package(anon.path(), tar_only.path(), &["--format", "tar"]);
+}
+
+#[test]
+fn relaxations_in_metadata_warn_and_reach_the_unit() {
+    let relaxed = variant("hello", |m| {
+        m + "\n[package.metadata.bgapp.tasks.hello]\nnetwork = true\ndevices = [\"/dev/ttyUSB0\"]\ndirectives = [\"Nice=5\"]\n"
+    });
+    let out = tempdir();
+    let output = success(
+        cargo_bgapp(relaxed.path())
+            .args(["package", "--no-build", "--format", "tar", "--out-dir"])
+            .arg(out.path())
+            .output()
+            .unwrap(),
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("warning: task `hello` may use the network"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: task `hello` may use the devices /dev/ttyUSB0"),
+        "{stderr}"
+    );
+    let listing = text(&output.stdout);
+    let tarball = listing.lines().next().unwrap();
+    let x = tempdir();
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(tarball)
+        .arg("-C")
+        .arg(x.path()));
+    let service = fs::read_to_string(
+        x.path()
+            .join("hello-0.1.0-x86_64-unknown-linux-gnu/usr/lib/systemd/system/hello.service"),
+    )
+    .unwrap();
+    assert!(
+        service.contains("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK\n"),
+        "{service}"
+    );
+    assert!(
+        service.contains("DeviceAllow=/dev/ttyUSB0 rw\n"),
+        "{service}"
+    );
+    assert!(service.contains("Nice=5\n"), "{service}");
+    assert!(!service.contains("PrivateNetwork=yes"), "{service}");
+}
