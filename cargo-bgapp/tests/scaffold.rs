@@ -360,6 +360,39 @@ fn version_control() {
 }
 
 #[test]
+fn without_git() {
+    let root = tempdir();
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_cargo-bgapp"))
+            .arg("bgapp")
+            .args(args)
+            .current_dir(root.path())
+            .env("PATH", root.path().join("nowhere"))
+            .output()
+            .unwrap();
+        Run { output }
+    };
+    // By default, a warning.
+    let out = run(&["new", "app"]).success();
+    assert_eq!(
+        out.stderr(),
+        "warning: git is not installed: no repository was created\n     Created background app `app` from template `hello`\n"
+    );
+    assert_eq!(
+        entries(&root.path().join("app")),
+        [".gitignore", "Cargo.toml", "README.md", "src"]
+    );
+    // Asked for, an error, and nothing is left.
+    let out = run(&["new", "other", "--vcs", "git"]).failure();
+    assert!(
+        out.stderr().starts_with("error: `git init` failed in `"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(entries(root.path()), ["app"]);
+}
+
+#[test]
 fn init_in_an_empty_directory_writes_what_new_writes() {
     let root = tempdir();
     bgapp(

@@ -139,7 +139,9 @@ fn scaffold(
     for warning in &plan.warnings {
         shell.warn(warning);
     }
-    plan.apply()?;
+    for warning in plan.apply()? {
+        shell.warn(warning);
+    }
     for file in &plan.files {
         shell.verbose("Wrote", Path::new(&request.path).join(&file.path).display());
     }

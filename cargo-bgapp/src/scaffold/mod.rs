@@ -201,6 +201,16 @@ pub struct WorkspaceEdit {
     pub contents: String,
 }
 
+/// Whether `apply` runs `git init`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitInit {
+    No,
+    /// `--vcs git`: without git, an error.
+    Required,
+    /// The default: without git, a warning.
+    IfInstalled,
+}
+
 /// Everything `apply` will do, decided and rendered.
 #[derive(Debug)]
 pub struct Plan {
@@ -209,7 +219,7 @@ pub struct Plan {
     pub template: String,
     pub mode: Mode,
     pub files: Vec<PlannedFile>,
-    pub git_init: bool,
+    pub git_init: GitInit,
     pub workspace: Option<WorkspaceEdit>,
     /// Things to warn about; nothing that stops the plan.
     pub warnings: Vec<String>,
@@ -291,7 +301,13 @@ pub fn plan(request: &Request) -> Result<Plan, ScaffoldError> {
     let vcs = request
         .vcs
         .unwrap_or(if in_repository { Vcs::None } else { Vcs::Git });
-    let git_init = vcs == Vcs::Git && !dir.join(".git").exists();
+    let git_init = if vcs != Vcs::Git || dir.join(".git").exists() {
+        GitInit::No
+    } else if request.vcs.is_some() {
+        GitInit::Required
+    } else {
+        GitInit::IfInstalled
+    };
     let write_gitignore =
         vcs == Vcs::Git || (request.mode == Mode::Init && dir.join(".git").exists());
 
@@ -485,24 +501,41 @@ fn resolve_values(
 
 impl Plan {
     /// Writes the plan. In `new`, a failure removes the new directory.
-    pub fn apply(&self) -> Result<(), ScaffoldError> {
+    /// Returns warnings about what could not be done but is not needed.
+    pub fn apply(&self) -> Result<Vec<String>, ScaffoldError> {
         let created_dir = !self.dir.exists();
         let result = self.write_files();
         if result.is_err() && created_dir && self.mode == Mode::New {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
-        result?;
+        let warnings = result?;
         if let Some(edit) = &self.workspace {
             std::fs::write(&edit.manifest_path, &edit.contents)
                 .map_err(io("write", &edit.manifest_path))?;
         }
-        Ok(())
+        Ok(warnings)
     }
 
-    fn write_files(&self) -> Result<(), ScaffoldError> {
+    fn write_files(&self) -> Result<Vec<String>, ScaffoldError> {
+        let mut warnings = Vec::new();
         std::fs::create_dir_all(&self.dir).map_err(io("create directory", &self.dir))?;
-        if self.git_init {
-            git_init(&self.dir)?;
+        match (self.git_init, git_init(&self.dir, self.git_init)) {
+            (_, Ok(())) => {}
+            (GitInit::IfInstalled, Err(GitError::NotInstalled(_))) => {
+                warnings.push("git is not installed: no repository was created".to_string());
+            }
+            (_, Err(GitError::NotInstalled(e))) => {
+                return Err(ScaffoldError::Git {
+                    path: self.dir.clone(),
+                    message: format!("{e}; is git installed? (`--vcs none` creates no repository)"),
+                });
+            }
+            (_, Err(GitError::Failed(message))) => {
+                return Err(ScaffoldError::Git {
+                    path: self.dir.clone(),
+                    message,
+                });
+            }
         }
         for file in &self.files {
             let path = self.dir.join(&file.path);
@@ -524,25 +557,29 @@ impl Plan {
                 }
             }
         }
-        Ok(())
+        Ok(warnings)
     }
 }
 
-fn git_init(dir: &Path) -> Result<(), ScaffoldError> {
+enum GitError {
+    NotInstalled(std::io::Error),
+    Failed(String),
+}
+
+fn git_init(dir: &Path, mode: GitInit) -> Result<(), GitError> {
+    if mode == GitInit::No {
+        return Ok(());
+    }
     let output = Command::new("git")
         .arg("init")
         .arg("--quiet")
         .arg(dir)
         .output()
-        .map_err(|e| ScaffoldError::Git {
-            path: dir.to_path_buf(),
-            message: format!("{e}; is git installed? (`--vcs none` creates no repository)"),
-        })?;
+        .map_err(GitError::NotInstalled)?;
     if !output.status.success() {
-        return Err(ScaffoldError::Git {
-            path: dir.to_path_buf(),
-            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
+        return Err(GitError::Failed(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ));
     }
     Ok(())
 }

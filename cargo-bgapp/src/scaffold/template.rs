@@ -419,6 +419,26 @@ mod tests {
     }
 
     #[test]
+    fn every_placeholder_of_the_embedded_templates_is_defined() {
+        for t in all().unwrap() {
+            let mut values = Values::new();
+            values.insert("name".into(), Value::Text("app".into()));
+            values.insert("crate_name".into(), Value::Text("app".into()));
+            values.insert("bgapp_dep".into(), Value::Toml("\"0.1\"".into()));
+            let builtins = values.clone();
+            for v in &t.variables {
+                let value = render("default", &v.default, &builtins).unwrap();
+                v.kind.check(&v.name, &value).unwrap();
+                values.insert(v.name.clone(), Value::Text(value));
+            }
+            for (path, text) in &t.files {
+                render(path, path, &values).unwrap();
+                render(path, text, &values).unwrap_or_else(|e| panic!("{}: {e}", t.name));
+            }
+        }
+    }
+
+    #[test]
     fn kinds_check_values() {
         assert!(VarKind::Duration.check("interval", "15m").is_ok());
         let err = VarKind::Duration.check("interval", "15").unwrap_err();
