@@ -557,6 +557,15 @@ fn joins_the_enclosing_workspace() {
         manifest.contains("# the apps\n    \"gate\",\n    \"sensors/temp\",\n"),
         "{manifest}"
     );
+
+    // A package that is its own workspace stays out.
+    std::fs::create_dir_all(root.path().join("own")).unwrap();
+    std::fs::write(root.path().join("own/Cargo.toml"), "[workspace]\n").unwrap();
+    bgapp(&root.path().join("own"), &["init"]).success();
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("Cargo.toml")).unwrap(),
+        manifest
+    );
 }
 
 #[test]

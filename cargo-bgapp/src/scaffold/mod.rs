@@ -312,7 +312,15 @@ pub fn plan(request: &Request) -> Result<Plan, ScaffoldError> {
         vcs == Vcs::Git || (request.mode == Mode::Init && dir.join(".git").exists());
 
     // The workspace above, if any.
-    let (found, unreadable) = workspace::find_workspace(&dir);
+    // A package that is a workspace of its own joins none.
+    let own_workspace = existing_manifest
+        .as_ref()
+        .is_some_and(|doc| doc.contains_key("workspace"));
+    let (found, unreadable) = if own_workspace {
+        (None, Vec::new())
+    } else {
+        workspace::find_workspace(&dir)
+    };
     for path in unreadable {
         warnings.push(format!(
             "`{}` could not be parsed; not looking for a workspace there",
