@@ -1,6 +1,11 @@
 //! The `.deb`: an `ar` archive of `debian-binary`, `control.tar.gz` (control
 //! fields, md5sums, conffiles, maintainer scripts) and `data.tar.xz` (the
 //! files), all with fixed owners, modes and times.
+//!
+//! A payload over [`LARGE_PAYLOAD`] goes into `data.tar.gz` at a fast gzip
+//! level instead: xz would take tens of seconds on it, and even its fastest
+//! preset takes about three times as long for a fifth less size. dpkg
+//! reads both.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -13,22 +18,31 @@ use super::ar::ArWriter;
 use super::archive::{gzip, write_tar, BundleFile};
 use super::Plan;
 
-/// Payloads up to this size get xz's default preset; larger ones a faster
-/// one, so that a big binary still packages in a few seconds.
-const LARGE_PAYLOAD: usize = 24 << 20;
+/// Payloads up to this size get xz's default preset; larger ones fast
+/// gzip, so that a big binary still packages in a couple of seconds.
+pub const LARGE_PAYLOAD: usize = 24 << 20;
 
 pub fn build(plan: &Plan) -> anyhow::Result<Vec<u8>> {
     let control = control_file(plan)?;
     let data_files: Vec<&BundleFile> = plan.files.iter().collect();
     let payload: usize = plan.files.iter().map(|f| f.data.len()).sum();
 
-    let data = {
-        let encoder = liblzma::write::XzEncoder::new_stream(Vec::new(), xz_stream(payload)?);
-        let encoder = write_tar(encoder, "./", &data_files, plan.mtime)
+    let large = payload > LARGE_PAYLOAD;
+    let (data_name, data) = if large {
+        let gz = write_tar(gzip(Vec::new(), 3), "./", &data_files, plan.mtime)
+            .context("failed to write `data.tar.gz`")?;
+        (
+            "data.tar.gz",
+            gz.finish().context("failed to compress `data.tar.gz`")?,
+        )
+    } else {
+        let xz = liblzma::write::XzEncoder::new_stream(Vec::new(), xz_stream()?);
+        let xz = write_tar(xz, "./", &data_files, plan.mtime)
             .context("failed to write `data.tar.xz`")?;
-        encoder
-            .finish()
-            .context("failed to compress `data.tar.xz`")?
+        (
+            "data.tar.xz",
+            xz.finish().context("failed to compress `data.tar.xz`")?,
+        )
     };
 
     let mut md5sums = String::new();
@@ -92,17 +106,16 @@ pub fn build(plan: &Plan) -> anyhow::Result<Vec<u8>> {
     let mut ar = ArWriter::new(&mut out, plan.mtime)?;
     ar.append("debian-binary", b"2.0\n")?;
     ar.append("control.tar.gz", &control_tar)?;
-    ar.append("data.tar.xz", &data)?;
+    ar.append(data_name, &data)?;
     ar.finish().flush()?;
     Ok(out)
 }
 
-fn xz_stream(payload: usize) -> anyhow::Result<liblzma::stream::Stream> {
-    let preset = if payload <= LARGE_PAYLOAD { 6 } else { 1 };
+fn xz_stream() -> anyhow::Result<liblzma::stream::Stream> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     // A fixed block size makes the output independent of the thread count.
     liblzma::stream::MtStreamBuilder::new()
-        .preset(preset)
+        .preset(6)
         .threads(threads)
         .block_size(8 << 20)
         .check(liblzma::stream::Check::Crc64)

@@ -36,6 +36,13 @@ pub fn build(plan: &Plan) -> anyhow::Result<Vec<u8>> {
     files.sort_by(|a, b| a.path.cmp(&b.path));
 
     let top = format!("{}/", plan.tar_top());
-    let gz = write_tar(gzip(Vec::new(), 6), &top, &files, plan.mtime)?;
+    let payload: usize = files.iter().map(|f| f.data.len()).sum();
+    // As for the .deb: a big payload is compressed fast rather than small.
+    let level = if payload <= super::deb::LARGE_PAYLOAD {
+        6
+    } else {
+        3
+    };
+    let gz = write_tar(gzip(Vec::new(), level), &top, &files, plan.mtime)?;
     Ok(gz.finish()?)
 }
