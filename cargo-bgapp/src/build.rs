@@ -41,12 +41,33 @@ fn cargo() -> Command {
 }
 
 fn rustc() -> Command {
-    Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+    if let Some(rustc) = std::env::var_os("RUSTC") {
+        return Command::new(rustc);
+    }
+    // The rustc next to the cargo that started us: the same toolchain, and
+    // no trip through rustup's proxy.
+    let sibling = std::env::var_os("CARGO")
+        .map(PathBuf::from)
+        .map(|cargo| cargo.with_file_name("rustc"))
+        .filter(|rustc| rustc.is_file());
+    Command::new(sibling.unwrap_or_else(|| PathBuf::from("rustc")))
 }
 
 impl Project {
     /// Reads `cargo metadata` and selects the package and its binaries.
     pub fn resolve(args: &BuildArgs) -> anyhow::Result<Project> {
+        // Asked in the background while cargo reads the metadata.
+        let host = match args.target {
+            None => Some(
+                rustc()
+                    .arg("-vV")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .context("failed to run `rustc -vV`")?,
+            ),
+            Some(_) => None,
+        };
         let manifest_path = locate_manifest(args.manifest_path.as_deref())?;
         let metadata = read_metadata(&manifest_path, args)?;
         let package = select_package(&metadata, &manifest_path, args.package.as_deref())?;
@@ -74,9 +95,10 @@ impl Project {
             None => all_bins,
         };
 
-        let (target, explicit_target) = match &args.target {
-            Some(triple) => (check_target(triple)?, true),
-            None => (host_target()?, false),
+        let (target, explicit_target) = match (&args.target, host) {
+            (Some(triple), _) => (check_target(triple)?, true),
+            (None, Some(rustc)) => (host_target(rustc)?, false),
+            (None, None) => unreachable!("rustc -vV runs without --target"),
         };
 
         Ok(Project {
@@ -316,10 +338,9 @@ fn check_target(triple: &str) -> anyhow::Result<Target> {
 }
 
 /// The host triple, from `rustc -vV`.
-fn host_target() -> anyhow::Result<Target> {
-    let output = rustc()
-        .arg("-vV")
-        .output()
+fn host_target(rustc: std::process::Child) -> anyhow::Result<Target> {
+    let output = rustc
+        .wait_with_output()
         .context("failed to run `rustc -vV`")?;
     let text = String::from_utf8_lossy(&output.stdout);
     let host = text

@@ -43,14 +43,17 @@ pub enum DependsError {
 
 /// Computes the dependencies of `binaries`, sorted and deduplicated.
 ///
-/// `host_arch` is this machine's Debian architecture when `dpkg` is there;
-/// it is asked only when it matches `arch`.
+/// `host_arch` gives this machine's Debian architecture when `dpkg` is
+/// there; it is called only for a library bgapp cannot map itself, and
+/// `dpkg-query` is asked only when it matches `arch`.
 pub fn depends(
     binaries: &[&Binary],
     libraries: &BTreeMap<String, String>,
     arch: &str,
-    host_arch: Option<&str>,
+    host_arch_fn: impl Fn() -> Option<String>,
 ) -> Result<Vec<String>, DependsError> {
+    let host_arch = std::cell::OnceCell::new();
+    let host_arch = || host_arch.get_or_init(&host_arch_fn).as_deref();
     // Package name -> the full entry; glibc and libgcc are added at the end
     // with the highest version any binary needs.
     let mut out: BTreeMap<String, String> = BTreeMap::new();
@@ -77,12 +80,12 @@ pub fn depends(
             } else if lib == "libstdc++.so.6" {
                 out.insert("libstdc++6".into(), "libstdc++6".into());
             } else {
-                let found = match host_arch {
+                let found = match host_arch() {
                     Some(h) if h == arch => dpkg_query(lib, arch),
                     _ => None,
                 };
                 let Some(pkg) = found else {
-                    let why = match host_arch {
+                    let why = match host_arch() {
                         Some(h) if h == arch => {
                             ": `dpkg-query -S` finds no package with it".to_string()
                         }
@@ -163,6 +166,10 @@ mod tests {
     use crate::binary::Machine;
     use std::path::PathBuf;
 
+    fn amd64() -> Option<String> {
+        Some("amd64".into())
+    }
+
     fn bin(needed: &[&str], versions: &[(&str, &[&str])]) -> Binary {
         Binary {
             path: PathBuf::from("/t/app"),
@@ -197,28 +204,28 @@ mod tests {
                 ("libgcc_s.so.1", &["GCC_3.0", "GCC_4.2.0"]),
             ],
         );
-        let d = depends(&[&b], &BTreeMap::new(), "arm64", Some("amd64")).unwrap();
+        let d = depends(&[&b], &BTreeMap::new(), "arm64", amd64).unwrap();
         assert_eq!(d, ["libc6 (>= 2.34)", "libgcc-s1 (>= 4.2.0)"]);
     }
 
     #[test]
     fn unknown_library_of_a_foreign_arch_is_an_error() {
         let b = bin(&["libfoo.so.1", "libc.so.6"], &[]);
-        let err = depends(&[&b], &BTreeMap::new(), "arm64", Some("amd64")).unwrap_err();
+        let err = depends(&[&b], &BTreeMap::new(), "arm64", amd64).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.starts_with("cannot tell which Debian package provides `libfoo.so.1`"),
             "{msg}"
         );
         let libs = BTreeMap::from([("libfoo.so.1".to_string(), "libfoo1 (>= 1.2)".to_string())]);
-        let d = depends(&[&b], &libs, "arm64", Some("amd64")).unwrap();
+        let d = depends(&[&b], &libs, "arm64", amd64).unwrap();
         assert_eq!(d, ["libc6", "libfoo1 (>= 1.2)"]);
     }
 
     #[test]
     fn static_binary_has_none() {
         let b = bin(&[], &[]);
-        assert!(depends(&[&b], &BTreeMap::new(), "amd64", None)
+        assert!(depends(&[&b], &BTreeMap::new(), "amd64", || None)
             .unwrap()
             .is_empty());
     }

@@ -110,13 +110,12 @@ impl Plan {
             }
         }
 
-        let host_arch = depends::host_arch();
         let bin_refs: Vec<&Binary> = binaries.iter().map(|(_, b)| b).collect();
         let mut depends = depends::depends(
             &bin_refs,
             &config.libraries,
             project.target.deb_arch,
-            host_arch.as_deref(),
+            depends::host_arch,
         )?;
         depends.extend(config.depends.iter().cloned());
 
