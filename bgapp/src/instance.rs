@@ -28,6 +28,22 @@ pub enum LifecycleEvent {
     Resuming,
 }
 
+/// A subscription to lifecycle events, from [`TaskInstance::events`].
+pub struct LifecycleEvents(broadcast::Receiver<LifecycleEvent>);
+
+impl LifecycleEvents {
+    /// Waits for the next sleep or resume of the system.
+    pub async fn next(&mut self) -> LifecycleEvent {
+        loop {
+            match self.0.recv().await {
+                Ok(ev) => return ev,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+            }
+        }
+    }
+}
+
 type HealthCheck = Box<dyn Fn() -> bool + Send + Sync>;
 
 pub(crate) struct Shared {
@@ -143,16 +159,11 @@ impl TaskInstance {
         self.shared.cancel.borrow().is_some()
     }
 
-    /// Waits for the next sleep or resume of the system.
-    pub async fn next_event(&self) -> LifecycleEvent {
-        let mut rx = self.shared.events.subscribe();
-        loop {
-            match rx.recv().await {
-                Ok(ev) => return ev,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
-            }
-        }
+    /// Subscribes to the system's sleep and resume events. Take the
+    /// subscription once and keep it: events are delivered from the moment
+    /// of subscribing.
+    pub fn events(&self) -> LifecycleEvents {
+        LifecycleEvents(self.shared.events.subscribe())
     }
 
     /// Sets the one-line status shown by `systemctl status` (`STATUS=`).

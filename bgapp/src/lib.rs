@@ -60,7 +60,7 @@ pub use activation::Activation;
 pub use cancel::{Cancellation, CancellationReason};
 pub use deferral::Deferral;
 pub use execution::{ExecutionState, ExitReason, PreviousExecution};
-pub use instance::{LifecycleEvent, Listener, TaskInstance};
+pub use instance::{LifecycleEvent, LifecycleEvents, Listener, TaskInstance};
 pub use outcome::{FetchResult, Permanent, TaskReturn};
 pub use process::run;
 pub use state::{StateError, StateStore, Trust};

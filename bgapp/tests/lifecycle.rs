@@ -1,0 +1,251 @@
+//! The lifecycle, driven in-process with the test driver on a paused
+//! clock: deferrals, stop reasons and deadlines, exit statuses, previous
+//! execution state, saved state trust, time limit, watchdog, sleep and
+//! resume, fetch results, activations.
+
+use std::time::Duration;
+
+use bgapp::testing::TestDriver;
+use bgapp::{
+    Activation, CancellationReason, ExecutionState, ExitReason, FetchResult, LifecycleEvent,
+    TaskInstance, Trigger, Trust,
+};
+use tokio::time::{sleep, Instant};
+
+fn driver() -> TestDriver {
+    TestDriver::new("lifecycle-test").configure(|m| m.stop_timeout_ms = 2_000)
+}
+
+async fn wait_and_save(task: TaskInstance) -> anyhow::Result<()> {
+    let d = task.deferral();
+    let stop = task.cancelled().await;
+    task.state().save(&stop.reason().to_string())?;
+    d.complete();
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deferral_keeps_the_task_alive_until_completed() {
+    let started = Instant::now();
+    let outcome = driver()
+        .run(|task: TaskInstance| async move {
+            let d = task.deferral();
+            tokio::spawn(async move {
+                sleep(Duration::from_secs(30)).await;
+                d.complete();
+            });
+        })
+        .await;
+    assert_eq!(outcome.exit_code(), 0);
+    assert_eq!(outcome.exit_reason(), &ExitReason::Finished);
+    assert!(started.elapsed() >= Duration::from_secs(30));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_deferral_completes() {
+    let outcome = driver()
+        .run(|task: TaskInstance| async move {
+            let d = task.deferral();
+            tokio::spawn(async move {
+                sleep(Duration::from_secs(1)).await;
+                drop(d);
+            });
+        })
+        .await;
+    assert_eq!(outcome.exit_code(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_operator_stop_is_closed_by_user_and_a_shutdown_terminated() {
+    let driver = driver();
+    driver.handle().stop(CancellationReason::StopRequested);
+    let first = driver.run(wait_and_save).await;
+    assert_eq!(first.previous_execution_state(), ExecutionState::NotRunning);
+    assert_eq!(first.exit_code(), 0);
+    assert!(first.notifications().iter().any(|n| n == "STOPPING=1"));
+    assert_eq!(first.notifications().first().map(String::as_str), Some("READY=1"));
+    assert_eq!(first.saved_state::<String>().as_deref(), Some("stop-requested"));
+
+    driver.handle().stop(CancellationReason::SystemShutdown);
+    let second = driver.run(wait_and_save).await;
+    assert_eq!(second.previous_execution_state(), ExecutionState::ClosedByUser);
+
+    driver.handle().stop(CancellationReason::StopRequested);
+    let third = driver.run(wait_and_save).await;
+    assert_eq!(third.previous_execution_state(), ExecutionState::Terminated);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cancellation_carries_the_reason_and_the_stop_timeout_deadline() {
+    let driver = driver();
+    driver.handle().stop(CancellationReason::SystemShutdown);
+    let outcome = driver
+        .run(|task: TaskInstance| async move {
+            let c = task.cancelled().await;
+            assert_eq!(c.reason(), CancellationReason::SystemShutdown);
+            assert_eq!(c.remaining(), Duration::from_secs(2));
+            assert!(task.is_cancelled());
+        })
+        .await;
+    assert_eq!(outcome.exit_code(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn work_held_at_the_deadline_is_abandoned_with_status_3() {
+    let driver = driver();
+    driver.handle().stop_within(CancellationReason::StopRequested, Duration::from_millis(500));
+    let started = Instant::now();
+    let outcome = driver
+        .run(|task: TaskInstance| async move {
+            let _d = task.deferral();
+            std::future::pending::<()>().await;
+        })
+        .await;
+    assert_eq!(outcome.exit_code(), 3);
+    assert!(matches!(outcome.exit_reason(), ExitReason::DeadlineMissed { .. }));
+    assert_eq!(started.elapsed(), Duration::from_millis(500));
+    let next = driver.run(|_task: TaskInstance| async {}).await;
+    assert_eq!(next.previous_execution_state(), ExecutionState::Crashed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn errors_panics_and_permanent_failures_have_their_statuses() {
+    let driver = driver();
+    let failed = driver
+        .run(|_t: TaskInstance| async { Err::<(), _>(anyhow::anyhow!("disk full")) })
+        .await;
+    assert_eq!(failed.exit_code(), 1);
+    assert_eq!(failed.exit_reason(), &ExitReason::Failed { message: "disk full".into() });
+
+    let permanent = driver
+        .run(|_t: TaskInstance| async { Err::<(), anyhow::Error>(bgapp::Permanent::new("no config").into()) })
+        .await;
+    assert_eq!(permanent.exit_code(), 4);
+
+    let panicked = driver
+        .run::<_, _, ()>(|_t: TaskInstance| async {
+            panic!("the sensor is gone");
+        })
+        .await;
+    assert_eq!(panicked.exit_code(), 1);
+    assert_eq!(panicked.exit_reason(), &ExitReason::Panicked { message: "the sensor is gone".into() });
+
+    let after = driver
+        .run(|t: TaskInstance| async move {
+            assert_eq!(t.previous_execution().consecutive_crashes(), 3, "three failures in a row");
+        })
+        .await;
+    assert_eq!(after.previous_execution_state(), ExecutionState::Crashed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashed_runs_state_is_offered_only_explicitly() {
+    let driver = driver();
+    driver.handle().stop(CancellationReason::StopRequested);
+    driver.run(wait_and_save).await;
+    // This run saves, then crashes.
+    driver
+        .run::<_, _, ()>(|t: TaskInstance| async move {
+            assert_eq!(t.state().load::<String>().unwrap().as_deref(), Some("stop-requested"));
+            t.state().save(&"half-done".to_string()).unwrap();
+            panic!("crash after saving");
+        })
+        .await;
+    let outcome = driver
+        .run(|t: TaskInstance| async move {
+            assert_eq!(t.previous_execution_state(), ExecutionState::Crashed);
+            assert_eq!(t.state().load::<String>().unwrap(), None);
+            let (value, trust) = t.state().load_after_crash::<String>().unwrap().unwrap();
+            assert_eq!((value.as_str(), trust), ("half-done", Trust::WrittenBeforeCrash));
+        })
+        .await;
+    assert_eq!(outcome.exit_code(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_time_limit_cancels_with_its_reason() {
+    let driver = driver().configure(|m| m.time_limit_ms = Some(60_000));
+    let started = Instant::now();
+    let outcome = driver
+        .run(|task: TaskInstance| async move {
+            let c = task.cancelled().await;
+            assert_eq!(c.reason(), CancellationReason::TimeLimit);
+        })
+        .await;
+    assert_eq!(outcome.exit_code(), 0);
+    assert_eq!(started.elapsed(), Duration::from_secs(60));
+    let next = driver.run(|_t: TaskInstance| async {}).await;
+    assert_eq!(next.previous_execution_state(), ExecutionState::Terminated);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_watchdog_pings_only_while_heartbeats_arrive() {
+    let driver = driver().configure(|m| m.watchdog_ms = Some(1_000));
+    let outcome = driver
+        .run(|task: TaskInstance| async move {
+            for _ in 0..10 {
+                task.heartbeat();
+                sleep(Duration::from_millis(300)).await;
+            }
+            // Stalls: no more heartbeats.
+            let c = task.cancelled().await;
+            assert_eq!(c.reason(), CancellationReason::Watchdog);
+        })
+        .await;
+    let pings = outcome.notifications().iter().filter(|n| *n == "WATCHDOG=1").count();
+    assert!((5..=8).contains(&pings), "{pings} pings in 3 s at a 500 ms period");
+    assert_eq!(outcome.exit_code(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sleep_and_resume_reach_the_task() {
+    let driver = driver();
+    let handle = driver.handle();
+    let outcome = driver
+        .run(move |task: TaskInstance| async move {
+            let mut events = task.events();
+            let watcher = tokio::spawn(async move { (events.next().await, events.next().await) });
+            tokio::task::yield_now().await;
+            handle.sleep(Duration::from_secs(5));
+            tokio::task::yield_now().await;
+            handle.resume();
+            let (a, b) = watcher.await.unwrap();
+            assert!(matches!(a, LifecycleEvent::Suspending { .. }));
+            assert_eq!(b, LifecycleEvent::Resuming);
+        })
+        .await;
+    assert_eq!(outcome.exit_code(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fetch_results_decide_the_status_and_exit_code() {
+    let driver = TestDriver::new("fetcher")
+        .configure(|m| {
+            m.trigger = Trigger::Timer { every_ms: Some(900_000), calendar: None };
+        })
+        .fire_timer();
+    for (result, code) in [(FetchResult::NewData, 0), (FetchResult::NoData, 5), (FetchResult::Failed, 1)] {
+        let outcome = driver
+            .run(move |task: TaskInstance| async move {
+                assert!(matches!(task.activation(), Activation::Timer { fired_at: Some(_) }));
+                task.report(result);
+            })
+            .await;
+        assert_eq!(outcome.exit_code(), code, "{result}");
+        assert_eq!(outcome.status(), Some(format!("last fetch: {result}").as_str()));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_interrupt_ends_at_once() {
+    let driver = driver();
+    driver.handle().interrupt();
+    driver.handle().interrupt();
+    let outcome = driver
+        .run(|task: TaskInstance| async move {
+            let _d = task.deferral();
+            std::future::pending::<()>().await;
+        })
+        .await;
+    assert_eq!(outcome.exit_code(), 130);
+}
