@@ -55,6 +55,8 @@ pub struct Binary {
     pub versions: BTreeMap<String, Vec<String>>,
     /// The task records, in section order.
     pub tasks: Vec<TaskManifest>,
+    /// Whether it still has a symbol table or debug information.
+    pub unstripped: bool,
 }
 
 impl Binary {
@@ -93,6 +95,7 @@ impl Binary {
             needed: parts.needed,
             versions: parts.versions,
             tasks,
+            unstripped: parts.unstripped,
             data,
         })
     }
@@ -119,6 +122,7 @@ struct ElfParts {
     needed: Vec<String>,
     versions: BTreeMap<String, Vec<String>>,
     section: Option<std::ops::Range<usize>>,
+    unstripped: bool,
 }
 
 fn read_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> object::read::Result<ElfParts> {
@@ -158,6 +162,13 @@ fn read_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> object::read::
         }
     }
 
+    let unstripped = sections.iter().any(|s| {
+        s.sh_type(endian) == object::elf::SHT_SYMTAB
+            || sections
+                .section_name(endian, s)
+                .is_ok_and(|n| n.starts_with(b".debug_"))
+    });
+
     let section = match sections.section_by_name(endian, SECTION.as_bytes()) {
         Some((_, section)) => {
             let bytes = section.data(endian, data)?;
@@ -175,6 +186,7 @@ fn read_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> object::read::
         needed,
         versions,
         section,
+        unstripped,
     })
 }
 
@@ -188,6 +200,8 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let bin = Binary::read(&exe).unwrap();
         assert!(bin.tasks.is_empty());
+        // Test binaries keep their symbols.
+        assert!(bin.unstripped);
         if cfg!(all(target_os = "linux", target_env = "gnu")) {
             assert!(bin.dynamic);
             assert!(

@@ -19,7 +19,7 @@ use crate::build::Project;
 use crate::cli::{BuildArgs, MessageFormat};
 use crate::commands::manifest::load_tasks;
 use crate::package::config::Config;
-use crate::package::{deb, tarball, Plan};
+use crate::package::{deb, strip, tarball, Plan};
 use crate::shell::Shell;
 
 #[derive(clap::Args)]
@@ -69,14 +69,28 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| project.target_dir.join("bgapp"));
     check_writable(&out_dir)?;
+    let want_deb = args.format != Format::Tar;
+    let want_tar = args.format != Format::Deb;
+    if want_deb && crate::package::maintainer(&project, &config).is_none() {
+        // Before the build, which may take minutes.
+        return Err(deb::no_maintainer(project.name()));
+    }
 
     let built = if args.no_build {
         project.existing()?
     } else {
         project.build(&args.build, shell)?
     };
-    let binaries = load_tasks(&project, built, args.build.bin.is_some())?;
-    for (name, bin) in &binaries {
+    let mut binaries = load_tasks(&project, built, args.build.bin.is_some())?;
+    for (name, bin) in &mut binaries {
+        if bin.unstripped && config.strip != Some(false) {
+            if let Some(why) = strip::strip(bin, project.target.deb_arch, &out_dir)? {
+                shell.warn(format_args!(
+                    "`{name}` keeps its symbols: {why}; lintian will flag it\n\n\
+                     help: set `strip = true` under `[profile.release]` in `Cargo.toml`"
+                ));
+            }
+        }
         if !bin.dynamic {
             shell.note(format_args!(
                 "`{name}` is statically linked; it needs no shared library"
@@ -84,13 +98,6 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
         }
     }
     let plan = Plan::new(&project, &config, binaries)?;
-    let want_deb = args.format != Format::Tar;
-    let want_tar = args.format != Format::Deb;
-    if want_deb {
-        // The maintainer is checked here so that its error comes before any
-        // work is done.
-        deb::control_file(&plan)?;
-    }
 
     shell.status(
         "Packaging",

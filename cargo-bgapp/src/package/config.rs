@@ -8,6 +8,7 @@
 //! depends = ["curl"]                            # added to what the binary needs
 //! libraries = { "libfoo.so.1" = "libfoo1 (>= 1.2)" }  # libraries bgapp cannot map itself
 //! user = "hello"                                # the system user; default: the package name
+//! strip = false                                 # keep symbols (default: strip them, as Debian wants)
 //! assets = [{ source = "config/hello.toml", dest = "/etc/hello/hello.toml", mode = "0644" }]
 //! conf-files = ["/etc/hello/hello.toml"]        # files under /etc are conffiles anyway
 //!
@@ -37,6 +38,8 @@ pub struct Config {
     #[serde(default)]
     pub libraries: BTreeMap<String, String>,
     pub user: Option<String>,
+    /// Strip symbols from the binaries (default: true).
+    pub strip: Option<bool>,
     #[serde(default)]
     pub assets: Vec<Asset>,
     #[serde(default)]

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use md5::{Digest, Md5};
 
 use super::ar::ArWriter;
@@ -128,14 +128,17 @@ fn xz_stream(deb_arch: &str) -> anyhow::Result<liblzma::stream::Stream> {
     Stream::new_stream_encoder(&filters, Check::Crc64).context("failed to set up the xz encoder")
 }
 
+pub fn no_maintainer(package: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the .deb needs a maintainer, and package `{package}` names none\n\n\
+         help: set `authors = [\"Name <email>\"]` in `[package]`, or `maintainer = \"Name <email>\"` in `[package.metadata.bgapp]`"
+    )
+}
+
 /// The `control` file.
 pub fn control_file(plan: &Plan) -> anyhow::Result<String> {
     let Some(maintainer) = &plan.maintainer else {
-        bail!(
-            "the .deb needs a maintainer, and package `{}` names none\n\n\
-             help: set `authors = [\"Name <email>\"]` in `[package]`, or `maintainer = \"Name <email>\"` in `[package.metadata.bgapp]`",
-            plan.stem
-        );
+        return Err(no_maintainer(&plan.stem));
     };
     let mut dirs = BTreeSet::new();
     for f in &plan.files {

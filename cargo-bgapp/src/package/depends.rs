@@ -186,6 +186,7 @@ mod tests {
                 .map(|(l, v)| (l.to_string(), v.iter().map(|s| s.to_string()).collect()))
                 .collect(),
             tasks: Vec::new(),
+            unstripped: false,
         }
     }
 

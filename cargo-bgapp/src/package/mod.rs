@@ -26,6 +26,7 @@ pub mod config;
 pub mod deb;
 pub mod depends;
 pub mod scripts;
+pub mod strip;
 pub mod tarball;
 pub mod units;
 
@@ -221,10 +222,7 @@ impl Plan {
             mode: 0o644,
             data: copyright(project, config, mtime).into_bytes(),
         });
-        let maintainer = config
-            .maintainer
-            .clone()
-            .or_else(|| package.authors.first().cloned());
+        let maintainer = maintainer(project, config);
         let deb_version = format!("{}-1", debian_version(&version));
         if let Some(m) = &maintainer {
             // Debian wants a changelog even for a package built from
@@ -305,7 +303,7 @@ impl Plan {
             .map(|r| project.manifest_dir().join(r.as_std_path()))
             .or_else(|| Some(project.manifest_dir().join("README.md")))
             .and_then(|p| std::fs::read_to_string(p).ok())
-            .map(|text| first_paragraph(&text))
+            .map(|text| first_paragraph(&text, &summary))
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| describe_tasks(&doc, package.description.as_deref()));
 
@@ -361,6 +359,14 @@ impl Plan {
     pub fn tar_file_name(&self) -> String {
         format!("{}.tar.gz", self.tar_top())
     }
+}
+
+/// `maintainer` from `[package.metadata.bgapp]`, else the first author.
+pub fn maintainer(project: &Project, config: &Config) -> Option<String> {
+    config
+        .maintainer
+        .clone()
+        .or_else(|| project.package.authors.first().cloned())
 }
 
 /// A system user name that `useradd` and sysusers accept.
@@ -439,24 +445,69 @@ fn describe_tasks(doc: &ManifestDoc, package_description: Option<&str>) -> Vec<S
     lines
 }
 
-/// The first prose paragraph of a README: no headings, badges or HTML.
-fn first_paragraph(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let t = line.trim();
-        let skip =
-            t.starts_with('#') || t.starts_with("[!") || t.starts_with("![") || t.starts_with('<');
-        if t.is_empty() || skip {
-            if !out.is_empty() {
-                break;
-            }
-            continue;
+/// The first prose paragraph of a README that does not repeat `summary`
+/// (Debian rejects a long description that starts with the synopsis):
+/// no headings, badges or HTML, and Markdown links as their text.
+fn first_paragraph(text: &str, summary: &str) -> Vec<String> {
+    let normalize = |s: &str| s.trim().trim_end_matches('.').to_lowercase();
+    let mut paragraph: Vec<String> = Vec::new();
+    let mut lines = text.lines().map(str::trim).peekable();
+    while let Some(t) = lines.next() {
+        let skip = t.starts_with('#')
+            || t.starts_with("[!")
+            || t.starts_with("![")
+            || t.starts_with('<')
+            || t.starts_with("```");
+        if !t.is_empty() && !skip {
+            paragraph.push(unlink(t));
         }
-        out.push(t.to_string());
-        if out.len() == 10 {
-            break;
+        let ends = t.is_empty() || skip || lines.peek().is_none();
+        if ends && !paragraph.is_empty() {
+            let joined = paragraph.join(" ");
+            if normalize(&joined) != normalize(summary) {
+                return wrap(&joined, 78).into_iter().take(10).collect();
+            }
+            paragraph.clear();
         }
     }
+    Vec::new()
+}
+
+/// Words in lines of at most `width` columns (Debian's limit is 80).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// `[text](url)` -> `text`.
+fn unlink(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find("](").map(|i| open + i) else {
+            break;
+        };
+        let Some(end) = rest[close..].find(')').map(|i| close + i) else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push_str(&rest[open + 1..close]);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -562,7 +613,16 @@ mod tests {
     #[test]
     fn readme_paragraph() {
         let text = "# Hello\n\n[![ci](x)](y)\n\nSays hello\nevery day.\n\nMore.\n";
-        assert_eq!(first_paragraph(text), ["Says hello", "every day."]);
+        assert_eq!(
+            first_paragraph(text, "Hello app"),
+            ["Says hello every day."]
+        );
+        let text = "# app\n\nA hello app\n\nA [bgapp](https://x) app\nthat says hello.\n";
+        assert_eq!(
+            first_paragraph(text, "A hello app."),
+            ["A bgapp app that says hello."]
+        );
+        assert_eq!(wrap("aaa bbb ccc", 7), ["aaa bbb", "ccc"]);
     }
 
     #[test]
