@@ -178,7 +178,12 @@ fn check_time(tok: &str) -> Result<(), CalendarError> {
     Ok(())
 }
 
-fn check_component(text: &str, what: &'static str, min: u32, max: u32) -> Result<(), CalendarError> {
+fn check_component(
+    text: &str,
+    what: &'static str,
+    min: u32,
+    max: u32,
+) -> Result<(), CalendarError> {
     if text.is_empty() {
         return Err(CalendarError::Component(text.to_string()));
     }
@@ -219,7 +224,8 @@ fn number(text: &str, item: &str) -> Result<u32, CalendarError> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CalendarError::Component(item.to_string()));
     }
-    text.parse().map_err(|_| CalendarError::Component(item.to_string()))
+    text.parse()
+        .map_err(|_| CalendarError::Component(item.to_string()))
 }
 
 #[cfg(test)]
@@ -251,14 +257,21 @@ mod tests {
     fn rejects_out_of_range_and_garbage() {
         assert!(matches!(
             validate_calendar("*-13-01"),
-            Err(CalendarError::OutOfRange { what: "month", value: 13, .. })
+            Err(CalendarError::OutOfRange {
+                what: "month",
+                value: 13,
+                ..
+            })
         ));
         assert!(matches!(
             validate_calendar("25:00"),
             Err(CalendarError::OutOfRange { what: "hour", .. })
         ));
         assert_eq!(validate_calendar(""), Err(CalendarError::Empty));
-        assert_eq!(validate_calendar("Funday 10:00"), Err(CalendarError::Weekday("Funday".into())));
+        assert_eq!(
+            validate_calendar("Funday 10:00"),
+            Err(CalendarError::Weekday("Funday".into()))
+        );
         assert!(validate_calendar("every day").is_err());
         assert!(validate_calendar("*:0/0").is_err());
         assert!(validate_calendar("10:00 extra words").is_err());

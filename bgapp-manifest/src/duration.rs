@@ -71,13 +71,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             return Err(DurationError::UnknownUnit(unit.to_string()));
         };
         match last_rank {
-            Some(prev) if prev == rank => return Err(DurationError::RepeatedUnit(unit.to_string())),
+            Some(prev) if prev == rank => {
+                return Err(DurationError::RepeatedUnit(unit.to_string()))
+            }
             Some(prev) if prev > rank => return Err(DurationError::UnitOrder),
             _ => {}
         }
         last_rank = Some(rank);
         let value: u64 = number.parse().map_err(|_| DurationError::Overflow)?;
-        let ms = value.checked_mul(UNITS[rank].1).ok_or(DurationError::Overflow)?;
+        let ms = value
+            .checked_mul(UNITS[rank].1)
+            .ok_or(DurationError::Overflow)?;
         total = total.checked_add(ms).ok_or(DurationError::Overflow)?;
     }
     Ok(Duration::from_millis(total))
@@ -96,7 +100,13 @@ pub fn format_systemd(d: Duration) -> String {
         return "0".to_string();
     }
     let mut parts = Vec::new();
-    for (unit, per) in [("d", 86_400_000u64), ("h", 3_600_000), ("min", 60_000), ("s", 1_000), ("ms", 1)] {
+    for (unit, per) in [
+        ("d", 86_400_000u64),
+        ("h", 3_600_000),
+        ("min", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
         if ms >= per {
             parts.push(format!("{}{}", ms / per, unit));
             ms %= per;
@@ -145,13 +155,31 @@ mod tests {
     #[test]
     fn rejects_malformed_durations() {
         assert_eq!(parse_duration(""), Err(DurationError::Empty));
-        assert_eq!(parse_duration("5"), Err(DurationError::MissingUnit("5".into())));
-        assert_eq!(parse_duration("5x"), Err(DurationError::UnknownUnit("x".into())));
-        assert_eq!(parse_duration("s"), Err(DurationError::MissingNumber("s".into())));
-        assert_eq!(parse_duration("5s5s"), Err(DurationError::RepeatedUnit("s".into())));
+        assert_eq!(
+            parse_duration("5"),
+            Err(DurationError::MissingUnit("5".into()))
+        );
+        assert_eq!(
+            parse_duration("5x"),
+            Err(DurationError::UnknownUnit("x".into()))
+        );
+        assert_eq!(
+            parse_duration("s"),
+            Err(DurationError::MissingNumber("s".into()))
+        );
+        assert_eq!(
+            parse_duration("5s5s"),
+            Err(DurationError::RepeatedUnit("s".into()))
+        );
         assert_eq!(parse_duration("30m1h"), Err(DurationError::UnitOrder));
-        assert_eq!(parse_duration("5min"), Err(DurationError::UnknownUnit("min".into())));
-        assert_eq!(parse_duration("99999999999999999999d"), Err(DurationError::Overflow));
+        assert_eq!(
+            parse_duration("5min"),
+            Err(DurationError::UnknownUnit("min".into()))
+        );
+        assert_eq!(
+            parse_duration("99999999999999999999d"),
+            Err(DurationError::Overflow)
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@
 //! endianness.
 
 mod calendar;
-pub mod exit;
 mod duration;
+pub mod exit;
 mod listen;
 
 use std::time::Duration;
@@ -92,7 +92,10 @@ impl TaskManifest {
     /// Decodes one record (as written by [`TaskManifest::to_record`]).
     pub fn from_record(record: &[u8]) -> Result<Self, DecodeError> {
         let body = record.strip_prefix(MAGIC).ok_or(DecodeError::BadMagic)?;
-        let end = body.iter().position(|&b| b == 0).ok_or(DecodeError::Truncated)?;
+        let end = body
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(DecodeError::Truncated)?;
         parse_body(&body[..end])
     }
 }
@@ -113,7 +116,10 @@ pub enum Trigger {
     /// Started by a connection to a listening socket.
     Socket { listen: String },
     /// Started when a path changes.
-    Path { condition: PathCondition, path: String },
+    Path {
+        condition: PathCondition,
+        path: String,
+    },
     /// Started only by an operator (`systemctl start`).
     Manual,
 }
@@ -248,7 +254,10 @@ pub fn decode_records(section: &[u8]) -> Result<Vec<TaskManifest>, DecodeError> 
     let mut rest = section;
     while let Some(start) = find(rest, MAGIC) {
         let body = &rest[start + MAGIC.len()..];
-        let end = body.iter().position(|&b| b == 0).ok_or(DecodeError::Truncated)?;
+        let end = body
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(DecodeError::Truncated)?;
         out.push(parse_body(&body[..end])?);
         rest = &body[end + 1..];
     }
@@ -289,7 +298,10 @@ mod tests {
         section.extend(sample("cleaner").to_record());
         let tasks = decode_records(&section).unwrap();
         assert_eq!(tasks, vec![sample("uploader"), sample("cleaner")]);
-        assert_eq!(TaskManifest::from_record(&sample("x").to_record()).unwrap(), sample("x"));
+        assert_eq!(
+            TaskManifest::from_record(&sample("x").to_record()).unwrap(),
+            sample("x")
+        );
     }
 
     #[test]
@@ -305,8 +317,14 @@ mod tests {
     fn refuses_newer_formats_and_torn_records() {
         let mut m = sample("x");
         m.format = FORMAT_VERSION + 1;
-        assert!(matches!(decode_records(&m.to_record()), Err(DecodeError::NewerFormat(2))));
+        assert!(matches!(
+            decode_records(&m.to_record()),
+            Err(DecodeError::NewerFormat(2))
+        ));
         let rec = sample("x").to_record();
-        assert!(matches!(decode_records(&rec[..rec.len() - 1]), Err(DecodeError::Truncated)));
+        assert!(matches!(
+            decode_records(&rec[..rec.len() - 1]),
+            Err(DecodeError::Truncated)
+        ));
     }
 }

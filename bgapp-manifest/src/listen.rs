@@ -21,7 +21,9 @@ pub enum ListenAddress {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ListenError {
-    #[error("it is empty; write a port like `8080`, an address like `127.0.0.1:8080`, or a socket path")]
+    #[error(
+        "it is empty; write a port like `8080`, an address like `127.0.0.1:8080`, or a socket path"
+    )]
     Empty,
     #[error("port `{0}` is out of range 1..65535")]
     Port(String),
@@ -56,7 +58,10 @@ impl ListenAddress {
             Err(_) => {
                 // Tell a bad port apart from a bad address.
                 if let Some((_, port)) = t.rsplit_once(':') {
-                    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_err() {
+                    if !port.is_empty()
+                        && port.bytes().all(|b| b.is_ascii_digit())
+                        && port.parse::<u16>().is_err()
+                    {
                         return Err(ListenError::Port(port.to_string()));
                     }
                 }
@@ -121,16 +126,31 @@ mod tests {
             ListenAddress::parse("/run/x.sock"),
             Ok(ListenAddress::Unix("/run/x.sock".into()))
         );
-        assert_eq!(ListenAddress::parse("@x"), Ok(ListenAddress::Abstract("x".into())));
+        assert_eq!(
+            ListenAddress::parse("@x"),
+            Ok(ListenAddress::Abstract("x".into()))
+        );
         assert!(ListenAddress::parse("80").unwrap().is_privileged_port());
     }
 
     #[test]
     fn rejects_bad_addresses() {
         assert_eq!(ListenAddress::parse(""), Err(ListenError::Empty));
-        assert_eq!(ListenAddress::parse("0"), Err(ListenError::Port("0".into())));
-        assert_eq!(ListenAddress::parse("70000"), Err(ListenError::Port("70000".into())));
-        assert_eq!(ListenAddress::parse("localhost:99999"), Err(ListenError::Port("99999".into())));
-        assert!(matches!(ListenAddress::parse("run/x.sock"), Err(ListenError::Malformed(_))));
+        assert_eq!(
+            ListenAddress::parse("0"),
+            Err(ListenError::Port("0".into()))
+        );
+        assert_eq!(
+            ListenAddress::parse("70000"),
+            Err(ListenError::Port("70000".into()))
+        );
+        assert_eq!(
+            ListenAddress::parse("localhost:99999"),
+            Err(ListenError::Port("99999".into()))
+        );
+        assert!(matches!(
+            ListenAddress::parse("run/x.sock"),
+            Err(ListenError::Malformed(_))
+        ));
     }
 }

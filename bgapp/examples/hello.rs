@@ -7,7 +7,11 @@ use std::time::Duration;
 #[bgapp::background_task(name = "hello", stop_timeout = "2s")]
 async fn main(task: bgapp::TaskInstance) -> anyhow::Result<()> {
     let runs: u64 = task.state().load()?.unwrap_or(0);
-    tracing::info!("run {} (previous: {})", runs + 1, task.previous_execution_state());
+    tracing::info!(
+        "run {} (previous: {})",
+        runs + 1,
+        task.previous_execution_state()
+    );
     let deferral = task.deferral();
     let worker = task.clone();
     tokio::spawn(async move {

@@ -51,7 +51,10 @@ async fn main() {
         .await;
     let (ours, hand) = std::mem::take(&mut *times.lock().unwrap());
     let (a, b) = (median(ours), median(hand));
-    println!("{:<36} {:>12} {:>12} {:>8}  target", "4 KiB durable save, median (µs)", "bgapp", "by hand", "ratio");
+    println!(
+        "{:<36} {:>12} {:>12} {:>8}  target",
+        "4 KiB durable save, median (µs)", "bgapp", "by hand", "ratio"
+    );
     println!(
         "{:<36} {:>12} {:>12} {:>7.2}x  <= 1x (+ noise)",
         "",

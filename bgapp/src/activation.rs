@@ -64,7 +64,9 @@ pub(crate) fn from_env(manifest: &TaskManifest) -> (Activation, PassedFds) {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let mut fds = PassedFds::new();
     let for_us = env("LISTEN_PID").and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
-    let count = env("LISTEN_FDS").and_then(|n| n.parse::<i32>().ok()).unwrap_or(0);
+    let count = env("LISTEN_FDS")
+        .and_then(|n| n.parse::<i32>().ok())
+        .unwrap_or(0);
     if for_us && count > 0 {
         let names: Vec<String> = env("LISTEN_FDNAMES")
             .map(|n| n.split(':').map(str::to_string).collect())
@@ -93,10 +95,17 @@ pub(crate) fn from_env(manifest: &TaskManifest) -> (Activation, PassedFds) {
         return (Activation::Timer { fired_at: None }, fds);
     }
     if let Some(path) = env("TRIGGER_PATH") {
-        return (Activation::Path { path: Some(path.into()) }, fds);
+        return (
+            Activation::Path {
+                path: Some(path.into()),
+            },
+            fds,
+        );
     }
     let activation = match (&manifest.trigger, env("TRIGGER_UNIT")) {
-        (Trigger::Timer { .. }, Some(u)) if u.ends_with(".timer") => Activation::Timer { fired_at: None },
+        (Trigger::Timer { .. }, Some(u)) if u.ends_with(".timer") => {
+            Activation::Timer { fired_at: None }
+        }
         (Trigger::Path { .. }, Some(u)) if u.ends_with(".path") => Activation::Path { path: None },
         (Trigger::Boot, _) => Activation::Boot,
         _ => Activation::Manual,

@@ -48,9 +48,16 @@ impl CancellationReason {
 
     pub(crate) fn parse(s: &str) -> Option<Self> {
         use CancellationReason::*;
-        [StopRequested, SystemShutdown, SystemSleep, TimeLimit, Watchdog, FatalError]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        [
+            StopRequested,
+            SystemShutdown,
+            SystemSleep,
+            TimeLimit,
+            Watchdog,
+            FatalError,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 

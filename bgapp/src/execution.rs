@@ -339,12 +339,21 @@ impl Journal {
 
     /// Records how this run ended. `state_writer` is the run that last
     /// saved state, if this run saved any.
-    pub(crate) fn end(&mut self, exit: ExitReason, code: u8, saved_this_run: bool) -> std::io::Result<()> {
+    pub(crate) fn end(
+        &mut self,
+        exit: ExitReason,
+        code: u8,
+        saved_this_run: bool,
+    ) -> std::io::Result<()> {
         let clean = exit.is_clean();
         if clean && saved_this_run {
             self.record.trusted_writer = Some(self.record.run);
         }
-        self.record.consecutive_crashes = if clean { 0 } else { self.record.consecutive_crashes + 1 };
+        self.record.consecutive_crashes = if clean {
+            0
+        } else {
+            self.record.consecutive_crashes + 1
+        };
         self.record.running = false;
         self.record.last_exit = Some(exit);
         self.record.last_exit_code = Some(code);
@@ -385,22 +394,57 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let (mut j, p) = begin(&dir);
         assert_eq!(p.state(), ExecutionState::NotRunning);
-        j.end(ExitReason::Stopped { reason: "stop-requested".into() }, 0, false).unwrap();
+        j.end(
+            ExitReason::Stopped {
+                reason: "stop-requested".into(),
+            },
+            0,
+            false,
+        )
+        .unwrap();
         let (mut j, p) = begin(&dir);
         assert_eq!(p.state(), ExecutionState::ClosedByUser);
-        j.end(ExitReason::Stopped { reason: "system-shutdown".into() }, 0, false).unwrap();
+        j.end(
+            ExitReason::Stopped {
+                reason: "system-shutdown".into(),
+            },
+            0,
+            false,
+        )
+        .unwrap();
         let (_j, p) = begin(&dir);
         assert_eq!(p.state(), ExecutionState::Terminated);
         // `_j` never ends: the next start finds it still running.
         let (mut j, p) = begin(&dir);
-        assert_eq!((p.state(), p.consecutive_crashes()), (ExecutionState::Crashed, 1));
-        j.end(ExitReason::Panicked { message: "boom".into() }, 1, false).unwrap();
+        assert_eq!(
+            (p.state(), p.consecutive_crashes()),
+            (ExecutionState::Crashed, 1)
+        );
+        j.end(
+            ExitReason::Panicked {
+                message: "boom".into(),
+            },
+            1,
+            false,
+        )
+        .unwrap();
         let (mut j, p) = begin(&dir);
-        assert_eq!((p.state(), p.consecutive_crashes()), (ExecutionState::Crashed, 2));
-        assert_eq!(p.exit_reason(), Some(&ExitReason::Panicked { message: "boom".into() }));
+        assert_eq!(
+            (p.state(), p.consecutive_crashes()),
+            (ExecutionState::Crashed, 2)
+        );
+        assert_eq!(
+            p.exit_reason(),
+            Some(&ExitReason::Panicked {
+                message: "boom".into()
+            })
+        );
         j.end(ExitReason::Finished, 0, false).unwrap();
         let (_, p) = begin(&dir);
-        assert_eq!((p.state(), p.consecutive_crashes()), (ExecutionState::Terminated, 0));
+        assert_eq!(
+            (p.state(), p.consecutive_crashes()),
+            (ExecutionState::Terminated, 0)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -212,7 +212,9 @@ impl TaskInstance {
     pub fn report(&self, result: FetchResult) {
         *self.shared.report.lock().unwrap() = Some(result);
         tracing::info!(task = %self.name(), "fetch result: {result}");
-        self.shared.notifier.status(&format!("last fetch: {result}"));
+        self.shared
+            .notifier
+            .status(&format!("last fetch: {result}"));
     }
 
     /// The path a `path` task watches.
@@ -227,7 +229,9 @@ impl TaskInstance {
     /// when the task was not socket-activated, or they were taken already.
     pub fn listeners(&self) -> io::Result<Vec<Listener>> {
         let fds: PassedFds = std::mem::take(&mut *self.shared.passed_fds.lock().unwrap());
-        fds.into_iter().map(|(fd, _)| listener_from_fd(fd)).collect()
+        fds.into_iter()
+            .map(|(fd, _)| listener_from_fd(fd))
+            .collect()
     }
 
     /// A TCP listener for a socket task: the socket systemd passed, or, when
@@ -292,7 +296,12 @@ fn socket_family(fd: &OwnedFd) -> io::Result<libc::c_int> {
     unsafe {
         let mut storage: libc::sockaddr_storage = std::mem::zeroed();
         let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        if libc::getsockname(fd.as_raw_fd(), &mut storage as *mut _ as *mut libc::sockaddr, &mut len) != 0 {
+        if libc::getsockname(
+            fd.as_raw_fd(),
+            &mut storage as *mut _ as *mut libc::sockaddr,
+            &mut len,
+        ) != 0
+        {
             return Err(io::Error::last_os_error());
         }
         Ok(storage.ss_family as libc::c_int)

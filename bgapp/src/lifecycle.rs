@@ -68,7 +68,9 @@ pub(crate) async fn supervise(
             n => format!(", {n} consecutive crash{}", if n == 1 { "" } else { "es" }),
         }
     );
-    shared.notifier.ready(&format!("running ({})", shared.activation.kind()));
+    shared
+        .notifier
+        .ready(&format!("running ({})", shared.activation.kind()));
 
     let instance = TaskInstance {
         shared: shared.clone(),
@@ -82,19 +84,22 @@ pub(crate) async fn supervise(
     let mut watchdog = config.watchdog.map(|w| Watchdog::new(w, &shared));
     let mut control_open = true;
 
-    let cancel = |reason: CancellationReason, timeout: Option<Duration>, deadline: &mut Option<Instant>| {
-        if deadline.is_some() {
-            return;
-        }
-        let at = Instant::now() + timeout.unwrap_or(stop_timeout);
-        *deadline = Some(at);
-        tracing::info!(
-            "task `{name}` stopping ({reason}); it has {} to finish",
-            bgapp_manifest::format_duration(timeout.unwrap_or(stop_timeout))
-        );
-        shared.notifier.stopping(&format!("stopping ({reason})"));
-        shared.cancel.send_replace(Some(Cancellation::new(reason, at)));
-    };
+    let cancel =
+        |reason: CancellationReason, timeout: Option<Duration>, deadline: &mut Option<Instant>| {
+            if deadline.is_some() {
+                return;
+            }
+            let at = Instant::now() + timeout.unwrap_or(stop_timeout);
+            *deadline = Some(at);
+            tracing::info!(
+                "task `{name}` stopping ({reason}); it has {} to finish",
+                bgapp_manifest::format_duration(timeout.unwrap_or(stop_timeout))
+            );
+            shared.notifier.stopping(&format!("stopping ({reason})"));
+            shared
+                .cancel
+                .send_replace(Some(Cancellation::new(reason, at)));
+        };
 
     loop {
         tokio::select! {

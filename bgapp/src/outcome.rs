@@ -139,14 +139,26 @@ mod tests {
         assert_eq!(Ok::<(), String>(()).into_returned(), Returned::Ok);
         assert_eq!(
             Err::<(), _>("boom".to_string()).into_returned(),
-            Returned::Err { message: "boom".into(), permanent: false }
+            Returned::Err {
+                message: "boom".into(),
+                permanent: false
+            }
         );
         let e: anyhow::Error = Permanent::new("no config").into();
         assert_eq!(
             Err::<(), _>(e.context("starting")).into_returned(),
-            Returned::Err { message: "starting: no config".into(), permanent: true }
+            Returned::Err {
+                message: "starting: no config".into(),
+                permanent: true
+            }
         );
         let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Permanent::new("x"));
-        assert!(matches!(Err::<(), _>(boxed).into_returned(), Returned::Err { permanent: true, .. }));
+        assert!(matches!(
+            Err::<(), _>(boxed).into_returned(),
+            Returned::Err {
+                permanent: true,
+                ..
+            }
+        ));
     }
 }

@@ -41,7 +41,9 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
         Err(msg) => return usage_error(&msg),
     };
     if tasks.is_empty() {
-        return usage_error("this binary has no tasks; mark an `async fn` with `#[bgapp::background_task]`");
+        return usage_error(
+            "this binary has no tasks; mark an `async fn` with `#[bgapp::background_task]`",
+        );
     }
     let (task, rest) = match args.first().map(String::as_str) {
         Some("--list") => {
@@ -74,7 +76,10 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
         },
     };
     crate::log::install();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");
@@ -134,14 +139,19 @@ async fn run_task(manifest: TaskManifest, entry: &'static TaskEntry, args: Vec<S
     // Listen for signals before anything else, so a stop that arrives
     // while the task starts is not lost.
     let (tx, rx) = mpsc::unbounded_channel();
-    if let Err(e) = forward_signals(tx.clone()) {
-        tracing::error!("cannot listen for stop signals: {e}");
-        return exit::FAILURE;
-    }
-    crate::system::watch(tx, &manifest);
+    let signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot listen for stop signals: {e}");
+            return exit::FAILURE;
+        }
+    };
+    crate::system::watch(tx.clone(), &manifest);
 
     let dir = state::state_dir(&manifest.package);
-    let (journal, previous) = match std::fs::create_dir_all(&dir).and_then(|()| Journal::begin(&dir, &name)) {
+    let (journal, previous) = match std::fs::create_dir_all(&dir)
+        .and_then(|()| Journal::begin(&dir, &name))
+    {
         Ok((j, p)) => (Some(j), p),
         Err(e) => {
             tracing::warn!(
@@ -169,7 +179,13 @@ async fn run_task(manifest: TaskManifest, entry: &'static TaskEntry, args: Vec<S
     let config = Config {
         watchdog: sd_notify::watchdog_enabled(),
     };
-    let ended = lifecycle::supervise(entry.run, shared, rx, config).await;
+    // Signals are forwarded on this thread, beside the task, rather than
+    // from a spawned task: nothing runs on the worker threads unless the
+    // task puts it there, which keeps an idle app as small as plain tokio.
+    let ended = tokio::select! {
+        ended = lifecycle::supervise(entry.run, shared, rx, config) => ended,
+        never = signals.forward(tx) => match never {},
+    };
     if let Some(mut journal) = journal {
         if let Err(e) = journal.end(ended.exit.clone(), ended.code, store.saved_this_run()) {
             tracing::warn!("cannot record how task `{name}` ended: {e}");
@@ -183,20 +199,27 @@ async fn run_task(manifest: TaskManifest, entry: &'static TaskEntry, args: Vec<S
     ended.code
 }
 
-fn forward_signals(tx: mpsc::UnboundedSender<Control>) -> std::io::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::spawn(async move {
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn forward(mut self, tx: mpsc::UnboundedSender<Control>) -> std::convert::Infallible {
         loop {
             let message = tokio::select! {
-                Some(()) = term.recv() => Control::Stop(crate::system::stop_reason().await, None),
-                Some(()) = int.recv() => Control::Interrupt,
-                else => break,
+                Some(()) = self.term.recv() => Control::Stop(crate::system::stop_reason().await, None),
+                Some(()) = self.int.recv() => Control::Interrupt,
+                else => std::future::pending::<Control>().await,
             };
-            if tx.send(message).is_err() {
-                break;
-            }
+            let _ = tx.send(message);
         }
-    });
-    Ok(())
+    }
 }

@@ -24,7 +24,10 @@ pub(crate) fn load() -> Result<Vec<(TaskManifest, &'static TaskEntry)>, String> 
     for entry in TASKS.iter() {
         let manifest = (entry.load)();
         // The record and the code come from one value in the macro.
-        debug_assert_eq!(TaskManifest::from_record(entry.manifest).ok().as_ref(), Some(&manifest));
+        debug_assert_eq!(
+            TaskManifest::from_record(entry.manifest).ok().as_ref(),
+            Some(&manifest)
+        );
         tasks.push((manifest, entry));
     }
     tasks.sort_by(|a, b| a.0.name.cmp(&b.0.name));

@@ -114,7 +114,10 @@ impl StateStore {
     /// that crashed: see [`StateStore::load_after_crash`].
     pub fn load<T: DeserializeOwned>(&self) -> Result<Option<T>, StateError> {
         match self.read()? {
-            Some(env) if env.writer == self.inner.run || Some(env.writer) == self.inner.trusted_writer => {
+            Some(env)
+                if env.writer == self.inner.run
+                    || Some(env.writer) == self.inner.trusted_writer =>
+            {
                 self.decode(env).map(Some)
             }
             _ => Ok(None),
@@ -127,7 +130,9 @@ impl StateStore {
     pub fn load_after_crash<T: DeserializeOwned>(&self) -> Result<Option<(T, Trust)>, StateError> {
         match self.read()? {
             Some(env) => {
-                let trust = if env.writer == self.inner.run || Some(env.writer) == self.inner.trusted_writer {
+                let trust = if env.writer == self.inner.run
+                    || Some(env.writer) == self.inner.trusted_writer
+                {
                     Trust::CleanEnd
                 } else {
                     Trust::WrittenBeforeCrash
@@ -187,7 +192,12 @@ pub(crate) fn state_dir(package: &str) -> PathBuf {
     }
     if let Some(dirs) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
         // systemd joins several directories with `:`; the first is ours.
-        let first = dirs.to_string_lossy().split(':').next().unwrap_or_default().to_string();
+        let first = dirs
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         return PathBuf::from(first);
     }
     let base = std::env::var_os("XDG_STATE_HOME")

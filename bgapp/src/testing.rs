@@ -106,7 +106,12 @@ impl TestDriver {
     pub fn new(name: &str) -> TestDriver {
         let manifest = crate::registry::load()
             .ok()
-            .and_then(|tasks| tasks.into_iter().find(|(m, _)| m.name == name).map(|(m, _)| m))
+            .and_then(|tasks| {
+                tasks
+                    .into_iter()
+                    .find(|(m, _)| m.name == name)
+                    .map(|(m, _)| m)
+            })
             .unwrap_or_else(|| TaskManifest {
                 format: FORMAT_VERSION,
                 name: name.to_string(),

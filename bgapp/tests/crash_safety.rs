@@ -76,13 +76,20 @@ fn sigkill_at_random_moments_never_tears_the_state() {
         let Ok(bytes) = std::fs::read(&state) else {
             continue; // killed before the first save
         };
-        let envelope: serde_json::Value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("round {round}: torn state file ({e}): {} bytes", bytes.len()));
+        let envelope: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "round {round}: torn state file ({e}): {} bytes",
+                bytes.len()
+            )
+        });
         let data: Vec<u64> = serde_json::from_value(envelope["data"].clone()).unwrap();
         let k = data[0];
         assert_eq!(data, value(k), "round {round}: a mixed value");
         whole += 1;
     }
     // Most rounds must have found a file, or the test proved nothing.
-    assert!(whole > KILLS / 2, "only {whole} of {KILLS} rounds found a state file");
+    assert!(
+        whole > KILLS / 2,
+        "only {whole} of {KILLS} rounds found a state file"
+    );
 }

@@ -63,12 +63,21 @@ async fn an_operator_stop_is_closed_by_user_and_a_shutdown_terminated() {
     assert_eq!(first.previous_execution_state(), ExecutionState::NotRunning);
     assert_eq!(first.exit_code(), 0);
     assert!(first.notifications().iter().any(|n| n == "STOPPING=1"));
-    assert_eq!(first.notifications().first().map(String::as_str), Some("READY=1"));
-    assert_eq!(first.saved_state::<String>().as_deref(), Some("stop-requested"));
+    assert_eq!(
+        first.notifications().first().map(String::as_str),
+        Some("READY=1")
+    );
+    assert_eq!(
+        first.saved_state::<String>().as_deref(),
+        Some("stop-requested")
+    );
 
     driver.handle().stop(CancellationReason::SystemShutdown);
     let second = driver.run(wait_and_save).await;
-    assert_eq!(second.previous_execution_state(), ExecutionState::ClosedByUser);
+    assert_eq!(
+        second.previous_execution_state(),
+        ExecutionState::ClosedByUser
+    );
 
     driver.handle().stop(CancellationReason::StopRequested);
     let third = driver.run(wait_and_save).await;
@@ -93,7 +102,10 @@ async fn the_cancellation_carries_the_reason_and_the_stop_timeout_deadline() {
 #[tokio::test(start_paused = true)]
 async fn work_held_at_the_deadline_is_abandoned_with_status_3() {
     let driver = driver();
-    driver.handle().stop_within(CancellationReason::StopRequested, Duration::from_millis(500));
+    driver.handle().stop_within(
+        CancellationReason::StopRequested,
+        Duration::from_millis(500),
+    );
     let started = Instant::now();
     let outcome = driver
         .run(|task: TaskInstance| async move {
@@ -102,7 +114,10 @@ async fn work_held_at_the_deadline_is_abandoned_with_status_3() {
         })
         .await;
     assert_eq!(outcome.exit_code(), 3);
-    assert!(matches!(outcome.exit_reason(), ExitReason::DeadlineMissed { .. }));
+    assert!(matches!(
+        outcome.exit_reason(),
+        ExitReason::DeadlineMissed { .. }
+    ));
     assert_eq!(started.elapsed(), Duration::from_millis(500));
     let next = driver.run(|_task: TaskInstance| async {}).await;
     assert_eq!(next.previous_execution_state(), ExecutionState::Crashed);
@@ -115,10 +130,17 @@ async fn errors_panics_and_permanent_failures_have_their_statuses() {
         .run(|_t: TaskInstance| async { Err::<(), _>(anyhow::anyhow!("disk full")) })
         .await;
     assert_eq!(failed.exit_code(), 1);
-    assert_eq!(failed.exit_reason(), &ExitReason::Failed { message: "disk full".into() });
+    assert_eq!(
+        failed.exit_reason(),
+        &ExitReason::Failed {
+            message: "disk full".into()
+        }
+    );
 
     let permanent = driver
-        .run(|_t: TaskInstance| async { Err::<(), anyhow::Error>(bgapp::Permanent::new("no config").into()) })
+        .run(|_t: TaskInstance| async {
+            Err::<(), anyhow::Error>(bgapp::Permanent::new("no config").into())
+        })
         .await;
     assert_eq!(permanent.exit_code(), 4);
 
@@ -128,11 +150,20 @@ async fn errors_panics_and_permanent_failures_have_their_statuses() {
         })
         .await;
     assert_eq!(panicked.exit_code(), 1);
-    assert_eq!(panicked.exit_reason(), &ExitReason::Panicked { message: "the sensor is gone".into() });
+    assert_eq!(
+        panicked.exit_reason(),
+        &ExitReason::Panicked {
+            message: "the sensor is gone".into()
+        }
+    );
 
     let after = driver
         .run(|t: TaskInstance| async move {
-            assert_eq!(t.previous_execution().consecutive_crashes(), 3, "three failures in a row");
+            assert_eq!(
+                t.previous_execution().consecutive_crashes(),
+                3,
+                "three failures in a row"
+            );
         })
         .await;
     assert_eq!(after.previous_execution_state(), ExecutionState::Crashed);
@@ -146,7 +177,10 @@ async fn a_crashed_runs_state_is_offered_only_explicitly() {
     // This run saves, then crashes.
     driver
         .run::<_, _, ()>(|t: TaskInstance| async move {
-            assert_eq!(t.state().load::<String>().unwrap().as_deref(), Some("stop-requested"));
+            assert_eq!(
+                t.state().load::<String>().unwrap().as_deref(),
+                Some("stop-requested")
+            );
             t.state().save(&"half-done".to_string()).unwrap();
             panic!("crash after saving");
         })
@@ -156,7 +190,10 @@ async fn a_crashed_runs_state_is_offered_only_explicitly() {
             assert_eq!(t.previous_execution_state(), ExecutionState::Crashed);
             assert_eq!(t.state().load::<String>().unwrap(), None);
             let (value, trust) = t.state().load_after_crash::<String>().unwrap().unwrap();
-            assert_eq!((value.as_str(), trust), ("half-done", Trust::WrittenBeforeCrash));
+            assert_eq!(
+                (value.as_str(), trust),
+                ("half-done", Trust::WrittenBeforeCrash)
+            );
         })
         .await;
     assert_eq!(outcome.exit_code(), 0);
@@ -192,8 +229,15 @@ async fn the_watchdog_pings_only_while_heartbeats_arrive() {
             assert_eq!(c.reason(), CancellationReason::Watchdog);
         })
         .await;
-    let pings = outcome.notifications().iter().filter(|n| *n == "WATCHDOG=1").count();
-    assert!((5..=8).contains(&pings), "{pings} pings in 3 s at a 500 ms period");
+    let pings = outcome
+        .notifications()
+        .iter()
+        .filter(|n| *n == "WATCHDOG=1")
+        .count();
+    assert!(
+        (5..=8).contains(&pings),
+        "{pings} pings in 3 s at a 500 ms period"
+    );
     assert_eq!(outcome.exit_code(), 0);
 }
 
@@ -221,18 +265,31 @@ async fn sleep_and_resume_reach_the_task() {
 async fn fetch_results_decide_the_status_and_exit_code() {
     let driver = TestDriver::new("fetcher")
         .configure(|m| {
-            m.trigger = Trigger::Timer { every_ms: Some(900_000), calendar: None };
+            m.trigger = Trigger::Timer {
+                every_ms: Some(900_000),
+                calendar: None,
+            };
         })
         .fire_timer();
-    for (result, code) in [(FetchResult::NewData, 0), (FetchResult::NoData, 5), (FetchResult::Failed, 1)] {
+    for (result, code) in [
+        (FetchResult::NewData, 0),
+        (FetchResult::NoData, 5),
+        (FetchResult::Failed, 1),
+    ] {
         let outcome = driver
             .run(move |task: TaskInstance| async move {
-                assert!(matches!(task.activation(), Activation::Timer { fired_at: Some(_) }));
+                assert!(matches!(
+                    task.activation(),
+                    Activation::Timer { fired_at: Some(_) }
+                ));
                 task.report(result);
             })
             .await;
         assert_eq!(outcome.exit_code(), code, "{result}");
-        assert_eq!(outcome.status(), Some(format!("last fetch: {result}").as_str()));
+        assert_eq!(
+            outcome.status(),
+            Some(format!("last fetch: {result}").as_str())
+        );
     }
 }
 
