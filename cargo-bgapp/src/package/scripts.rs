@@ -265,11 +265,27 @@ impl ScriptPlan<'_> {
         for (path, _) in files {
             let _ = writeln!(s, "rm -f /{path}");
         }
-        let _ = writeln!(
-            s,
-            "rmdir /usr/share/bgapp/{} /usr/share/bgapp 2>/dev/null || true",
-            self.stem
-        );
+        // The package's own directories, deepest first; `rmdir` leaves any
+        // that still hold something.
+        let deb_name = self.stem.to_lowercase().replace('_', "-");
+        let mut dirs = std::collections::BTreeSet::new();
+        for (path, _) in files {
+            let mut p = *path;
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                if parent
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|last| last == self.stem || last == deb_name)
+                {
+                    dirs.insert(parent.to_string());
+                }
+                p = parent;
+            }
+        }
+        for d in dirs.iter().rev() {
+            let _ = writeln!(s, "rmdir /{d} 2>/dev/null || true");
+        }
+        s.push_str("rmdir /usr/share/bgapp 2>/dev/null || true\n");
         self.reload(&mut s, "");
         s.push_str("if [ \"$purge\" = yes ]; then\n");
         self.purge(&mut s, "    ");
