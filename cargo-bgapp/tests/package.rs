@@ -263,7 +263,10 @@ fn deb_has_the_files_units_scripts_and_control_fields() {
         assert!(info.contains(field), "`{field}` missing in\n{info}");
     }
 
-    let contents = run(Command::new("dpkg-deb").arg("--contents").arg(deb));
+    let contents = run(Command::new("dpkg-deb")
+        .env("TZ", "UTC")
+        .arg("--contents")
+        .arg(deb));
     let modes: BTreeMap<&str, &str> = contents
         .lines()
         .map(|l| {
