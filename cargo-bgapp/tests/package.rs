@@ -878,3 +878,68 @@ fn every_template_packages_cleanly() {
         }
     }
 }
+
+/// Assets from `[package.metadata.bgapp]` are shipped with their modes;
+/// those under `/etc` are conffiles, kept on upgrade; extra `depends` and
+/// the system user reach the control file and the units.
+#[test]
+fn assets_conffiles_depends_and_user_from_metadata() {
+    if !have("dpkg-deb") {
+        return;
+    }
+    let app = variant("hello", |m| {
+        m + r#"
+[package.metadata.bgapp]
+depends = ["ca-certificates"]
+user = "hello-svc"
+section = "net"
+assets = [
+    { source = "hello.toml", dest = "/etc/hello/hello.toml" },
+    { source = "hello-tool", dest = "/usr/bin/hello-tool" },
+]
+"#
+    });
+    fs::write(app.path().join("hello.toml"), "greeting = \"hi\"\n").unwrap();
+    fs::write(app.path().join("hello-tool"), "#!/bin/sh\necho hi\n").unwrap();
+    let out = tempdir();
+    let bundles = package(app.path(), out.path(), &["--format", "deb"]);
+    let info = run(Command::new("dpkg-deb").arg("--info").arg(&bundles[0]));
+    assert!(info.contains("Section: net"), "{info}");
+    assert!(
+        info.contains(", ca-certificates\n") || info.contains("Depends: ca-certificates"),
+        "{info}"
+    );
+    let control = tempdir();
+    run(Command::new("dpkg-deb")
+        .arg("--control")
+        .arg(&bundles[0])
+        .arg(control.path()));
+    assert_eq!(
+        fs::read_to_string(control.path().join("conffiles")).unwrap(),
+        "/etc/hello/hello.toml\n"
+    );
+    let md5sums = fs::read_to_string(control.path().join("md5sums")).unwrap();
+    assert!(
+        !md5sums.contains("etc/hello/hello.toml"),
+        "conffiles are not in md5sums:\n{md5sums}"
+    );
+    let contents = run(Command::new("dpkg-deb").arg("--contents").arg(&bundles[0]));
+    assert!(
+        contents
+            .lines()
+            .any(|l| l.starts_with("-rw-r--r--") && l.ends_with("./etc/hello/hello.toml")),
+        "{contents}"
+    );
+    assert!(
+        contents
+            .lines()
+            .any(|l| l.starts_with("-rwxr-xr-x") && l.ends_with("./usr/bin/hello-tool")),
+        "{contents}"
+    );
+    let root = unpack_deb(&bundles[0]);
+    let service =
+        fs::read_to_string(root.path().join("usr/lib/systemd/system/hello.service")).unwrap();
+    assert!(service.contains("User=hello-svc\n"), "{service}");
+    let sysusers = fs::read_to_string(root.path().join("usr/lib/sysusers.d/hello.conf")).unwrap();
+    assert!(sysusers.contains("u hello-svc "), "{sysusers}");
+}
