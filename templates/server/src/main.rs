@@ -69,6 +69,9 @@ async fn answer(task: TaskInstance, stream: TcpStream) -> std::io::Result<()> {
     let mut lines = BufReader::new(reader).lines();
     loop {
         let line = tokio::select! {
+            // A request that has arrived is answered even when the stop
+            // came at the same moment.
+            biased;
             line = lines.next_line() => line?,
             _ = task.cancelled() => break,
         };

@@ -3,7 +3,8 @@
 //! A path task: systemd starts it when `{{spool_dir}}` holds files. It
 //! processes each file (here: counts its lines), removes it, and exits when
 //! the directory is empty, so that the next file starts it again. A file it
-//! cannot process is moved to `{{spool_dir}}.failed` for a person to look at.
+//! cannot process is moved to `failed/` in the task's state directory
+//! (`/var/lib/{{name}}/failed` when installed) for a person to look at.
 //!
 //! Producers write a file elsewhere on the same file system and rename it
 //! into the spool directory when it is complete, so that the task never
@@ -41,7 +42,7 @@ async fn main(task: TaskInstance) -> anyhow::Result<()> {
                 }
                 Err(error) => {
                     tracing::error!("failed to process `{}`: {error}", file.display());
-                    set_aside(&spool, &file).await?;
+                    set_aside(&failed_dir(&task), &file).await?;
                     failed += 1;
                 }
             }
@@ -71,14 +72,28 @@ async fn process(file: &Path) -> std::io::Result<usize> {
     Ok(text.lines().count())
 }
 
+/// Where files that could not be processed go: beside the task's saved
+/// state, the one directory the service may always write to.
+fn failed_dir(task: &TaskInstance) -> PathBuf {
+    let state_file = task.state().path();
+    state_file.parent().unwrap_or(Path::new(".")).join("failed")
+}
+
 /// Moves a file that failed out of the spool directory, so that it does not
 /// start the task again and again.
-async fn set_aside(spool: &Path, file: &Path) -> std::io::Result<()> {
-    let mut failed_dir = spool.as_os_str().to_owned();
-    failed_dir.push(".failed");
-    tokio::fs::create_dir_all(&failed_dir).await?;
+async fn set_aside(failed_dir: &Path, file: &Path) -> std::io::Result<()> {
+    tokio::fs::create_dir_all(failed_dir).await?;
     let name = file.file_name().expect("a spooled file has a name");
-    tokio::fs::rename(file, Path::new(&failed_dir).join(name)).await
+    let to = failed_dir.join(name);
+    match tokio::fs::rename(file, &to).await {
+        // The spool and state directories are separate mounts under the
+        // service's sandbox, even on one file system: copy, then remove.
+        Err(error) if error.kind() == std::io::ErrorKind::CrossesDevices => {
+            tokio::fs::copy(file, &to).await?;
+            tokio::fs::remove_file(file).await
+        }
+        result => result,
+    }
 }
 
 #[cfg(test)]
@@ -98,6 +113,7 @@ mod tests {
         std::fs::write(spool.join("b.txt"), "three\n").unwrap();
         std::fs::write(spool.join("c.bin"), [0xff, 0xfe]).unwrap(); // not text
 
+        let state_dir = driver.path().to_path_buf();
         let spool_path = spool.display().to_string();
         let driver = driver.configure(|manifest| {
             if let Trigger::Path { path, .. } = &mut manifest.trigger {
@@ -113,6 +129,6 @@ mod tests {
             0,
             "the spool directory is empty"
         );
-        assert!(spool.with_extension("failed").join("c.bin").is_file());
+        assert!(state_dir.join("failed").join("c.bin").is_file());
     }
 }

@@ -1,0 +1,131 @@
+//! The apps the suite installs: one per template, scaffolded with
+//! `cargo bgapp new` into one workspace and packaged with `cargo bgapp
+//! package`, once per test run, in the target directory the packaging
+//! tests use, so that bgapp and tokio compile once for both.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// One packaged app.
+pub struct App {
+    pub deb: PathBuf,
+    pub tarball: PathBuf,
+}
+
+pub struct Apps {
+    pub hello: App,
+    /// `hello` again, as version 0.2.0: the upgrade.
+    pub hello_v2: App,
+    pub timer: App,
+    pub server: App,
+    /// The address the server's socket unit listens on.
+    pub server_address: String,
+    pub watcher: App,
+}
+
+/// The apps, built on first use.
+pub fn get() -> &'static Apps {
+    static APPS: OnceLock<Apps> = OnceLock::new();
+    APPS.get_or_init(build)
+}
+
+fn work_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e")
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("bgapp-fixtures")
+}
+
+fn cargo_bgapp(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_cargo-bgapp"))
+        .arg("bgapp")
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .expect("run cargo-bgapp");
+    assert!(
+        output.status.success(),
+        "cargo bgapp {} failed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn package(workspace: &Path, name: &str) -> App {
+    let out = cargo_bgapp(
+        workspace,
+        &["package", "-q", "-p", name, "--message-format", "human"],
+    );
+    let bundle = |suffix: &str| {
+        out.lines()
+            .map(PathBuf::from)
+            .find(|p| p.to_string_lossy().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {suffix} bundle for {name} in:\n{out}"))
+    };
+    App {
+        deb: bundle(".deb"),
+        tarball: bundle(".tar.gz"),
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+fn build() -> Apps {
+    let workspace = work_dir().join("apps");
+    if workspace.exists() {
+        std::fs::remove_dir_all(&workspace).expect("remove old apps");
+    }
+    std::fs::create_dir_all(&workspace).expect("create the apps workspace");
+    std::fs::write(
+        workspace.join("Cargo.toml"),
+        "[workspace]\nresolver = \"3\"\nmembers = []\n",
+    )
+    .expect("write the workspace manifest");
+
+    let server_address = format!("127.0.0.1:{}", free_port());
+    let new = |name: &str, template: &str, defines: &[String]| {
+        let mut args = vec!["new", "-q", name, "--template", template, "--vcs", "none"];
+        for d in defines {
+            args.extend(["-d", d]);
+        }
+        cargo_bgapp(&workspace, &args);
+    };
+    new("e2e-hello", "hello", &[]);
+    new("e2e-timer", "timer", &["interval=3s".into()]);
+    new("e2e-server", "server", &[format!("port={server_address}")]);
+    new("e2e-watcher", "watcher", &[]);
+
+    let hello = package(&workspace, "e2e-hello");
+    let timer = package(&workspace, "e2e-timer");
+    let server = package(&workspace, "e2e-server");
+    let watcher = package(&workspace, "e2e-watcher");
+
+    // The upgrade: the same app, one version up.
+    let manifest = workspace.join("e2e-hello/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).expect("read the hello manifest");
+    assert!(text.contains("version = \"0.1.0\""), "{text}");
+    std::fs::write(
+        &manifest,
+        text.replacen("version = \"0.1.0\"", "version = \"0.2.0\"", 1),
+    )
+    .expect("write the hello manifest");
+    let hello_v2 = package(&workspace, "e2e-hello");
+    assert_ne!(hello.deb, hello_v2.deb, "the upgrade has a file of its own");
+
+    Apps {
+        hello,
+        hello_v2,
+        timer,
+        server,
+        server_address,
+        watcher,
+    }
+}

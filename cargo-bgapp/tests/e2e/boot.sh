@@ -1,0 +1,44 @@
+#!/bin/sh
+# Boots systemd as PID 1 of the namespace this script runs in, over an
+# overlay of the machine's root: run it as
+#   unshare --fork --pid --mount --propagation private sh boot.sh DIR NAME
+# DIR holds `upper/` (the system's disk: kept between boots) and `work/`.
+# NAME names the cgroup the system lives in, below this process's own in
+# every hierarchy, so that two systems never share a cgroup and ending
+# one removes all it made.
+set -eu
+dir="$1"; name="$2"
+root="$dir/root"
+mkdir -p "$dir/upper" "$dir/work" "$root"
+
+# Our own cgroup in every hierarchy: systemd takes the cgroup it starts in
+# as its root and builds its tree below it.
+while IFS=: read -r _ controllers path; do
+  case "$controllers" in
+    "") mount_dir=/sys/fs/cgroup/unified ;;
+    name=systemd) mount_dir=/sys/fs/cgroup/systemd ;;
+    *) mount_dir="/sys/fs/cgroup/$controllers" ;;
+  esac
+  [ -d "$mount_dir" ] || continue
+  group="${mount_dir}${path%/}/$name"
+  mkdir -p "$group"
+  # A new cpuset has no CPUs until it is given its parent's.
+  if [ -f "$group/cpuset.cpus" ]; then
+    cat "$group/../cpuset.cpus" > "$group/cpuset.cpus"
+    cat "$group/../cpuset.mems" > "$group/cpuset.mems"
+  fi
+  echo $$ > "$group/cgroup.procs"
+done < /proc/self/cgroup
+
+mount -t overlay overlay -o "lowerdir=/,upperdir=$dir/upper,workdir=$dir/work" "$root"
+mount -t proc proc "$root/proc"
+mount --rbind /sys "$root/sys"
+mount --rbind /dev "$root/dev"
+mount -t tmpfs -o mode=755 tmpfs "$root/run"
+mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+mkdir -p "$root/.oldroot"
+cd "$root"
+pivot_root . .oldroot
+umount -l /.oldroot
+rmdir /.oldroot
+exec env container=bgapp-e2e /lib/systemd/systemd --system --log-target=console

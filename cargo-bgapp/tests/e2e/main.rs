@@ -1,0 +1,494 @@
+//! The end-to-end suite: every template scaffolded with `cargo bgapp new`,
+//! packaged with `cargo bgapp package`, installed with `dpkg -i` (or the
+//! tarball's `install.sh`) into a real systemd booted in a private
+//! namespace (see `system.rs`), and driven the way a device lives: boots,
+//! crashes, operator stops, shutdowns, power losses, sleeps, upgrades.
+//!
+//! It needs root (namespaces, overlay mounts, cgroups). Without root it
+//! says so in one line and checks nothing; under `CI=true` a missing
+//! requirement fails instead, so that CI can never skip it silently.
+//!
+//! Systems boot one at a time: the machine has two cores, and the timings
+//! checked here (a restart within 2 s) are the product's promises, not
+//! the machine's.
+
+mod apps;
+mod system;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use system::{Disk, System};
+
+/// Whether this machine can run the suite; prints why not, once.
+fn requirements() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(
+            "needs root (namespaces, overlay mounts, cgroups); run as root, as `.ci/run` does"
+                .into(),
+        );
+    }
+    for tool in ["unshare", "nsenter", "dpkg", "systemctl"] {
+        let found = std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false);
+        if !found {
+            return Err(format!("needs `{tool}`"));
+        }
+    }
+    if !std::path::Path::new("/lib/systemd/systemd").is_file() {
+        return Err("needs systemd (/lib/systemd/systemd)".into());
+    }
+    Ok(())
+}
+
+/// The apps and a fresh disk for one scenario, with the lock that keeps
+/// scenarios one at a time; `None` (after one line saying why) when the
+/// machine cannot run them.
+fn setup(scenario: &str) -> Option<(MutexGuard<'static, ()>, &'static apps::Apps, Disk)> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    static SAID: std::sync::Once = std::sync::Once::new();
+    if let Err(why) = requirements() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("the end-to-end suite cannot run under CI: it {why}");
+        }
+        SAID.call_once(|| eprintln!("e2e: SKIPPED, nothing checked: the end-to-end suite {why}"));
+        return None;
+    }
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let apps = apps::get();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("e2e/systems")
+        .join(scenario);
+    let disk = Disk::new(
+        &dir,
+        &format!("bgapp-e2e-{}-{scenario}", std::process::id()),
+    );
+    Some((guard, apps, disk))
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// The line the runtime logs when a task starts, the last one this boot.
+fn last_start(sys: &System, unit: &str) -> String {
+    sys.journal(unit)
+        .lines()
+        .filter(|l| l.contains("started (activation:"))
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Waits for the `n`th start of this boot and checks the previous
+/// execution state it logged.
+#[track_caller]
+fn assert_nth_start(sys: &System, unit: &str, n: usize, previous: &str) {
+    sys.wait_for_log(unit, "started (activation:", n, 20 * SECOND);
+    let line = last_start(sys, unit);
+    assert!(
+        line.contains(&format!("previous execution: {previous}")),
+        "start {n} of {unit} should follow `{previous}`, but logged: {line}"
+    );
+}
+
+#[track_caller]
+fn wait_active(sys: &System, unit: &str) {
+    sys.wait_for(&format!("{unit} to be active"), 20 * SECOND, || {
+        sys.prop(unit, "ActiveState") == "active"
+    });
+}
+
+fn install(sys: &System, deb: &std::path::Path) {
+    sys.run(&format!("dpkg -i '{}' >/dev/null", deb.display()));
+}
+
+/// Makes this system's logind able to "suspend" without touching the
+/// machine: it reads a fake `/sys/power/state`, and the service that would
+/// write it only sleeps a second. logind then sends PrepareForSleep(true)
+/// and (false) around the suspend as it would on a device.
+fn fake_suspend(sys: &System) {
+    sys.run(
+        "echo 'freeze mem disk' > /run/bgapp-e2e-power-state
+         mount --bind /run/bgapp-e2e-power-state /sys/power/state
+         mkdir -p /run/systemd/system/systemd-suspend.service.d
+         printf '[Service]\\nExecStart=\\nExecStart=/bin/sleep 1\\n' \
+             > /run/systemd/system/systemd-suspend.service.d/bgapp-e2e.conf
+         systemctl daemon-reload
+         systemctl restart systemd-logind",
+    );
+    let can = sys.run(
+        "busctl call org.freedesktop.login1 /org/freedesktop/login1 \
+         org.freedesktop.login1.Manager CanSuspend",
+    );
+    assert_eq!(can.trim(), "s \"yes\"", "logind cannot fake a suspend");
+}
+
+/// Boot task (hello): starts at boot, comes back after a crash within 2 s,
+/// stops within its stop timeout, starts again after reboots, logs the
+/// right previous execution state each time, gets sleep and resume from
+/// logind, and a crash loop ends in a failed state.
+#[test]
+fn boot_task_lives_through_crashes_stops_reboots_and_sleep() {
+    let Some((_lock, apps, disk)) = setup("boot") else {
+        return;
+    };
+    let unit = "e2e-hello.service";
+    let mut sys = disk.boot();
+    sys.watch("e2e-hello*");
+    fake_suspend(&sys);
+    install(&sys, &apps.hello.deb);
+    wait_active(&sys, unit);
+    assert_nth_start(&sys, unit, 1, "not-running");
+    assert_eq!(
+        sys.run("systemctl is-enabled e2e-hello.service").trim(),
+        "enabled"
+    );
+
+    // Sleep: the task holds a delay lock, and hears of the sleep and the wake.
+    sys.wait_for("e2e-hello's delay inhibitor lock", 10 * SECOND, || {
+        let locks = sys.run("systemd-inhibit --list --no-pager --no-legend");
+        locks
+            .lines()
+            .any(|l| l.contains("e2e-hello") && l.contains("sleep") && l.contains("delay"))
+    });
+    sys.run("systemctl suspend");
+    sys.wait_for_log(
+        unit,
+        "suspending: the system is about to sleep",
+        1,
+        20 * SECOND,
+    );
+    sys.wait_for_log(unit, "resuming: the system woke up", 1, 20 * SECOND);
+    assert_eq!(sys.prop(unit, "NRestarts"), "0", "sleep is not a restart");
+
+    // A crash: kill -9 of the main process brings a new one within 2 s.
+    let pid = sys.prop(unit, "MainPID");
+    let killed = Instant::now();
+    sys.run(&format!("kill -9 {pid}"));
+    sys.wait_for("e2e-hello to come back after kill -9", 2 * SECOND, || {
+        let new = sys.prop(unit, "MainPID");
+        new != pid && new != "0" && sys.prop(unit, "ActiveState") == "active"
+    });
+    eprintln!("e2e: restarted {:?} after kill -9", killed.elapsed());
+    assert_eq!(sys.prop(unit, "NRestarts"), "1");
+    assert_nth_start(&sys, unit, 2, "crashed");
+
+    // An operator stop: within the stop timeout (5 s), cleanly.
+    let asked = Instant::now();
+    sys.run("systemctl stop e2e-hello.service");
+    let took = asked.elapsed();
+    assert!(
+        took < 5 * SECOND,
+        "stop took {took:?}, over the 5 s stop timeout"
+    );
+    assert_eq!(sys.prop(unit, "Result"), "success");
+    assert_eq!(sys.prop(unit, "ExecMainStatus"), "0");
+    assert!(
+        sys.upper("/var/lib/e2e-hello/main.state.json").is_file(),
+        "the stop saved state"
+    );
+    sys.run("systemctl start e2e-hello.service");
+    assert_nth_start(&sys, unit, 3, "closed-by-user");
+
+    // A clean shutdown, then boot: it starts by itself, after `terminated`,
+    // and restores what it saved at shutdown (its third run).
+    let disk = sys.poweroff();
+    let mut sys = disk.boot();
+    sys.watch("e2e-hello*");
+    wait_active(&sys, unit);
+    assert_nth_start(&sys, unit, 1, "terminated");
+    sys.wait_for_log(unit, "run 3 of `main`, after terminated", 1, 10 * SECOND);
+
+    // Power loss: the run never recorded its end.
+    let disk = sys.power_loss();
+    let mut sys = disk.boot();
+    sys.watch("e2e-hello*");
+    wait_active(&sys, unit);
+    assert_nth_start(&sys, unit, 1, "crashed");
+
+    // A crash loop: systemd gives up after the start limit (5 starts in
+    // 60 s) and the unit shows as failed instead of restarting forever.
+    for _ in 0..10 {
+        if sys.prop(unit, "ActiveState") == "failed" {
+            break;
+        }
+        let pid = sys.prop(unit, "MainPID");
+        if pid != "0" {
+            let _ = sys.sh(&format!("kill -9 {pid}"));
+        }
+        sys.wait_for("e2e-hello to restart or fail", 10 * SECOND, || {
+            let state = sys.prop(unit, "ActiveState");
+            state == "failed" || (state == "active" && sys.prop(unit, "MainPID") != pid)
+        });
+    }
+    assert_eq!(sys.prop(unit, "ActiveState"), "failed");
+    assert_eq!(sys.prop(unit, "Result"), "start-limit-hit");
+    std::thread::sleep(3 * SECOND);
+    assert_eq!(sys.prop(unit, "ActiveState"), "failed", "it stays failed");
+    let journal = sys.journal(unit);
+    assert!(
+        journal.contains("consecutive crashes"),
+        "the starts count the crashes:\n{journal}"
+    );
+}
+
+/// `dpkg -r` stops and disables everything and keeps the state, a
+/// reinstall and an upgrade keep it too, `dpkg -P` removes it.
+#[test]
+fn deb_remove_reinstall_upgrade_and_purge() {
+    let Some((_lock, apps, disk)) = setup("deb") else {
+        return;
+    };
+    let unit = "e2e-hello.service";
+    let mut sys = disk.boot();
+    sys.watch("e2e-hello*");
+    install(&sys, &apps.hello.deb);
+    wait_active(&sys, unit);
+    sys.wait_for_log(unit, "run 1 of `main`", 1, 10 * SECOND);
+    sys.run("systemctl restart e2e-hello.service");
+    sys.wait_for_log(unit, "run 2 of `main`", 1, 10 * SECOND);
+
+    sys.run("dpkg -r e2e-hello >/dev/null");
+    assert_eq!(sys.prop(unit, "ActiveState"), "inactive");
+    assert_eq!(
+        sys.prop(unit, "LoadState"),
+        "not-found",
+        "the unit file is gone"
+    );
+    assert!(
+        sys.sh("pgrep -x e2e-hello").stdout.is_empty(),
+        "nothing left running"
+    );
+    assert!(
+        sys.upper("/var/lib/e2e-hello/main.state.json").is_file(),
+        "dpkg -r keeps the state"
+    );
+    assert!(
+        !sys.run("find /etc/systemd/system -name 'e2e-hello*'")
+            .contains("e2e-hello"),
+        "no enablement links are left"
+    );
+
+    install(&sys, &apps.hello.deb);
+    wait_active(&sys, unit);
+    sys.wait_for_log(unit, "run 3 of `main`", 1, 10 * SECOND);
+
+    install(&sys, &apps.hello_v2.deb);
+    assert_eq!(
+        sys.run("dpkg-query -W -f '${Version}' e2e-hello").trim(),
+        "0.2.0"
+    );
+    wait_active(&sys, unit);
+    sys.wait_for_log(unit, "run 4 of `main`", 1, 10 * SECOND);
+
+    sys.run("dpkg -P e2e-hello >/dev/null");
+    assert_eq!(sys.prop(unit, "LoadState"), "not-found");
+    assert!(sys.sh("pgrep -x e2e-hello").stdout.is_empty());
+    assert!(
+        sys.sh("test -e /var/lib/e2e-hello").status.code() == Some(1),
+        "dpkg -P removes /var/lib/e2e-hello"
+    );
+    assert!(sys.sh("dpkg -s e2e-hello").status.code() != Some(0));
+}
+
+/// The tarball's install.sh and uninstall.sh do what dpkg does.
+#[test]
+fn tarball_install_and_uninstall() {
+    let Some((_lock, apps, disk)) = setup("tarball") else {
+        return;
+    };
+    let unit = "e2e-hello.service";
+    let mut sys = disk.boot();
+    sys.watch("e2e-hello*");
+    let unpack = format!(
+        "mkdir -p /root/bundle && tar -xzf '{}' -C /root/bundle && cd /root/bundle/* && pwd",
+        apps.hello.tarball.display()
+    );
+    let folder = sys.run(&unpack).trim().to_string();
+    sys.run(&format!("'{folder}/install.sh' >/dev/null"));
+    wait_active(&sys, unit);
+    assert_nth_start(&sys, unit, 1, "not-running");
+    assert_eq!(
+        sys.run("systemctl is-enabled e2e-hello.service").trim(),
+        "enabled"
+    );
+
+    let disk = sys.poweroff();
+    let mut sys = disk.boot();
+    sys.watch("e2e-hello*");
+    wait_active(&sys, unit);
+    assert_nth_start(&sys, unit, 1, "terminated");
+
+    sys.run(&format!("'{folder}/uninstall.sh' >/dev/null"));
+    assert_eq!(sys.prop(unit, "ActiveState"), "inactive");
+    assert_eq!(sys.prop(unit, "LoadState"), "not-found");
+    assert!(sys.upper("/var/lib/e2e-hello/main.state.json").is_file());
+    assert!(sys.sh("test -e /usr/bin/e2e-hello").status.code() == Some(1));
+
+    sys.run(&format!("'{folder}/install.sh' >/dev/null"));
+    wait_active(&sys, unit);
+    sys.wait_for_log(unit, "run 3 of `main`", 1, 10 * SECOND);
+    sys.run(&format!("'{folder}/uninstall.sh' --purge >/dev/null"));
+    assert!(sys.sh("test -e /var/lib/e2e-hello").status.code() == Some(1));
+    assert_eq!(sys.prop(unit, "LoadState"), "not-found");
+}
+
+/// Timer task: fires on its schedule, and its outcome (no data, new data)
+/// shows in the log, in `systemctl status` and in the exit status.
+#[test]
+fn timer_task_fires_and_reports_its_outcome() {
+    let Some((_lock, apps, disk)) = setup("timer") else {
+        return;
+    };
+    let service = "e2e-timer.service";
+    let mut sys = disk.boot();
+    sys.watch("e2e-timer*");
+    install(&sys, &apps.timer.deb);
+    assert_eq!(sys.prop("e2e-timer.timer", "ActiveState"), "active");
+
+    sys.wait_for_log(service, "fetch result: no data", 1, 15 * SECOND);
+    sys.wait_for("the run to end", 10 * SECOND, || {
+        sys.prop(service, "ActiveState") == "inactive"
+    });
+    assert_eq!(sys.prop(service, "ExecMainStatus"), "5", "no data exits 5");
+    assert_eq!(sys.prop(service, "Result"), "success", "5 is a success");
+
+    sys.run("echo 'one\ntwo' > /var/lib/e2e-timer/source.txt");
+    sys.wait_for_log(service, "fetch result: new data", 1, 15 * SECOND);
+    sys.wait_for("the run to end", 10 * SECOND, || {
+        sys.prop(service, "ActiveState") == "inactive"
+    });
+    let status = sys.sh("systemctl status --no-pager -n 20 e2e-timer.service");
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("fetch result: new data"), "{status}");
+    assert!(status.contains("status=0/SUCCESS"), "{status}");
+    assert!(sys
+        .journal(service)
+        .contains("new data in `/var/lib/e2e-timer/source.txt`: 2 lines"));
+
+    // And again on schedule, without new data.
+    let fired = sys
+        .journal(service)
+        .matches("fetch result: no data")
+        .count();
+    sys.wait_for_log(service, "fetch result: no data", fired + 1, 15 * SECOND);
+}
+
+/// Server task: a connection starts it through its socket unit and gets an
+/// answer; a stop answers the request in flight; the next connection
+/// starts it again, and none is refused meanwhile.
+#[test]
+fn server_task_is_socket_activated_and_stops_without_losing_requests() {
+    let Some((_lock, apps, disk)) = setup("server") else {
+        return;
+    };
+    let service = "e2e-server.service";
+    let mut sys = disk.boot();
+    sys.watch("e2e-server*");
+    install(&sys, &apps.server.deb);
+    assert_eq!(sys.prop("e2e-server.socket", "ActiveState"), "active");
+    assert_eq!(
+        sys.prop(service, "ActiveState"),
+        "inactive",
+        "started on demand only"
+    );
+
+    let connect = || {
+        let stream = TcpStream::connect(&apps.server_address).expect("connect to the socket unit");
+        stream.set_read_timeout(Some(20 * SECOND)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        (stream, reader)
+    };
+    let ask = |stream: &mut TcpStream, reader: &mut BufReader<TcpStream>, what: &str| {
+        stream.write_all(format!("{what}\n").as_bytes()).unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("an answer");
+        line
+    };
+
+    let (mut first, mut first_reader) = connect();
+    assert_eq!(ask(&mut first, &mut first_reader, "one"), "one\n");
+    assert_eq!(sys.prop(service, "ActiveState"), "active");
+
+    // A request sent, then a stop: the request is answered, then the
+    // connection closes.
+    first.write_all(b"two\n").unwrap();
+    sys.run("systemctl stop e2e-server.service");
+    let mut line = String::new();
+    first_reader
+        .read_line(&mut line)
+        .expect("the answer in flight");
+    assert_eq!(line, "two\n", "the request in flight was answered");
+    line.clear();
+    assert_eq!(first_reader.read_line(&mut line).unwrap(), 0, "then closed");
+    assert_eq!(sys.prop(service, "Result"), "success");
+
+    // The socket stays: the next connection starts the service again.
+    let (mut second, mut second_reader) = connect();
+    assert_eq!(ask(&mut second, &mut second_reader, "three"), "three\n");
+    assert_eq!(sys.prop(service, "ActiveState"), "active");
+    assert_nth_start(&sys, service, 2, "closed-by-user");
+}
+
+/// Watcher task: a file dropped into the spool directory is processed and
+/// removed; a file it cannot read is set aside, and the path unit keeps
+/// watching.
+#[test]
+fn watcher_task_processes_dropped_files() {
+    let Some((_lock, apps, disk)) = setup("watcher") else {
+        return;
+    };
+    let service = "e2e-watcher.service";
+    let mut sys = disk.boot();
+    sys.watch("e2e-watcher*");
+    install(&sys, &apps.watcher.deb);
+    assert_eq!(sys.prop("e2e-watcher.path", "ActiveState"), "active");
+
+    // Written beside the spool folder, then renamed in: never half a file.
+    sys.run("printf 'a\\nb\\nc\\n' > /var/spool/one.txt && mv /var/spool/one.txt /var/spool/e2e-watcher/");
+    sys.wait_for_log(
+        service,
+        "processed `/var/spool/e2e-watcher/one.txt`: 3 lines",
+        1,
+        15 * SECOND,
+    );
+    sys.wait_for("the spool folder to be empty", 10 * SECOND, || {
+        sys.run("ls -A /var/spool/e2e-watcher").trim().is_empty()
+    });
+
+    sys.run(
+        "printf '\\377\\376' > /var/spool/bad.bin && mv /var/spool/bad.bin /var/spool/e2e-watcher/",
+    );
+    sys.wait_for_log(
+        service,
+        "failed to process `/var/spool/e2e-watcher/bad.bin`",
+        1,
+        15 * SECOND,
+    );
+    sys.wait_for("the bad file to be set aside", 10 * SECOND, || {
+        sys.sh("test -f /var/lib/e2e-watcher/failed/bad.bin")
+            .status
+            .success()
+    });
+    sys.wait_for("the run to end", 10 * SECOND, || {
+        sys.prop(service, "ActiveState") == "inactive"
+    });
+    assert_eq!(sys.prop(service, "Result"), "success");
+    assert_eq!(
+        sys.prop("e2e-watcher.path", "ActiveState"),
+        "active",
+        "still watching"
+    );
+
+    sys.run("printf 'x\\n' > /var/spool/two.txt && mv /var/spool/two.txt /var/spool/e2e-watcher/");
+    sys.wait_for_log(
+        service,
+        "processed `/var/spool/e2e-watcher/two.txt`: 1 lines",
+        1,
+        15 * SECOND,
+    );
+}

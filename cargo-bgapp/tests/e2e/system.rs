@@ -1,0 +1,361 @@
+//! A real systemd, booted as PID 1 of a private PID and mount namespace
+//! over an overlay of this machine's root (`boot.sh`), so that packages
+//! installed in it leave the machine untouched. Its disk (the overlay's
+//! upper directory) outlives it: booting again on the same `Disk` is a
+//! reboot. Dropping a `System` kills its PID 1, which ends every process
+//! of the namespace, and removes the cgroups it made; a test that panics
+//! gets the journal of its units printed first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Units every boot masks: the machine's own services, which would only
+/// slow the boot down and load the machine (and apt must never run here).
+const MASKED: &[&str] = &[
+    "postgresql.service",
+    "postgresql@.service",
+    "getty@.service",
+    "console-getty.service",
+    "serial-getty@.service",
+    "e2scrub_reap.service",
+    "systemd-timesyncd.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "apt-daily.service",
+    "apt-daily-upgrade.service",
+    "dpkg-db-backup.timer",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+    "man-db.timer",
+    "logrotate.timer",
+];
+
+/// How long a boot may take to reach `running`.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The disk of a system: an overlay upper directory, kept across boots.
+pub struct Disk {
+    dir: PathBuf,
+    name: String,
+}
+
+impl Disk {
+    /// A fresh disk in `dir` (emptied first); `name` names its cgroup.
+    pub fn new(dir: &Path, name: &str) -> Disk {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).expect("remove an old system disk");
+        }
+        let masks = dir.join("upper/etc/systemd/system");
+        std::fs::create_dir_all(&masks).expect("create the system disk");
+        for unit in MASKED {
+            std::os::unix::fs::symlink("/dev/null", masks.join(unit)).expect("mask a unit");
+        }
+        Disk {
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+        }
+    }
+
+    /// A path on this disk, as the system sees it at `path`; only what the
+    /// system wrote (the upper layer) is there.
+    pub fn upper(&self, path: &str) -> PathBuf {
+        self.dir.join("upper").join(path.trim_start_matches('/'))
+    }
+
+    /// Boots systemd on this disk and waits until it is up.
+    pub fn boot(self) -> System {
+        let boot_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/boot.sh");
+        let console = std::fs::File::create(self.dir.join("console.log")).expect("console log");
+        // `work/` must be empty at each mount.
+        let _ = std::fs::remove_dir_all(self.dir.join("work"));
+        let unshare = Command::new("unshare")
+            .args([
+                "--fork",
+                "--pid",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+            ])
+            .arg(&boot_script)
+            .arg(&self.dir)
+            .arg(&self.name)
+            .stdin(Stdio::null())
+            .stdout(console.try_clone().expect("console log"))
+            .stderr(console)
+            .spawn()
+            .expect("run unshare");
+        let mut system = System {
+            disk: Some(self),
+            unshare,
+            pid: 0,
+            watched: Vec::new(),
+        };
+        system.pid = system.wait_for_pid1();
+        system.wait_until_running();
+        system
+    }
+}
+
+/// A running system.
+pub struct System {
+    disk: Option<Disk>,
+    unshare: Child,
+    /// PID 1 of the namespace, as this machine sees it.
+    pid: u32,
+    /// Units whose journal a failing test prints.
+    watched: Vec<String>,
+}
+
+impl System {
+    fn disk(&self) -> &Disk {
+        self.disk.as_ref().expect("the system has its disk")
+    }
+
+    /// Prints the journal of these units (glob patterns) if the test fails.
+    pub fn watch(&mut self, unit_pattern: &str) {
+        self.watched.push(unit_pattern.to_string());
+    }
+
+    /// A path on the system's disk, as written by the system.
+    pub fn upper(&self, path: &str) -> PathBuf {
+        self.disk().upper(path)
+    }
+
+    fn wait_for_pid1(&mut self) -> u32 {
+        // unshare --fork runs the script as its one child, which execs
+        // systemd: that child is PID 1 of the namespace.
+        let children = format!("/proc/{0}/task/{0}/children", self.unshare.id());
+        let start = Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&children) {
+                if let Some(pid) = text.split_whitespace().next() {
+                    let pid: u32 = pid.parse().expect("a pid");
+                    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+                    if exe.ends_with("systemd") {
+                        return pid;
+                    }
+                }
+            }
+            if let Ok(Some(status)) = self.unshare.try_wait() {
+                panic!(
+                    "the system did not boot: unshare exited with {status}\nconsole:\n{}",
+                    self.console()
+                );
+            }
+            assert!(
+                start.elapsed() < BOOT_TIMEOUT,
+                "systemd did not start within {BOOT_TIMEOUT:?}\nconsole:\n{}",
+                self.console()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_until_running(&self) {
+        let start = Instant::now();
+        loop {
+            let out = self.sh("systemctl is-system-running");
+            let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            match state.as_str() {
+                "running" => return,
+                "degraded" => panic!(
+                    "the system booted degraded:\n{}",
+                    self.run("systemctl --failed --no-pager; journalctl -b -p warning --no-pager | tail -50")
+                ),
+                _ => {}
+            }
+            assert!(
+                start.elapsed() < BOOT_TIMEOUT,
+                "the system is still `{state}` after {BOOT_TIMEOUT:?}\nconsole:\n{}",
+                self.console()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn console(&self) -> String {
+        let path = self.disk().dir.join("console.log");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Runs a shell script inside the system, as root.
+    pub fn sh(&self, script: &str) -> Output {
+        Command::new("nsenter")
+            .args(["-t", &self.pid.to_string(), "-a", "--", "sh", "-c", script])
+            .env_clear()
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .env("LANG", "C.UTF-8")
+            .env("SYSTEMD_COLORS", "0")
+            .env("SYSTEMD_PAGER", "")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run nsenter")
+    }
+
+    /// Runs a script that must succeed; returns its stdout.
+    #[track_caller]
+    pub fn run(&self, script: &str) -> String {
+        let out = self.sh(script);
+        assert!(
+            out.status.success(),
+            "`{script}` failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// One property of a unit (`systemctl show -P`).
+    pub fn prop(&self, unit: &str, property: &str) -> String {
+        self.run(&format!("systemctl show -P {property} {unit}"))
+            .trim()
+            .to_string()
+    }
+
+    /// The unit's messages, in order, this boot.
+    pub fn journal(&self, unit: &str) -> String {
+        // Flush so that what the service wrote is readable now.
+        self.run(&format!(
+            "journalctl --sync 2>/dev/null; journalctl -b -o cat --no-pager -u {unit}"
+        ))
+    }
+
+    /// Polls `check` every 50 ms until it is true; panics after `timeout`,
+    /// describing what it waited for.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !check() {
+            assert!(
+                start.elapsed() < timeout,
+                "timed out after {timeout:?} waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the unit's journal has `count` lines containing `needle`.
+    #[track_caller]
+    pub fn wait_for_log(&self, unit: &str, needle: &str, count: usize, timeout: Duration) {
+        self.wait_for(
+            &format!("{count} line(s) with `{needle}` in {unit}'s journal"),
+            timeout,
+            || {
+                self.journal(unit)
+                    .lines()
+                    .filter(|l| l.contains(needle))
+                    .count()
+                    >= count
+            },
+        );
+    }
+
+    /// Shuts the system down cleanly (`systemctl poweroff`), every service
+    /// stopped in order, and returns its disk.
+    pub fn poweroff(mut self) -> Disk {
+        let _ = self.sh("systemctl poweroff --no-block");
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(_)) = self.unshare.try_wait() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the system did not power off within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.end();
+        self.disk.take().expect("the system has its disk")
+    }
+
+    /// Kills PID 1 at once, as a power loss would, and returns the disk.
+    pub fn power_loss(mut self) -> Disk {
+        self.end();
+        self.disk.take().expect("the system has its disk")
+    }
+
+    /// Kills what is left of the namespace and removes its cgroups.
+    fn end(&mut self) {
+        if self.pid != 0 {
+            // SAFETY: kill(2) with a pid this system started.
+            unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+        }
+        let _ = self.unshare.kill();
+        let _ = self.unshare.wait();
+        if let Some(disk) = &self.disk {
+            remove_cgroups(&disk.name);
+        }
+        self.pid = 0;
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        if self.pid != 0 && std::thread::panicking() {
+            for unit in &self.watched {
+                let out = self.sh(&format!(
+                    "systemctl status --no-pager -l '{unit}'; journalctl -b --no-pager -o short-monotonic -u '{unit}' | tail -150"
+                ));
+                eprintln!(
+                    "---- journal of {unit} ----\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+        self.end();
+    }
+}
+
+/// Removes the cgroup `name` made by `boot.sh` and everything systemd made
+/// below it, in every hierarchy. Empty cgroups are removed with rmdir,
+/// deepest first; the processes in them are dead once PID 1 is.
+fn remove_cgroups(name: &str) {
+    fn collect(dir: &Path, name: &str, depth: usize, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if entry.file_name() == name {
+                found.push(path);
+            } else if depth < 4 {
+                collect(&path, name, depth + 1, found);
+            }
+        }
+    }
+    fn remove_tree(dir: &Path) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove_tree(&entry.path());
+                }
+            }
+        }
+        // Processes may take a moment to leave a cgroup after SIGKILL.
+        for _ in 0..100 {
+            if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("warning: could not remove cgroup {}", dir.display());
+    }
+    let mut found = Vec::new();
+    collect(Path::new("/sys/fs/cgroup"), name, 0, &mut found);
+    for dir in found {
+        remove_tree(&dir);
+    }
+}
