@@ -15,11 +15,13 @@ use bgapp_manifest::{
 use super::config::TaskConfig;
 
 /// How often a crash loop may restart before the unit stays failed.
-const START_LIMIT_BURST: u32 = 5;
-const START_LIMIT_INTERVAL: &str = "60s";
+pub(crate) const START_LIMIT_BURST: u32 = 5;
+pub(crate) const START_LIMIT_INTERVAL: &str = "60s";
 /// systemd's stop timeout is this much longer than the task's own, so the
 /// runtime's deadline (exit status 3, logged) fires before SIGKILL.
-const STOP_MARGIN: Duration = Duration::from_secs(2);
+pub(crate) const STOP_MARGIN: Duration = Duration::from_secs(2);
+/// `RestartSec=`: the pause before a restart.
+pub(crate) const RESTART_DELAY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
@@ -161,6 +163,10 @@ pub fn generate(ctx: &UnitContext<'_>, task: &TaskManifest, config: &TaskConfig)
         "Documentation=file:///usr/share/bgapp/{}/bgapp-manifest.json\n",
         ctx.stem
     ));
+    // Stopped before D-Bus at shutdown, so that the runtime can still ask
+    // systemd whether the system is shutting down (Terminated) or an
+    // operator stopped the task (ClosedByUser).
+    s.push_str("After=dbus.service\n");
     // A crash loop ends in the failed state instead of spinning forever.
     s.push_str(&format!("StartLimitIntervalSec={START_LIMIT_INTERVAL}\n"));
     s.push_str(&format!("StartLimitBurst={START_LIMIT_BURST}\n"));
@@ -183,7 +189,7 @@ pub fn generate(ctx: &UnitContext<'_>, task: &TaskManifest, config: &TaskConfig)
         }
         .into(),
     );
-    set("RestartSec", "1s".into());
+    set("RestartSec", format_systemd(RESTART_DELAY));
     set("RestartPreventExitStatus", join_codes(exit::NO_RESTART));
     set("SuccessExitStatus", join_codes(exit::ALSO_SUCCESS));
     let stop = task.stop_timeout();
@@ -344,7 +350,7 @@ fn join_codes(codes: &[u8]) -> String {
 /// component looks like a file name (`app.conf`); `exists` watches for a
 /// flag file, so only its parent is created: creating the path itself would
 /// trigger the task at once.
-fn watched_dir(condition: PathCondition, path: &str) -> (Option<String>, String) {
+pub(crate) fn watched_dir(condition: PathCondition, path: &str) -> (Option<String>, String) {
     let path = path.trim_end_matches('/');
     let parent = || {
         path.rsplit_once('/')

@@ -15,19 +15,24 @@ mkdir -p "$dir/upper" "$dir/work" "$root"
 # as its root and builds its tree below it.
 while IFS=: read -r _ controllers path; do
   case "$controllers" in
-    "") mount_dir=/sys/fs/cgroup/unified ;;
-    name=systemd) mount_dir=/sys/fs/cgroup/systemd ;;
-    *) mount_dir="/sys/fs/cgroup/$controllers" ;;
+    "") mount_dir=/sys/fs/cgroup/unified; needed=yes ;;
+    name=systemd) mount_dir=/sys/fs/cgroup/systemd; needed=yes ;;
+    *) mount_dir="/sys/fs/cgroup/$controllers"; needed=no ;;
   esac
-  [ -d "$mount_dir" ] || continue
+  # Only hierarchies mounted where systemd looks for them matter.
+  mountpoint -q "$mount_dir" || continue
   group="${mount_dir}${path%/}/$name"
-  mkdir -p "$group"
-  # A new cpuset has no CPUs until it is given its parent's.
-  if [ -f "$group/cpuset.cpus" ]; then
-    cat "$group/../cpuset.cpus" > "$group/cpuset.cpus"
-    cat "$group/../cpuset.mems" > "$group/cpuset.mems"
+  if ! {
+    mkdir -p "$group" &&
+    # A new cpuset has no CPUs until it is given its parent's.
+    if [ -f "$group/cpuset.cpus" ]; then
+      cat "$group/../cpuset.cpus" > "$group/cpuset.cpus" &&
+      cat "$group/../cpuset.mems" > "$group/cpuset.mems"
+    fi &&
+    echo $$ > "$group/cgroup.procs"
+  }; then
+    [ "$needed" = no ] || { echo "boot.sh: cannot use cgroup $group" >&2; exit 1; }
   fi
-  echo $$ > "$group/cgroup.procs"
 done < /proc/self/cgroup
 
 mount -t overlay overlay -o "lowerdir=/,upperdir=$dir/upper,workdir=$dir/work" "$root"

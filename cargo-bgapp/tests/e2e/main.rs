@@ -188,7 +188,7 @@ fn boot_task_lives_through_crashes_stops_reboots_and_sleep() {
     assert_eq!(sys.prop(unit, "Result"), "success");
     assert_eq!(sys.prop(unit, "ExecMainStatus"), "0");
     assert!(
-        sys.upper("/var/lib/e2e-hello/main.state.json").is_file(),
+        sys.upper("/var/lib/e2e-hello/e2e-hello.state.json").is_file(),
         "the stop saved state"
     );
     sys.run("systemctl start e2e-hello.service");
@@ -201,7 +201,7 @@ fn boot_task_lives_through_crashes_stops_reboots_and_sleep() {
     sys.watch("e2e-hello*");
     wait_active(&sys, unit);
     assert_nth_start(&sys, unit, 1, "terminated");
-    sys.wait_for_log(unit, "run 3 of `main`, after terminated", 1, 10 * SECOND);
+    sys.wait_for_log(unit, "run 3 of `e2e-hello`, after terminated", 1, 10 * SECOND);
 
     // Power loss: the run never recorded its end.
     let disk = sys.power_loss();
@@ -248,9 +248,9 @@ fn deb_remove_reinstall_upgrade_and_purge() {
     sys.watch("e2e-hello*");
     install(&sys, &apps.hello.deb);
     wait_active(&sys, unit);
-    sys.wait_for_log(unit, "run 1 of `main`", 1, 10 * SECOND);
+    sys.wait_for_log(unit, "run 1 of `e2e-hello`", 1, 10 * SECOND);
     sys.run("systemctl restart e2e-hello.service");
-    sys.wait_for_log(unit, "run 2 of `main`", 1, 10 * SECOND);
+    sys.wait_for_log(unit, "run 2 of `e2e-hello`", 1, 10 * SECOND);
 
     sys.run("dpkg -r e2e-hello >/dev/null");
     assert_eq!(sys.prop(unit, "ActiveState"), "inactive");
@@ -264,7 +264,7 @@ fn deb_remove_reinstall_upgrade_and_purge() {
         "nothing left running"
     );
     assert!(
-        sys.upper("/var/lib/e2e-hello/main.state.json").is_file(),
+        sys.upper("/var/lib/e2e-hello/e2e-hello.state.json").is_file(),
         "dpkg -r keeps the state"
     );
     assert!(
@@ -275,15 +275,15 @@ fn deb_remove_reinstall_upgrade_and_purge() {
 
     install(&sys, &apps.hello.deb);
     wait_active(&sys, unit);
-    sys.wait_for_log(unit, "run 3 of `main`", 1, 10 * SECOND);
+    sys.wait_for_log(unit, "run 3 of `e2e-hello`", 1, 10 * SECOND);
 
     install(&sys, &apps.hello_v2.deb);
     assert_eq!(
         sys.run("dpkg-query -W -f '${Version}' e2e-hello").trim(),
-        "0.2.0"
+        "0.2.0-1"
     );
     wait_active(&sys, unit);
-    sys.wait_for_log(unit, "run 4 of `main`", 1, 10 * SECOND);
+    sys.wait_for_log(unit, "run 4 of `e2e-hello`", 1, 10 * SECOND);
 
     sys.run("dpkg -P e2e-hello >/dev/null");
     assert_eq!(sys.prop(unit, "LoadState"), "not-found");
@@ -326,12 +326,12 @@ fn tarball_install_and_uninstall() {
     sys.run(&format!("'{folder}/uninstall.sh' >/dev/null"));
     assert_eq!(sys.prop(unit, "ActiveState"), "inactive");
     assert_eq!(sys.prop(unit, "LoadState"), "not-found");
-    assert!(sys.upper("/var/lib/e2e-hello/main.state.json").is_file());
+    assert!(sys.upper("/var/lib/e2e-hello/e2e-hello.state.json").is_file());
     assert!(sys.sh("test -e /usr/bin/e2e-hello").status.code() == Some(1));
 
     sys.run(&format!("'{folder}/install.sh' >/dev/null"));
     wait_active(&sys, unit);
-    sys.wait_for_log(unit, "run 3 of `main`", 1, 10 * SECOND);
+    sys.wait_for_log(unit, "run 3 of `e2e-hello`", 1, 10 * SECOND);
     sys.run(&format!("'{folder}/uninstall.sh' --purge >/dev/null"));
     assert!(sys.sh("test -e /var/lib/e2e-hello").status.code() == Some(1));
     assert_eq!(sys.prop(unit, "LoadState"), "not-found");
