@@ -77,8 +77,7 @@ const SECOND: Duration = Duration::from_secs(1);
 fn last_start(sys: &System, unit: &str) -> String {
     sys.journal(unit)
         .lines()
-        .filter(|l| l.contains("started (activation:"))
-        .last()
+        .rfind(|l| l.contains("started (activation:"))
         .unwrap_or_default()
         .to_string()
 }
@@ -188,7 +187,8 @@ fn boot_task_lives_through_crashes_stops_reboots_and_sleep() {
     assert_eq!(sys.prop(unit, "Result"), "success");
     assert_eq!(sys.prop(unit, "ExecMainStatus"), "0");
     assert!(
-        sys.upper("/var/lib/e2e-hello/e2e-hello.state.json").is_file(),
+        sys.upper("/var/lib/e2e-hello/e2e-hello.state.json")
+            .is_file(),
         "the stop saved state"
     );
     sys.run("systemctl start e2e-hello.service");
@@ -201,7 +201,12 @@ fn boot_task_lives_through_crashes_stops_reboots_and_sleep() {
     sys.watch("e2e-hello*");
     wait_active(&sys, unit);
     assert_nth_start(&sys, unit, 1, "terminated");
-    sys.wait_for_log(unit, "run 3 of `e2e-hello`, after terminated", 1, 10 * SECOND);
+    sys.wait_for_log(
+        unit,
+        "run 3 of `e2e-hello`, after terminated",
+        1,
+        10 * SECOND,
+    );
 
     // Power loss: the run never recorded its end.
     let disk = sys.power_loss();
@@ -264,7 +269,8 @@ fn deb_remove_reinstall_upgrade_and_purge() {
         "nothing left running"
     );
     assert!(
-        sys.upper("/var/lib/e2e-hello/e2e-hello.state.json").is_file(),
+        sys.upper("/var/lib/e2e-hello/e2e-hello.state.json")
+            .is_file(),
         "dpkg -r keeps the state"
     );
     assert!(
@@ -326,7 +332,9 @@ fn tarball_install_and_uninstall() {
     sys.run(&format!("'{folder}/uninstall.sh' >/dev/null"));
     assert_eq!(sys.prop(unit, "ActiveState"), "inactive");
     assert_eq!(sys.prop(unit, "LoadState"), "not-found");
-    assert!(sys.upper("/var/lib/e2e-hello/e2e-hello.state.json").is_file());
+    assert!(sys
+        .upper("/var/lib/e2e-hello/e2e-hello.state.json")
+        .is_file());
     assert!(sys.sh("test -e /usr/bin/e2e-hello").status.code() == Some(1));
 
     sys.run(&format!("'{folder}/install.sh' >/dev/null"));
