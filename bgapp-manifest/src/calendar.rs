@@ -228,6 +228,365 @@ fn number(text: &str, item: &str) -> Result<u32, CalendarError> {
         .map_err(|_| CalendarError::Component(item.to_string()))
 }
 
+/// A wall-clock time without a time zone: what a calendar expression is
+/// matched against (in local time, or UTC when the expression says so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CivilTime {
+    pub year: i32,
+    /// 1..=12
+    pub month: u32,
+    /// 1..=31
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+impl CivilTime {
+    /// The UTC civil time of a Unix time in seconds.
+    pub fn from_unix_utc(secs: i64) -> CivilTime {
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400) as u32;
+        let (year, month, day) = civil_from_days(days);
+        CivilTime {
+            year,
+            month,
+            day,
+            hour: rem / 3600,
+            minute: rem / 60 % 60,
+            second: rem % 60,
+        }
+    }
+
+    /// The Unix time in seconds of this civil time read as UTC.
+    pub fn to_unix_utc(self) -> i64 {
+        days_from_civil(self.year, self.month, self.day) * 86_400
+            + i64::from(self.hour * 3600 + self.minute * 60 + self.second)
+    }
+
+    /// 0 = Monday .. 6 = Sunday.
+    pub fn weekday(self) -> u32 {
+        // 1970-01-01 was a Thursday (3).
+        (days_from_civil(self.year, self.month, self.day) + 3).rem_euclid(7) as u32
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+    (year, month, day)
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// One component of a calendar expression: `*`, or items that are each a
+/// value or a range, optionally repeated (`0..59/5`, `*/15`, `8/2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Component(Vec<Item>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Item {
+    start: u32,
+    end: u32,
+    step: u32,
+}
+
+impl Component {
+    fn any(min: u32, max: u32) -> Component {
+        Component(vec![Item {
+            start: min,
+            end: max,
+            step: 1,
+        }])
+    }
+
+    fn exact(v: u32) -> Component {
+        Component(vec![Item {
+            start: v,
+            end: v,
+            step: 1,
+        }])
+    }
+
+    /// Parses a component `validate_calendar` accepted.
+    fn parse(text: &str, min: u32, max: u32) -> Component {
+        let items = text
+            .split(',')
+            .map(|item| {
+                let (range, step) = match item.split_once('/') {
+                    Some((r, s)) => (r, s.parse().unwrap_or(1)),
+                    None => (item, 0),
+                };
+                let (start, end) = match range.split_once("..") {
+                    _ if range == "*" => (min, max),
+                    Some((a, b)) => (a.parse().unwrap_or(min), b.parse().unwrap_or(max)),
+                    // `8/2` repeats from 8 to the end; `8` is only 8.
+                    None => {
+                        let v = range.parse().unwrap_or(min);
+                        (v, if step > 0 { max } else { v })
+                    }
+                };
+                Item {
+                    start,
+                    end,
+                    step: step.max(1),
+                }
+            })
+            .collect();
+        Component(items)
+    }
+
+    fn matches(&self, v: u32) -> bool {
+        self.0
+            .iter()
+            .any(|i| v >= i.start && v <= i.end && (v - i.start) % i.step == 0)
+    }
+
+    /// The smallest matching value in `from..=max`.
+    fn next(&self, from: u32, max: u32) -> Option<u32> {
+        (from..=max).find(|&v| self.matches(v))
+    }
+}
+
+/// A parsed calendar expression (`OnCalendar=`), for computing when it
+/// next elapses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Calendar {
+    /// Bit 0 = Monday .. bit 6 = Sunday.
+    weekdays: u8,
+    year: Component,
+    month: Component,
+    day: Component,
+    /// `~`: days count back from the end of the month (`~1` is the last).
+    from_end: bool,
+    hour: Component,
+    minute: Component,
+    second: Component,
+    timezone: Option<String>,
+}
+
+impl Calendar {
+    /// Parses an expression, with the same checks and errors as
+    /// [`validate_calendar`].
+    pub fn parse(spec: &str) -> Result<Calendar, CalendarError> {
+        validate_calendar(spec)?;
+        let tokens: Vec<&str> = spec.split_whitespace().collect();
+        let shorthand = match tokens[0].to_ascii_lowercase().as_str() {
+            "minutely" => Some("*-*-* *:*:00"),
+            "hourly" => Some("*-*-* *:00:00"),
+            "daily" => Some("*-*-* 00:00:00"),
+            "weekly" => Some("Mon *-*-* 00:00:00"),
+            "monthly" => Some("*-*-01 00:00:00"),
+            "yearly" | "annually" => Some("*-01-01 00:00:00"),
+            "quarterly" => Some("*-01,04,07,10-01 00:00:00"),
+            "semiannually" => Some("*-01,07-01 00:00:00"),
+            _ => None,
+        };
+        if let Some(expanded) = shorthand {
+            let mut cal = Calendar::parse(expanded)?;
+            cal.timezone = tokens.get(1).map(|t| t.to_string());
+            return Ok(cal);
+        }
+        let mut cal = Calendar {
+            weekdays: 0x7f,
+            year: Component::any(1970, 2199),
+            month: Component::any(1, 12),
+            day: Component::any(1, 31),
+            from_end: false,
+            hour: Component::exact(0),
+            minute: Component::exact(0),
+            second: Component::exact(0),
+            timezone: None,
+        };
+        let mut rest = &tokens[..];
+        if is_weekday_token(rest[0]) {
+            cal.weekdays = 0;
+            for item in rest[0].split(',') {
+                let (a, b) = match item.split_once("..") {
+                    Some((a, b)) => (a, b),
+                    None => (item, item),
+                };
+                let (a, b) = (weekday_index(a).unwrap_or(0), weekday_index(b).unwrap_or(6));
+                let mut d = a;
+                loop {
+                    cal.weekdays |= 1 << d;
+                    if d == b {
+                        break;
+                    }
+                    d = (d + 1) % 7;
+                }
+            }
+            rest = &rest[1..];
+        }
+        if let Some(tok) = rest.first().filter(|t| looks_like_date(t)) {
+            let (main, from_end) = match tok.split_once('~') {
+                Some((m, d)) => (m, Some(d)),
+                None => (*tok, None),
+            };
+            let parts: Vec<&str> = main.split('-').collect();
+            let (year, month, day) = match (parts.as_slice(), from_end) {
+                ([y, m, d], None) => (Some(*y), *m, *d),
+                ([m, d], None) => (None, *m, *d),
+                ([y, m], Some(d)) => (Some(*y), *m, d),
+                ([m], Some(d)) => (None, *m, d),
+                _ => unreachable!("validated"),
+            };
+            if let Some(y) = year {
+                cal.year = Component::parse(y, 1970, 2199);
+            }
+            cal.month = Component::parse(month, 1, 12);
+            cal.day = Component::parse(day, 1, 31);
+            cal.from_end = from_end.is_some();
+            rest = &rest[1..];
+        }
+        if let Some(tok) = rest.first().filter(|t| t.contains(':')) {
+            let parts: Vec<&str> = tok.split(':').collect();
+            cal.hour = Component::parse(parts[0], 0, 23);
+            cal.minute = Component::parse(parts[1], 0, 59);
+            if let Some(s) = parts.get(2) {
+                // A fraction of a second is dropped: timers here have
+                // one-second precision.
+                let whole = s.split('.').next().unwrap_or(s);
+                cal.second = Component::parse(whole, 0, 59);
+            }
+            rest = &rest[1..];
+        }
+        cal.timezone = rest.first().map(|t| t.to_string());
+        Ok(cal)
+    }
+
+    /// The time zone the expression names (`UTC`, `Europe/Berlin`), if any;
+    /// without one it is local time.
+    pub fn timezone(&self) -> Option<&str> {
+        self.timezone.as_deref()
+    }
+
+    fn day_matches(&self, t: CivilTime) -> bool {
+        let dim = days_in_month(t.year, t.month);
+        if t.day > dim {
+            return false;
+        }
+        let day = if self.from_end {
+            dim - t.day + 1
+        } else {
+            t.day
+        };
+        self.day.matches(day) && self.weekdays & (1 << t.weekday()) != 0
+    }
+
+    /// The first civil time strictly after `after` (to the second) that the
+    /// expression matches, or `None` if there is none before 2200.
+    pub fn next_after(&self, after: CivilTime) -> Option<CivilTime> {
+        let mut t = CivilTime::from_unix_utc(after.to_unix_utc() + 1);
+        let start_of_day = |t: &mut CivilTime| {
+            t.hour = 0;
+            t.minute = 0;
+            t.second = 0;
+        };
+        let next_day = |t: &mut CivilTime| {
+            *t =
+                CivilTime::from_unix_utc(days_from_civil(t.year, t.month, t.day) * 86_400 + 86_400);
+        };
+        loop {
+            if t.year > 2199 {
+                return None;
+            }
+            if !self.year.matches(t.year.max(0) as u32) {
+                let year = self.year.next(t.year.max(0) as u32 + 1, 2199)?;
+                t = CivilTime {
+                    year: year as i32,
+                    month: 1,
+                    day: 1,
+                    hour: 0,
+                    minute: 0,
+                    second: 0,
+                };
+                continue;
+            }
+            if !self.month.matches(t.month) {
+                match self.month.next(t.month + 1, 12) {
+                    Some(m) => {
+                        t.month = m;
+                        t.day = 1;
+                    }
+                    None => {
+                        t.year += 1;
+                        t.month = 1;
+                        t.day = 1;
+                    }
+                }
+                start_of_day(&mut t);
+                continue;
+            }
+            if !self.day_matches(t) {
+                next_day(&mut t);
+                continue;
+            }
+            if !self.hour.matches(t.hour) {
+                match self.hour.next(t.hour + 1, 23) {
+                    Some(h) => {
+                        t.hour = h;
+                        t.minute = 0;
+                        t.second = 0;
+                    }
+                    None => next_day(&mut t),
+                }
+                continue;
+            }
+            if !self.minute.matches(t.minute) {
+                match self.minute.next(t.minute + 1, 59) {
+                    Some(m) => {
+                        t.minute = m;
+                        t.second = 0;
+                    }
+                    None => {
+                        t = CivilTime::from_unix_utc(
+                            t.to_unix_utc() + 3600 - i64::from(t.minute * 60 + t.second),
+                        )
+                    }
+                }
+                continue;
+            }
+            if !self.second.matches(t.second) {
+                match self.second.next(t.second + 1, 59) {
+                    Some(s) => t.second = s,
+                    None => {
+                        t = CivilTime::from_unix_utc(t.to_unix_utc() + 60 - i64::from(t.second))
+                    }
+                }
+                continue;
+            }
+            return Some(t);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +634,116 @@ mod tests {
         assert!(validate_calendar("every day").is_err());
         assert!(validate_calendar("*:0/0").is_err());
         assert!(validate_calendar("10:00 extra words").is_err());
+    }
+
+    fn civil(text: &str) -> CivilTime {
+        let (date, time) = text.split_once(' ').unwrap();
+        let d: Vec<u32> = date.split('-').map(|x| x.parse().unwrap()).collect();
+        let t: Vec<u32> = time.split(':').map(|x| x.parse().unwrap()).collect();
+        CivilTime {
+            year: d[0] as i32,
+            month: d[1],
+            day: d[2],
+            hour: t[0],
+            minute: t[1],
+            second: t[2],
+        }
+    }
+
+    fn next(spec: &str, after: &str) -> Option<CivilTime> {
+        Calendar::parse(spec).unwrap().next_after(civil(after))
+    }
+
+    #[test]
+    fn civil_time_round_trips_through_unix_time() {
+        for secs in [0, 951_782_400, 1_700_000_000, 4_102_444_799, -86_400] {
+            assert_eq!(CivilTime::from_unix_utc(secs).to_unix_utc(), secs);
+        }
+        assert_eq!(CivilTime::from_unix_utc(0), civil("1970-01-01 00:00:00"));
+        // 2000-02-29, a leap day, was a Tuesday.
+        assert_eq!(civil("2000-02-29 12:00:00").weekday(), 1);
+        assert_eq!(civil("2000-02-29 00:00:00").to_unix_utc(), 951_782_400);
+    }
+
+    #[test]
+    fn next_elapse_follows_systemd() {
+        for (spec, after, expected) in [
+            ("daily", "2024-03-10 12:00:00", "2024-03-11 00:00:00"),
+            ("hourly", "2024-03-10 12:00:00", "2024-03-10 13:00:00"),
+            ("minutely", "2024-12-31 23:59:30", "2025-01-01 00:00:00"),
+            ("weekly", "2024-03-10 12:00:00", "2024-03-11 00:00:00"),
+            ("monthly", "2024-01-31 00:00:00", "2024-02-01 00:00:00"),
+            ("quarterly", "2024-05-01 00:00:00", "2024-07-01 00:00:00"),
+            ("yearly UTC", "2024-05-01 00:00:00", "2025-01-01 00:00:00"),
+            (
+                "*-*-* 02:00:00",
+                "2024-03-10 02:00:00",
+                "2024-03-11 02:00:00",
+            ),
+            (
+                "*-*-* 02:00:00",
+                "2024-03-10 01:59:59",
+                "2024-03-10 02:00:00",
+            ),
+            (
+                "Mon..Fri 09:00",
+                "2024-03-08 09:00:00",
+                "2024-03-11 09:00:00",
+            ),
+            (
+                "Sat,Sun *-*-* 10:30",
+                "2024-03-11 00:00:00",
+                "2024-03-16 10:30:00",
+            ),
+            ("*:0/15", "2024-03-10 12:07:00", "2024-03-10 12:15:00"),
+            ("*:0/15", "2024-03-10 12:45:00", "2024-03-10 13:00:00"),
+            (
+                "*-*-* *:00/5:00",
+                "2024-03-10 12:58:00",
+                "2024-03-10 13:00:00",
+            ),
+            ("*-02~01", "2024-01-15 00:00:00", "2024-02-29 00:00:00"),
+            ("*-02~03", "2023-01-15 00:00:00", "2023-02-26 00:00:00"),
+            ("*-*-31", "2024-04-01 00:00:00", "2024-05-31 00:00:00"),
+            ("*-02-29", "2025-01-01 00:00:00", "2028-02-29 00:00:00"),
+            (
+                "2026-06-01 12:00:00 UTC",
+                "2024-01-01 00:00:00",
+                "2026-06-01 12:00:00",
+            ),
+            (
+                "12-24 18:00 Europe/Berlin",
+                "2024-12-24 18:00:00",
+                "2025-12-24 18:00:00",
+            ),
+            (
+                "*-*-* 08..10:30",
+                "2024-03-10 10:30:00",
+                "2024-03-11 08:30:00",
+            ),
+            (
+                "*-*-* *:*:10,40",
+                "2024-03-10 10:30:15",
+                "2024-03-10 10:30:40",
+            ),
+            (
+                "Mon *-*-* 00:00:00.5",
+                "2024-03-10 00:00:00",
+                "2024-03-11 00:00:00",
+            ),
+        ] {
+            assert_eq!(
+                next(spec, after),
+                Some(civil(expected)),
+                "{spec} after {after}"
+            );
+        }
+        assert_eq!(next("2026-06-01 12:00:00", "2026-06-01 12:00:00"), None);
+        assert_eq!(
+            Calendar::parse("weekly UTC").unwrap().timezone(),
+            Some("UTC")
+        );
+        assert_eq!(Calendar::parse("daily").unwrap().timezone(), None);
+        assert!(Calendar::parse("*-13-01").is_err());
     }
 }

@@ -10,6 +10,7 @@ mod commands;
 mod package;
 mod scaffold;
 mod shell;
+mod supervise;
 mod triple;
 
 use std::process::ExitCode;

@@ -1,0 +1,132 @@
+//! When a timer task fires, as its `.timer` unit says: `every` is
+//! `OnBootSec=` + `OnUnitActiveSec=` (first after the interval, then an
+//! interval after each start); `calendar` is `OnCalendar=`, computed with
+//! [`bgapp_manifest::Calendar`] in local time, or in UTC when the
+//! expression ends in `UTC`.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bgapp_manifest::{Calendar, CivilTime};
+
+pub enum Schedule {
+    Every(Duration),
+    Calendar(Calendar),
+}
+
+impl Schedule {
+    /// The next elapse after `now`; `last_start` is the task's last start
+    /// (for `OnUnitActiveSec=`), `None` before the first.
+    pub fn next(&self, now: Instant, last_start: Option<Instant>) -> Option<Instant> {
+        match self {
+            Schedule::Every(every) => Some(last_start.unwrap_or(now) + *every),
+            Schedule::Calendar(cal) => {
+                let wall = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
+                let utc = matches!(cal.timezone(), Some(tz) if tz.eq_ignore_ascii_case("UTC"));
+                let next = if utc {
+                    cal.next_after(CivilTime::from_unix_utc(wall))?
+                        .to_unix_utc()
+                } else {
+                    let t = cal.next_after(local_civil(wall)?)?;
+                    unix_of_local(t)?
+                };
+                let ahead = Duration::from_secs(u64::try_from(next - wall).ok()?);
+                Some(now + ahead)
+            }
+        }
+    }
+
+    /// A note for a calendar in a time zone this supervisor does not read.
+    pub fn timezone_note(&self) -> Option<String> {
+        match self {
+            Schedule::Calendar(cal) => cal
+                .timezone()
+                .filter(|tz| !tz.eq_ignore_ascii_case("UTC"))
+                .map(|tz| format!("time zone `{tz}` is read as local time by `cargo bgapp run`")),
+            Schedule::Every(_) => None,
+        }
+    }
+}
+
+fn local_civil(secs: i64) -> Option<CivilTime> {
+    // SAFETY: localtime_r fills the zeroed struct from a valid time_t.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        let t: libc::time_t = secs as libc::time_t;
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return None;
+        }
+        tm
+    };
+    Some(CivilTime {
+        year: tm.tm_year + 1900,
+        month: (tm.tm_mon + 1) as u32,
+        day: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        minute: tm.tm_min as u32,
+        second: tm.tm_sec.min(59) as u32,
+    })
+}
+
+/// The Unix time of a local civil time; a time in a daylight-saving gap
+/// moves forward, as `mktime` does.
+fn unix_of_local(t: CivilTime) -> Option<i64> {
+    // SAFETY: mktime reads and normalises the struct we own.
+    let secs = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        tm.tm_year = t.year - 1900;
+        tm.tm_mon = t.month as i32 - 1;
+        tm.tm_mday = t.day as i32;
+        tm.tm_hour = t.hour as i32;
+        tm.tm_min = t.minute as i32;
+        tm.tm_sec = t.second as i32;
+        tm.tm_isdst = -1;
+        libc::mktime(&mut tm)
+    };
+    (secs != -1).then_some(secs as i64)
+}
+
+/// `TRIGGER_TIMER_REALTIME_USEC` and `TRIGGER_TIMER_MONOTONIC_USEC` for an
+/// elapse now, as systemd 251+ passes them.
+pub fn trigger_usec() -> (u64, u64) {
+    let real = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    // SAFETY: clock_gettime fills the zeroed struct.
+    let mono = unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+        ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+    };
+    (real, mono)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counts_from_the_last_start() {
+        let now = Instant::now();
+        let s = Schedule::Every(Duration::from_secs(5));
+        assert_eq!(s.next(now, None), Some(now + Duration::from_secs(5)));
+        let started = now - Duration::from_secs(2);
+        assert_eq!(
+            s.next(now, Some(started)),
+            Some(started + Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn calendar_elapses_within_its_period() {
+        let now = Instant::now();
+        let s = Schedule::Calendar(Calendar::parse("minutely").unwrap());
+        let next = s.next(now, None).unwrap();
+        assert!(next > now && next <= now + Duration::from_secs(61));
+        let utc = Schedule::Calendar(Calendar::parse("*-*-* *:*:00/10 UTC").unwrap());
+        assert!(utc.next(now, None).unwrap() <= now + Duration::from_secs(11));
+        assert!(utc.timezone_note().is_none());
+        let berlin = Schedule::Calendar(Calendar::parse("daily Europe/Berlin").unwrap());
+        assert!(berlin.timezone_note().is_some());
+    }
+}

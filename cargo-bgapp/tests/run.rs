@@ -1,0 +1,451 @@
+//! `cargo bgapp run` and `cargo bgapp trigger`, run as the real binary on
+//! the fixture apps `tests/fixtures/lifecycle` and `tests/fixtures/triggers`.
+//!
+//! The fixtures build into the target directory `package.rs` uses
+//! (`<target>/tmp/bgapp-fixtures`), so bgapp compiles once. Runs of one
+//! fixture share its run directory and state, so they take turns (one lock
+//! per fixture); the two fixtures run side by side. Every wait is for a
+//! line of output, with a generous timeout, never a fixed sleep.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Long enough for a first build of the fixture on a loaded machine.
+const FIRST_LINE: Duration = Duration::from_secs(300);
+const LINE: Duration = Duration::from_secs(30);
+
+fn fixtures_target() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("bgapp-fixtures")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn cargo_bgapp(fixture_name: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-bgapp"));
+    cmd.arg("bgapp")
+        .current_dir(fixture(fixture_name))
+        .env("CARGO_TARGET_DIR", fixtures_target())
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("BGAPP_LOG");
+    cmd
+}
+
+/// Takes the fixture for one test and clears its saved state, so every
+/// test starts from a first run.
+fn take(name: &'static str) -> MutexGuard<'static, ()> {
+    static LIFECYCLE: Mutex<()> = Mutex::new(());
+    static TRIGGERS: Mutex<()> = Mutex::new(());
+    let lock = match name {
+        "lifecycle" => &LIFECYCLE,
+        _ => &TRIGGERS,
+    };
+    let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = std::fs::remove_dir_all(fixtures_target().join("bgapp/state").join(name));
+    guard
+}
+
+/// A running `cargo bgapp run`, its stdout and stderr collected together.
+struct Run {
+    child: Child,
+    output: Arc<(Mutex<String>, Condvar)>,
+}
+
+impl Run {
+    fn start(fixture_name: &str, args: &[&str]) -> Run {
+        let mut child = cargo_bgapp(fixture_name)
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cargo-bgapp runs");
+        let output = Arc::new((Mutex::new(String::new()), Condvar::new()));
+        let streams: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for stream in streams {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    output.0.lock().unwrap().push_str(&line);
+                    output.1.notify_all();
+                    line.clear();
+                }
+            });
+        }
+        let run = Run { child, output };
+        run.wait_for("Running ", FIRST_LINE);
+        run
+    }
+
+    fn text(&self) -> String {
+        self.output.0.lock().unwrap().clone()
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.text().matches(needle).count()
+    }
+
+    /// Waits until `needle` has appeared `times` times.
+    #[track_caller]
+    fn wait_for_n(&self, needle: &str, times: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut text = self.output.0.lock().unwrap();
+        while text.matches(needle).count() < times {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!("`{needle}` (x{times}) did not appear in {timeout:?}; output:\n{text}");
+            }
+            text = self.output.1.wait_timeout(text, left).unwrap().0;
+        }
+    }
+
+    #[track_caller]
+    fn wait_for(&self, needle: &str, timeout: Duration) {
+        self.wait_for_n(needle, 1, timeout);
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
+    fn interrupt(&self) {
+        self.signal(libc::SIGINT);
+    }
+
+    /// Waits for the exit; returns its status and the whole output.
+    #[track_caller]
+    fn wait_exit(&mut self, timeout: Duration) -> (ExitStatus, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the readers take the last lines.
+                let end = Instant::now() + Duration::from_secs(2);
+                while Arc::strong_count(&self.output) > 1 && Instant::now() < end {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                return (status, self.text());
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "`cargo bgapp run` did not exit in {timeout:?}; output:\n{}",
+                    self.text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Ctrl-C, then the exit, which must be clean.
+    #[track_caller]
+    fn stop(mut self) -> String {
+        self.interrupt();
+        let (status, text) = self.wait_exit(LINE);
+        assert!(status.success(), "{status}; output:\n{text}");
+        text
+    }
+}
+
+impl Drop for Run {
+    /// A failed test must not leave tasks behind: a second Ctrl-C kills them.
+    fn drop(&mut self) {
+        if self.child.try_wait().is_ok_and(|s| s.is_none()) {
+            self.interrupt();
+            std::thread::sleep(Duration::from_millis(200));
+            self.interrupt();
+            let _ = self.wait_exit_quietly();
+        }
+    }
+}
+
+impl Run {
+    fn wait_exit_quietly(&mut self) -> Option<ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        self.child.wait().ok()
+    }
+}
+
+fn trigger(fixture_name: &str, args: &[&str]) -> Output {
+    cargo_bgapp(fixture_name)
+        .arg("trigger")
+        .args(args)
+        .output()
+        .expect("cargo-bgapp runs")
+}
+
+#[track_caller]
+fn trigger_ok(fixture_name: &str, args: &[&str]) -> String {
+    let out = trigger(fixture_name, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "trigger {args:?} failed:\n{stderr}");
+    stderr
+}
+
+#[track_caller]
+fn trigger_err(fixture_name: &str, args: &[&str], needle: &str) {
+    let out = trigger(fixture_name, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "trigger {args:?}:\n{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with("error: ") && l.contains(needle)),
+        "`{needle}` not in the error of trigger {args:?}:\n{stderr}"
+    );
+}
+
+#[test]
+fn boot_task_output_is_prefixed_and_ctrl_c_stops_it_as_an_operator() {
+    let _fixture = take("lifecycle");
+    let run = Run::start("lifecycle", &["--task", "ticker"]);
+    run.wait_for("[ticker] ticker up, previous not-running", LINE);
+    run.wait_for("[ticker] tick 2\n", LINE);
+    // The runtime's own log (stderr) is prefixed too.
+    run.wait_for(
+        "[ticker]  INFO task `ticker` started (activation: boot",
+        LINE,
+    );
+    let text = run.stop();
+    assert!(text.contains("Stopping 1 task"), "{text}");
+    assert!(
+        text.contains("[ticker] ticker stopping: stop-requested"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Stopped ticker: status 0 (finished)"),
+        "{text}"
+    );
+
+    // The state directory outlives the run, as on a device.
+    let again = Run::start("lifecycle", &["--task", "ticker"]);
+    again.wait_for("[ticker] ticker up, previous closed-by-user", LINE);
+    again.stop();
+}
+
+#[test]
+fn a_crash_is_restarted_and_the_restart_sees_it() {
+    let _fixture = take("lifecycle");
+    let run = Run::start("lifecycle", &["--task", "flaky"]);
+    run.wait_for("Exited flaky with status 1 (failed) after", LINE);
+    run.wait_for("; restarting in 1s", LINE);
+    run.wait_for("Started flaky (restart, pid", LINE);
+    run.wait_for("previous execution: crashed, 1 consecutive crash", LINE);
+    run.wait_for("[flaky] flaky recovered after a crash", LINE);
+    run.stop();
+}
+
+#[test]
+fn a_permanent_failure_is_not_restarted() {
+    let _fixture = take("lifecycle");
+    let run = Run::start("lifecycle", &["--task", "doomed"]);
+    run.wait_for(
+        "Exited doomed with status 4 (failed permanently) after",
+        LINE,
+    );
+    run.wait_for("not restarted: its exit status prevents restarts", LINE);
+    assert_eq!(run.count("Started doomed"), 1, "{}", run.text());
+    run.stop();
+}
+
+#[test]
+fn a_crash_loop_ends_in_the_failed_state() {
+    let _fixture = take("lifecycle");
+    let run = Run::start("lifecycle", &["--task", "crashloop"]);
+    run.wait_for(
+        "task `crashloop` failed: start limit hit (5 starts within 60s)",
+        LINE,
+    );
+    // StartLimitBurst=5: five starts, and none after the limit.
+    assert_eq!(run.count("Started crashloop"), 5, "{}", run.text());
+    assert_eq!(run.count("restarting in 1s"), 5, "{}", run.text());
+    run.stop();
+}
+
+#[test]
+fn a_second_ctrl_c_kills_every_task_at_once() {
+    let _fixture = take("lifecycle");
+    let mut run = Run::start("lifecycle", &["--task", "stubborn"]);
+    run.wait_for("[stubborn]  INFO task `stubborn` started", LINE);
+    let text = run.text();
+    let pid: i32 = text
+        .split("Started stubborn (boot, pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in:\n{text}"));
+    run.interrupt();
+    run.wait_for("[stubborn] stubborn ignores stop-requested", LINE);
+    let second = Instant::now();
+    run.interrupt();
+    let (status, text) = run.wait_exit(LINE);
+    assert_eq!(status.code(), Some(130), "{text}");
+    // Its stop timeout is 30s: the exit did not wait for it.
+    assert!(second.elapsed() < Duration::from_secs(10), "{text}");
+    assert!(text.contains("Killed stubborn"), "{text}");
+    // The task is gone (or a zombie until init reaps it).
+    let deadline = Instant::now() + LINE;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        if stat.is_empty() || state.starts_with('Z') {
+            break;
+        }
+        assert!(Instant::now() < deadline, "task {pid} still runs: {stat}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_timer_task_fires_on_its_schedule() {
+    let _fixture = take("triggers");
+    let run = Run::start("triggers", &["--task", "tick"]);
+    // `every = "300ms"`: TRIGGER_TIMER_REALTIME_USEC reaches the task.
+    run.wait_for_n("[tick] tick fired by its timer", 2, LINE);
+    assert!(run.text().contains("Started tick (timer, pid"));
+    run.stop();
+}
+
+#[test]
+fn trigger_starts_a_manual_task() {
+    let _fixture = take("triggers");
+    trigger_err(
+        "triggers",
+        &["cleaner"],
+        "no `cargo bgapp run` of package `triggers` is running",
+    );
+    let run = Run::start("triggers", &["--task", "cleaner"]);
+    assert_eq!(run.count("Started cleaner"), 0, "{}", run.text());
+
+    let out = cargo_bgapp("triggers").arg("run").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("error: another `cargo bgapp run` of package `triggers` is running"),
+        "{stderr}"
+    );
+
+    let said = trigger_ok("triggers", &["cleaner"]);
+    assert!(said.contains("started task `cleaner`"), "{said}");
+    run.wait_for("[cleaner] cleaner ran (manual)", LINE);
+    run.wait_for("Exited cleaner with status 0 (finished)", LINE);
+    trigger_err("triggers", &["nope"], "no task named `nope` in this run");
+    trigger_err(
+        "triggers",
+        &["cleaner", "--stop"],
+        "task `cleaner` is not running",
+    );
+    run.stop();
+}
+
+#[test]
+fn trigger_stop_is_an_operator_stop() {
+    let _fixture = take("triggers");
+    let run = Run::start("triggers", &["--task", "sleeper"]);
+    run.wait_for("[sleeper] sleeper up, previous not-running", LINE);
+    // It returns once the task has ended.
+    let said = trigger_ok("triggers", &["sleeper", "--stop"]);
+    assert!(
+        said.contains("task `sleeper` stopped: status 0 (finished)"),
+        "{said}"
+    );
+    assert!(run
+        .text()
+        .contains("[sleeper] sleeper stopping: stop-requested"));
+    // An operator stop is not restarted; a trigger starts it again.
+    trigger_ok("triggers", &["sleeper"]);
+    run.wait_for("[sleeper] sleeper up, previous closed-by-user", LINE);
+    run.stop();
+}
+
+/// Needs the runtime to read `BGAPP_CONTROL_FD`.
+#[test]
+fn trigger_stop_for_shutdown_is_seen_as_terminated() {
+    let _fixture = take("triggers");
+    let run = Run::start("triggers", &["--task", "sleeper"]);
+    run.wait_for("[sleeper] sleeper up, previous not-running", LINE);
+    let said = trigger_ok("triggers", &["sleeper", "--stop", "--reason", "shutdown"]);
+    assert!(
+        said.contains("task `sleeper` stopped: status 0 (finished)"),
+        "{said}\n{}",
+        run.text()
+    );
+    assert!(run
+        .text()
+        .contains("[sleeper] sleeper stopping: system-shutdown"));
+    trigger_ok("triggers", &["sleeper"]);
+    run.wait_for("[sleeper] sleeper up, previous terminated", LINE);
+    run.stop();
+}
+
+/// Needs the runtime to read `BGAPP_CONTROL_FD`.
+#[test]
+fn trigger_sleep_and_resume_reach_the_task() {
+    let _fixture = take("triggers");
+    let run = Run::start("triggers", &["--task", "sleeper"]);
+    run.wait_for("[sleeper] sleeper up", LINE);
+    trigger_ok("triggers", &["sleeper", "--sleep", "--deadline", "2s"]);
+    run.wait_for("[sleeper] sleeper suspending", LINE);
+    trigger_ok("triggers", &["sleeper", "--resume"]);
+    run.wait_for("[sleeper] sleeper resuming", LINE);
+    run.stop();
+}
+
+#[test]
+fn a_connection_starts_a_socket_task_with_the_socket() {
+    let _fixture = take("triggers");
+    let run = Run::start("triggers", &["--task", "echo"]);
+    for n in 1..=2 {
+        // The supervisor listens; the task answers on the passed socket,
+        // and after it has ended the supervisor listens again.
+        let mut conn = std::net::TcpStream::connect("127.0.0.1:39517").expect("connects");
+        conn.set_read_timeout(Some(LINE)).unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, "hello from echo\n", "{}", run.text());
+        run.wait_for_n("Exited echo with status 0 (finished)", n, LINE);
+    }
+    run.wait_for("[echo] echo started by socket", LINE);
+    run.stop();
+}
+
+#[test]
+fn a_dropped_file_fires_a_path_task() {
+    let _fixture = take("triggers");
+    let spool = Path::new("/tmp/bgapp-run-fixture-spool");
+    let _ = std::fs::remove_dir_all(spool);
+    let run = Run::start("triggers", &["--task", "spool"]);
+    // The supervisor creates the watched directory, as the package does.
+    assert!(spool.is_dir());
+    assert_eq!(run.count("Started spool"), 0, "{}", run.text());
+    let tmp = std::env::temp_dir().join(format!("bgapp-run-drop-{}", std::process::id()));
+    std::fs::write(&tmp, "data\n").unwrap();
+    std::fs::rename(&tmp, spool.join("drop.txt")).unwrap();
+    run.wait_for("Started spool (path, pid", LINE);
+    run.wait_for("[spool] spool fired for /tmp/bgapp-run-fixture-spool", LINE);
+    run.wait_for("[spool] spool processed drop.txt", LINE);
+    run.wait_for("Exited spool with status 0 (finished)", LINE);
+    assert!(!spool.join("drop.txt").exists());
+    run.stop();
+}
