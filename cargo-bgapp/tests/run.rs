@@ -318,6 +318,26 @@ fn a_second_ctrl_c_kills_every_task_at_once() {
 }
 
 #[test]
+fn the_watchdog_aborts_a_task_that_stops_pinging() {
+    let _fixture = take("lifecycle");
+    let run = Run::start("lifecycle", &["--task", "hung", "--task", "alive"]);
+    run.wait_for(
+        "task `hung` watchdog timeout: no `WATCHDOG=1` for 500ms; aborting it (SIGABRT)",
+        LINE,
+    );
+    run.wait_for("Exited hung with signal 6 (SIGABRT) after", LINE);
+    run.wait_for("watchdog timeout; restarting in 1s", LINE);
+    // The runtime's pings (WATCHDOG_PID is its pid) keep `alive` alive.
+    run.wait_for("Exited alive with status 0 (finished)", LINE);
+    assert!(
+        !run.text().contains("task `alive` watchdog"),
+        "{}",
+        run.text()
+    );
+    // `hung` cannot take a stop; dropping the run ends it with two Ctrl-C.
+}
+
+#[test]
 fn a_timer_task_fires_on_its_schedule() {
     let _fixture = take("triggers");
     let run = Run::start("triggers", &["--task", "tick"]);
