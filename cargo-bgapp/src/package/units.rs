@@ -17,6 +17,28 @@ use super::config::TaskConfig;
 /// How often a crash loop may restart before the unit stays failed.
 pub(crate) const START_LIMIT_BURST: u32 = 5;
 pub(crate) const START_LIMIT_INTERVAL: &str = "60s";
+const START_LIMIT_INTERVAL_MS: u64 = 60_000;
+
+/// `StartLimitBurst=` for a task's service. systemd counts every start,
+/// not only restarts after a crash: a timer that fires every 3 s, or a
+/// watched folder that gets a file a second, would hit a flat limit of 5
+/// within the minute and leave a healthy task failed. Starts the trigger
+/// itself can make in one interval are added to the crash allowance.
+pub(crate) fn start_limit_burst(task: &TaskManifest) -> u32 {
+    let triggered = match &task.trigger {
+        Trigger::Boot | Trigger::Manual => 0,
+        Trigger::Timer {
+            every_ms: Some(every),
+            calendar: None,
+        } => START_LIMIT_INTERVAL_MS.div_ceil((*every).max(1)),
+        // A calendar may fire every second; a socket or a path may start
+        // the service as often as it ends: allow one start a second.
+        Trigger::Timer { .. } | Trigger::Socket { .. } | Trigger::Path { .. } => {
+            START_LIMIT_INTERVAL_MS / 1000
+        }
+    };
+    START_LIMIT_BURST + u32::try_from(triggered).unwrap_or(u32::MAX - START_LIMIT_BURST)
+}
 /// systemd's stop timeout is this much longer than the task's own, so the
 /// runtime's deadline (exit status 3, logged) fires before SIGKILL.
 pub(crate) const STOP_MARGIN: Duration = Duration::from_secs(2);
@@ -169,7 +191,7 @@ pub fn generate(ctx: &UnitContext<'_>, task: &TaskManifest, config: &TaskConfig)
     s.push_str("After=dbus.service\n");
     // A crash loop ends in the failed state instead of spinning forever.
     s.push_str(&format!("StartLimitIntervalSec={START_LIMIT_INTERVAL}\n"));
-    s.push_str(&format!("StartLimitBurst={START_LIMIT_BURST}\n"));
+    s.push_str(&format!("StartLimitBurst={}\n", start_limit_burst(task)));
     s.push('\n');
 
     // [Service]: the lifecycle, from the manifest.
@@ -521,6 +543,29 @@ mod tests {
             assert!(s.contains(line), "missing `{line}` in\n{s}");
         }
         assert!(u.warnings.is_empty());
+    }
+
+    #[test]
+    fn start_limit_leaves_room_for_the_triggers_own_starts() {
+        let burst = |trigger| start_limit_burst(&task("t", trigger));
+        assert_eq!(burst(Trigger::Boot), 5);
+        assert_eq!(burst(Trigger::Manual), 5);
+        let every = |ms| Trigger::Timer {
+            every_ms: Some(ms),
+            calendar: None,
+        };
+        assert_eq!(burst(every(3_000)), 5 + 20);
+        assert_eq!(burst(every(7_000)), 5 + 9);
+        assert_eq!(burst(every(15 * 60_000)), 5 + 1);
+        let path = Trigger::Path {
+            condition: PathCondition::NotEmpty,
+            path: "/var/spool/x".into(),
+        };
+        assert_eq!(burst(path), 5 + 60);
+        let text = generate(&ctx(), &task("hello", every(3_000)), &TaskConfig::default())
+            .service
+            .text;
+        assert!(text.contains("StartLimitBurst=25\n"), "{text}");
     }
 
     #[test]

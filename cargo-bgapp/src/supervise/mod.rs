@@ -50,7 +50,7 @@ use anyhow::Context as _;
 use bgapp_manifest::{format_duration, PathCondition, Restart, TaskManifest, Trigger};
 
 use crate::package::units::{
-    unit_stem, watched_dir, RESTART_DELAY, START_LIMIT_BURST, START_LIMIT_INTERVAL, STOP_MARGIN,
+    start_limit_burst, unit_stem, watched_dir, RESTART_DELAY, START_LIMIT_INTERVAL, STOP_MARGIN,
 };
 use crate::shell::Shell;
 pub use control::{lock, run_dir, send, Reply, Request, RunLock};
@@ -191,7 +191,7 @@ pub fn supervise(config: Config<'_>) -> anyhow::Result<ExitCode> {
             bin: spec.bin,
             notify,
             state: State::Idle,
-            limit: StartLimit::new(interval, START_LIMIT_BURST),
+            limit: StartLimit::new(interval, start_limit_burst(&m)),
             last_start: None,
             schedule: None,
             next_fire: None,
@@ -477,7 +477,9 @@ impl Supervisor<'_> {
             self.shell.warn(format_args!(
                 "task `{}` failed: start limit hit ({} starts within {START_LIMIT_INTERVAL}); it is not started again\n\n\
                  help: `cargo bgapp trigger {}` starts it again",
-                t.manifest.name, START_LIMIT_BURST, t.manifest.name
+                t.manifest.name,
+                start_limit_burst(&t.manifest),
+                t.manifest.name
             ));
             return None;
         }
