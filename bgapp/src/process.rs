@@ -76,6 +76,8 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
         },
     };
     crate::log::install();
+    // Before the runtime starts threads: this edits the environment.
+    let mut system = crate::system::System::from_env();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,7 +88,7 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    let code = runtime.block_on(run_task(task.0.clone(), task.1, rest));
+    let code = runtime.block_on(run_task(task.0.clone(), task.1, rest, &mut system));
     // Work the task spawned and left behind is abandoned, not awaited.
     runtime.shutdown_background();
     ExitCode::from(code)
@@ -134,7 +136,12 @@ fn print_help(tasks: &[(TaskManifest, &'static TaskEntry)]) {
     println!("\nOptions:\n  --list   print each task and its trigger\n  -h, --help");
 }
 
-async fn run_task(manifest: TaskManifest, entry: &'static TaskEntry, args: Vec<String>) -> u8 {
+async fn run_task(
+    manifest: TaskManifest,
+    entry: &'static TaskEntry,
+    args: Vec<String>,
+    system: &mut crate::system::System,
+) -> u8 {
     let name = manifest.name.clone();
     // Listen for signals before anything else, so a stop that arrives
     // while the task starts is not lost.
@@ -146,7 +153,6 @@ async fn run_task(manifest: TaskManifest, entry: &'static TaskEntry, args: Vec<S
             return exit::FAILURE;
         }
     };
-    crate::system::watch(tx.clone(), &manifest);
 
     let dir = state::state_dir(&manifest.package);
     let (journal, previous) = match std::fs::create_dir_all(&dir)
@@ -176,6 +182,9 @@ async fn run_task(manifest: TaskManifest, entry: &'static TaskEntry, args: Vec<S
         fds,
         args,
     );
+    // Shutdown, sleep and wake, from the control channel or the system bus.
+    system.watch(tx.clone(), &shared);
+    let system = &*system;
     let config = Config {
         watchdog: sd_notify::watchdog_enabled(),
     };
@@ -184,7 +193,7 @@ async fn run_task(manifest: TaskManifest, entry: &'static TaskEntry, args: Vec<S
     // task puts it there, which keeps an idle app as small as plain tokio.
     let ended = tokio::select! {
         ended = lifecycle::supervise(entry.run, shared, rx, config) => ended,
-        never = signals.forward(tx) => match never {},
+        never = signals.forward(tx, system) => match never {},
     };
     if let Some(mut journal) = journal {
         if let Err(e) = journal.end(ended.exit.clone(), ended.code, store.saved_this_run()) {
@@ -212,10 +221,14 @@ impl Signals {
         })
     }
 
-    async fn forward(mut self, tx: mpsc::UnboundedSender<Control>) -> std::convert::Infallible {
+    async fn forward(
+        mut self,
+        tx: mpsc::UnboundedSender<Control>,
+        system: &crate::system::System,
+    ) -> std::convert::Infallible {
         loop {
             let message = tokio::select! {
-                Some(()) = self.term.recv() => Control::Stop(crate::system::stop_reason().await, None),
+                Some(()) = self.term.recv() => Control::Stop(system.stop_reason().await, None),
                 Some(()) = self.int.recv() => Control::Interrupt,
                 else => std::future::pending::<Control>().await,
             };

@@ -1,0 +1,535 @@
+//! The runtime against a real `dbus-daemon` on a private socket, with a
+//! fake logind and a fake systemd on it (written here with the runtime's
+//! own D-Bus client), and the `system_probe` example as the app: sleep and
+//! wake with the inhibitor lock, shutdown told apart from an operator
+//! stop, no bus at all, and the `BGAPP_CONTROL_FD` channel.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bgapp::__dbus::{
+    Conn, Incoming, Message, Writer, DESTINATION, METHOD_CALL, METHOD_RETURN, SENDER, SIGNAL,
+};
+
+const LOGIN1_PATH: &str = "/org/freedesktop/login1";
+const LOGIN1_MANAGER: &str = "org.freedesktop.login1.Manager";
+const WAIT: Duration = Duration::from_secs(10);
+
+const CHILD: &str = "BGAPP_SYSTEM_BUS_PROBE";
+
+/// The app under test: this test binary, re-run as the task below (as
+/// `<test binary> probe_child --exact`, which is also the task's name, so
+/// the harness and the runtime both pick it). It logs each sleep, wake and
+/// stop and keeps the list in its saved state, as the `system_probe`
+/// example does.
+#[bgapp::background_task(name = "probe_child", stop_timeout = "2s")]
+async fn probe_task(task: bgapp::TaskInstance) -> anyhow::Result<()> {
+    let mut events = task.events();
+    let control = std::env::var_os("BGAPP_CONTROL_FD").is_some();
+    tracing::info!(
+        "probe: started, previous {}, control variable {}",
+        task.previous_execution_state(),
+        if control { "visible" } else { "hidden" }
+    );
+    let deferral = task.deferral();
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let line = tokio::select! {
+            event = events.next() => match event {
+                bgapp::LifecycleEvent::Suspending { deadline } => {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    format!("suspending {}ms", left.as_millis())
+                }
+                bgapp::LifecycleEvent::Resuming => "resuming".to_string(),
+                other => format!("{other:?}"),
+            },
+            stop = task.cancelled() => format!("stop {}", stop.reason()),
+        };
+        tracing::info!("probe: {line}");
+        let stopping = line.starts_with("stop ");
+        seen.push(line);
+        task.state().save(&seen)?;
+        if stopping {
+            break;
+        }
+    }
+    deferral.complete();
+    Ok(())
+}
+
+#[test]
+fn probe_child() {
+    // Only does something when started by the tests below.
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let code = bgapp::__private::run_process(None);
+    std::process::exit(if code == std::process::ExitCode::SUCCESS {
+        0
+    } else {
+        1
+    });
+}
+
+/// A private bus: `dbus-daemon` with a permissive config in a temp dir.
+struct Bus {
+    daemon: Child,
+    dir: tempfile::TempDir,
+    address: String,
+}
+
+impl Bus {
+    fn start() -> Bus {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("bus");
+        let config = dir.path().join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>custom</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"#,
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let daemon = Command::new("/usr/bin/dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .arg("--nofork")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon is installed at /usr/bin/dbus-daemon");
+        let started = Instant::now();
+        while !socket.exists() {
+            assert!(started.elapsed() < WAIT, "dbus-daemon did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Bus {
+            daemon,
+            address: format!("unix:path={}", socket.display()),
+            dir,
+        }
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// What the fake services saw.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Ready,
+    LockTaken(usize),
+    LockReleased(usize, Instant),
+    StateAsked,
+}
+
+/// logind and systemd1 in one connection: owns both names, answers
+/// `InhibitDelayMaxUSec`, `SystemState` and `Inhibit` (a pipe whose write
+/// end goes to the caller; its read end sees EOF when the lock is
+/// released), and emits signals on request.
+struct Fake {
+    conn: Arc<Conn>,
+    seen: Receiver<Seen>,
+}
+
+fn reply(call: &Message, sig: &str, body: &Writer) -> Message {
+    let mut m = Message::default().with_body(sig, body);
+    m.kind = METHOD_RETURN;
+    m.reply_serial = call.serial;
+    m.fields[DESTINATION] = call.field(SENDER).into();
+    m
+}
+
+impl Fake {
+    fn start(address: &str, delay_usec: u64, state: &'static str) -> Fake {
+        let conn = Arc::new(Conn::connect(address, WAIT).unwrap());
+        let (tx, seen) = channel();
+        let state = Mutex::new(state);
+        for name in ["org.freedesktop.login1", "org.freedesktop.systemd1"] {
+            let mut body = Writer::new();
+            body.str(name).u32(4); // DBUS_NAME_FLAG_DO_NOT_QUEUE
+            let m = Message::method_call(
+                "org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus",
+                "RequestName",
+            )
+            .with_body("su", &body);
+            conn.send(&m).unwrap();
+        }
+        let reader = conn.clone();
+        std::thread::spawn(move || serve(&reader, delay_usec, &state, &tx));
+        assert_eq!(seen.recv_timeout(WAIT), Ok(Seen::Ready));
+        Fake { conn, seen }
+    }
+
+    fn signal(&self, member: &str, value: bool) {
+        let mut m = Message::method_call("", LOGIN1_PATH, LOGIN1_MANAGER, member)
+            .with_body("b", Writer::new().bool(value));
+        m.kind = SIGNAL;
+        self.conn.send(&m).unwrap();
+    }
+
+    fn next(&self) -> Seen {
+        self.seen
+            .recv_timeout(WAIT)
+            .expect("the fake services saw nothing")
+    }
+}
+
+fn serve(conn: &Conn, delay_usec: u64, state: &Mutex<&'static str>, tx: &Sender<Seen>) {
+    let mut incoming = Incoming::default();
+    let (mut names, mut locks) = (0, 0);
+    while let Ok(Some(m)) = conn.next(&mut incoming, None) {
+        if m.kind == METHOD_RETURN && m.field(SENDER) == "org.freedesktop.DBus" {
+            // Hello, then the two RequestName replies.
+            names += 1;
+            if names == 3 {
+                let _ = tx.send(Seen::Ready);
+            }
+            continue;
+        }
+        if m.kind != METHOD_CALL {
+            continue;
+        }
+        let mut args = m.body();
+        let mut body = Writer::new();
+        let sent = if m.is("org.freedesktop.DBus.Properties", "Get") {
+            let (_iface, name) = (args.str().unwrap(), args.str().unwrap());
+            match name.as_str() {
+                "InhibitDelayMaxUSec" => body.sig("t").u64(delay_usec),
+                _ => {
+                    let _ = tx.send(Seen::StateAsked);
+                    body.sig("s").str(*state.lock().unwrap())
+                }
+            };
+            conn.send(&reply(&m, "v", &body)).map(drop)
+        } else if m.is(LOGIN1_MANAGER, "Inhibit") {
+            let what: Vec<String> = (0..4).map(|_| args.str().unwrap()).collect();
+            assert_eq!(what[0], "sleep");
+            assert_eq!(what[1], "bgapp probe_child");
+            assert_eq!(what[3], "delay");
+            let mut fds = [0; 2];
+            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+            let (read_end, write_end) =
+                unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+            let mut m = reply(&m, "h", body.u32(0));
+            m.fds = vec![write_end];
+            // Our copy of the write end closes with `m`.
+            let sent = conn.send_with_fds(&m);
+            locks += 1;
+            let (n, tx) = (locks, tx.clone());
+            let _ = tx.send(Seen::LockTaken(n));
+            std::thread::spawn(move || {
+                let mut f = std::fs::File::from(read_end);
+                let _ = f.read(&mut [0u8; 1]);
+                let _ = tx.send(Seen::LockReleased(n, Instant::now()));
+            });
+            sent.map(drop)
+        } else {
+            let mut e = reply(&m, "s", body.str("not here"));
+            e.kind = bgapp::__dbus::ERROR;
+            e.fields[bgapp::__dbus::ERROR_NAME] = "org.freedesktop.DBus.Error.UnknownMethod".into();
+            conn.send(&e).map(drop)
+        };
+        sent.unwrap();
+    }
+}
+
+/// The probe app, with its stderr read line by line.
+struct Probe {
+    child: Child,
+    lines: Receiver<String>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Probe {
+    fn start(state: &Path, bus: Option<&str>, control_fd: Option<i32>) -> Probe {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["probe_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env("BGAPP_STATE_DIR", state)
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("JOURNAL_STREAM")
+            .env(
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                bus.unwrap_or("unix:path=/nonexistent/bgapp-test-bus"),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(fd) = control_fd {
+            cmd.env("BGAPP_CONTROL_FD", fd.to_string());
+        }
+        let mut child = cmd.spawn().unwrap();
+        let (tx, lines) = channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (stderr, all) = (child.stderr.take().unwrap(), log.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let line = line.unwrap_or_default();
+                all.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let probe = Probe { child, lines, log };
+        probe.expect("probe: started");
+        probe
+    }
+
+    /// Waits for a log line containing `text`; returns it.
+    fn expect(&self, text: &str) -> String {
+        let until = Instant::now() + WAIT;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "no line with `{text}`; the log:\n{}",
+                    self.log.lock().unwrap().join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Asserts that a line logged so far contains `text`.
+    fn logged(&self, text: &str) {
+        let log = self.log.lock().unwrap().join("\n");
+        assert!(log.contains(text), "no line with `{text}`; the log:\n{log}");
+    }
+
+    /// SIGTERM; returns the exit status and how long the exit took.
+    fn terminate(mut self) -> (i32, Duration) {
+        let at = Instant::now();
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        (status.code().unwrap_or(-1), at.elapsed())
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn record(state: &Path) -> String {
+    std::fs::read_to_string(state.join("probe_child.run")).unwrap()
+}
+
+/// The number in `suspending <n>ms`.
+fn suspending_ms(line: &str) -> u64 {
+    let tail = &line[line.find("suspending ").unwrap() + 11..];
+    tail.trim_end_matches("ms").parse().unwrap()
+}
+
+#[test]
+fn sleep_and_wake_reach_the_task_and_the_lock_is_held_until_the_deadline() {
+    let bus = Bus::start();
+    let fake = Fake::start(&bus.address, 1_000_000, "running");
+    let state = bus.dir.path().join("state");
+    let probe = Probe::start(&state, Some(&bus.address), None);
+    assert_eq!(fake.next(), Seen::LockTaken(1));
+
+    let slept = Instant::now();
+    fake.signal("PrepareForSleep", true);
+    // logind's delay is 1 s: the task is told to be done 100 ms before.
+    let ms = suspending_ms(&probe.expect("probe: suspending"));
+    assert!((700..=900).contains(&ms), "deadline {ms} ms away");
+    match fake.seen.recv_timeout(WAIT).unwrap_or_else(|_| {
+        panic!(
+            "the lock was not released; the log:\n{}",
+            probe.log.lock().unwrap().join("\n")
+        )
+    }) {
+        Seen::LockReleased(1, at) => {
+            let held = at - slept;
+            assert!(
+                held >= Duration::from_millis(700) && held < Duration::from_millis(3000),
+                "the lock was held {held:?}"
+            );
+        }
+        other => panic!("expected the lock released, saw {other:?}"),
+    }
+
+    fake.signal("PrepareForSleep", false);
+    probe.expect("probe: resuming");
+    assert_eq!(fake.next(), Seen::LockTaken(2));
+
+    // A signal sent to the app directly, not broadcast by logind, is not
+    // believed.
+    let mut spoof = Message::method_call("", LOGIN1_PATH, LOGIN1_MANAGER, "PrepareForShutdown")
+        .with_body("b", Writer::new().bool(true));
+    spoof.kind = SIGNAL;
+    let other = Conn::connect(&bus.address, WAIT).unwrap();
+    let mut incoming = Incoming::default();
+    other.next(&mut incoming, None).unwrap().unwrap(); // Hello's reply
+    for name in unique_names(&other, &mut incoming) {
+        spoof.fields[DESTINATION] = name;
+        other.send(&spoof).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+
+    let (code, _) = probe.terminate();
+    assert_eq!(code, 0);
+    assert_eq!(fake.next(), Seen::StateAsked);
+    let record = record(&state);
+    assert!(record.contains("exit_detail=stop-requested"), "{record}");
+    let saved = std::fs::read_to_string(state.join("probe_child.state.json")).unwrap();
+    assert!(
+        saved.contains("suspending") && saved.contains("resuming"),
+        "{saved}"
+    );
+
+    // The next start is told it was closed by the user.
+    let again = Probe::start(&state, None, None);
+    again.logged("previous closed-by-user");
+}
+
+/// The unique names on the bus: the probe's among them.
+fn unique_names(conn: &Conn, incoming: &mut Incoming) -> Vec<String> {
+    let m = Message::method_call(
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "ListNames",
+    );
+    let serial = conn.send(&m).unwrap();
+    loop {
+        let r = conn.next(incoming, None).unwrap().unwrap();
+        if r.reply_serial != serial {
+            continue;
+        }
+        // `as`: the array's length, then its strings up to the end.
+        let mut body = r.body();
+        body.u32().unwrap();
+        let mut names = Vec::new();
+        while !body.at_end() {
+            names.push(body.str().unwrap());
+        }
+        return names.into_iter().filter(|n| n.starts_with(':')).collect();
+    }
+}
+
+#[test]
+fn sigterm_while_systemd_is_stopping_is_a_shutdown_recorded_as_terminated() {
+    let bus = Bus::start();
+    let fake = Fake::start(&bus.address, 5_000_000, "stopping");
+    let state = bus.dir.path().join("state");
+    let probe = Probe::start(&state, Some(&bus.address), None);
+    assert_eq!(fake.next(), Seen::LockTaken(1));
+    let (code, took) = probe.terminate();
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(1), "stopping took {took:?}");
+    assert_eq!(fake.next(), Seen::StateAsked);
+    let record = record(&state);
+    assert!(record.contains("exit_detail=system-shutdown"), "{record}");
+    let again = Probe::start(&state, None, None);
+    again.logged("previous terminated");
+}
+
+#[test]
+fn prepare_for_shutdown_is_remembered_for_the_sigterm() {
+    let bus = Bus::start();
+    let fake = Fake::start(&bus.address, 5_000_000, "running");
+    let state = bus.dir.path().join("state");
+    let probe = Probe::start(&state, Some(&bus.address), None);
+    assert_eq!(fake.next(), Seen::LockTaken(1));
+    fake.signal("PrepareForShutdown", true);
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, _) = probe.terminate();
+    assert_eq!(code, 0);
+    assert!(record(&state).contains("exit_detail=system-shutdown"));
+}
+
+#[test]
+fn without_a_bus_sigterm_is_an_operator_stop_without_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = Probe::start(dir.path(), None, None);
+    let (code, took) = probe.terminate();
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(1), "stopping took {took:?}");
+    assert!(record(dir.path()).contains("exit_detail=stop-requested"));
+}
+
+#[test]
+fn a_bus_without_logind_or_systemd_is_an_operator_stop() {
+    let bus = Bus::start();
+    let state = bus.dir.path().join("state");
+    let probe = Probe::start(&state, Some(&bus.address), None);
+    std::thread::sleep(Duration::from_millis(100));
+    let (code, took) = probe.terminate();
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(1), "stopping took {took:?}");
+    assert!(record(&state).contains("exit_detail=stop-requested"));
+}
+
+#[test]
+fn the_control_channel_replaces_the_bus() {
+    // A bus that would say "shutdown" and grant locks: under the control
+    // channel the app must not ask it anything.
+    let bus = Bus::start();
+    let fake = Fake::start(&bus.address, 1_000_000, "stopping");
+    let state = bus.dir.path().join("state");
+    let mut fds = [0; 2];
+    assert_eq!(
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) },
+        0
+    );
+    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    unsafe { libc::fcntl(ours.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+    let probe = Probe::start(&state, Some(&bus.address), Some(theirs.as_raw_fd()));
+    drop(theirs);
+    probe.logged("control variable hidden");
+    let mut control = std::os::unix::net::UnixStream::from(ours);
+    use std::io::Write;
+    control.write_all(b"sleep 1500\n").unwrap();
+    let ms = suspending_ms(&probe.expect("probe: suspending"));
+    assert!((1000..=1500).contains(&ms), "deadline {ms} ms away");
+    control.write_all(b"reboot now\nresume\n").unwrap();
+    probe.expect("ignoring `reboot now`");
+    probe.expect("probe: resuming");
+    control.write_all(b"stop time-limit 300\n").unwrap();
+    probe.expect("probe: stop time-limit");
+    let mut child = probe;
+    let status = child.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(record(&state).contains("exit_detail=time-limit"));
+    // Nothing was asked of the bus: no lock, no state query.
+    assert!(fake.seen.try_recv().is_err());
+
+    // A plain SIGTERM under the channel is an operator stop, even while
+    // the bus says "stopping".
+    let mut fds = [0; 2];
+    unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
+    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let probe = Probe::start(&state, Some(&bus.address), Some(theirs.as_raw_fd()));
+    drop(theirs);
+    let (code, _) = probe.terminate();
+    assert_eq!(code, 0);
+    assert!(record(&state).contains("exit_detail=stop-requested"));
+    assert!(fake.seen.try_recv().is_err());
+    drop(ours);
+}
