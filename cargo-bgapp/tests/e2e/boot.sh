@@ -46,4 +46,4 @@ cd "$root"
 pivot_root . .oldroot
 umount -l /.oldroot
 rmdir /.oldroot
-exec env container=bgapp-e2e /lib/systemd/systemd --system --log-target=console
+exec env container=bgapp-e2e /lib/systemd/systemd --system
