@@ -22,14 +22,18 @@ pub enum CancellationReason {
     /// The system is about to sleep and the task chose to stop rather than
     /// be frozen (see `LifecycleEvent::Suspending`). Next start: `Terminated`.
     SystemSleep,
-    /// One activation ran longer than the task's `time_limit`.
-    /// Next start: `Terminated`.
+    /// One activation ran longer than the task's `time_limit`. The run
+    /// ends with exit status 1 even when the task stops in time, as systemd
+    /// counts `RuntimeMaxSec=` a failure. Next start: `Terminated`.
     TimeLimit,
-    /// The task's health check failed, so the runtime stopped pinging the
-    /// watchdog and asked the task to stop before systemd kills it.
+    /// The task sent no heartbeat (or its health check failed) for a whole
+    /// watchdog interval: the runtime stopped pinging systemd's watchdog and
+    /// asks the task to stop before systemd would kill it. Exit status 1,
+    /// so the unit restarts it under `on-failure` too. Next start:
+    /// `Terminated` if it stopped in time, else `Crashed`.
     Watchdog,
     /// The runtime itself hit an error it cannot recover from (for example
-    /// its state directory became unwritable).
+    /// its state directory became unwritable). Exit status 1.
     FatalError,
 }
 
@@ -44,6 +48,17 @@ impl CancellationReason {
             CancellationReason::Watchdog => "watchdog",
             CancellationReason::FatalError => "fatal-error",
         }
+    }
+
+    /// Whether a run stopped for this reason failed, even if the task
+    /// stopped in time: its exit status is then 1, not 0.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            CancellationReason::TimeLimit
+                | CancellationReason::Watchdog
+                | CancellationReason::FatalError
+        )
     }
 
     pub(crate) fn parse(s: &str) -> Option<Self> {

@@ -164,9 +164,12 @@ pub(crate) async fn supervise(
             () = sleep_opt(time_limit_at.filter(|_| deadline.is_none())) => {
                 cancel(CancellationReason::TimeLimit, None, &mut deadline);
             }
-            stalled = tick_opt(&mut watchdog) => {
-                if stalled {
-                    cancel(CancellationReason::Watchdog, None, &mut deadline);
+            kill_at = tick_opt(&mut watchdog) => {
+                if let Some(kill_at) = kill_at {
+                    // The deadline is systemd's: end (saved, or exit 3)
+                    // before its watchdog would kill the process.
+                    let left = kill_at.saturating_duration_since(Instant::now());
+                    cancel(CancellationReason::Watchdog, Some(left.min(stop_timeout)), &mut deadline);
                 }
             }
         }
@@ -181,7 +184,11 @@ fn finished(shared: &Shared) -> Ended {
             exit: ExitReason::Stopped {
                 reason: c.reason().to_string(),
             },
-            code: exit::SUCCESS,
+            code: if c.reason().is_failure() {
+                exit::FAILURE
+            } else {
+                exit::SUCCESS
+            },
         };
     }
     if let Some(result) = *shared.report.lock().unwrap() {
@@ -218,8 +225,14 @@ struct Watchdog {
     ticker: tokio::time::Interval,
     heartbeat: tokio::sync::watch::Receiver<Instant>,
     shared: Arc<Shared>,
-    stalled_since: Option<Instant>,
+    last_ping: Instant,
+    stalled: bool,
 }
+
+/// How long before systemd's watchdog would fire the runtime ends a
+/// stalled task's run, so that the run's end is recorded by the runtime
+/// (exit status 1 or 3) rather than by a SIGABRT.
+const WATCHDOG_MARGIN: Duration = Duration::from_millis(200);
 
 impl Watchdog {
     fn new(interval: Duration, shared: &Arc<Shared>) -> Self {
@@ -230,14 +243,22 @@ impl Watchdog {
             ticker,
             heartbeat: shared.heartbeat.subscribe(),
             shared: shared.clone(),
-            stalled_since: None,
+            // systemd's watchdog starts counting at READY=1, sent just
+            // before the task starts.
+            last_ping: Instant::now(),
+            stalled: false,
         }
     }
 
-    /// Waits for the next tick; returns whether the task has been stalled
-    /// for a whole interval.
-    async fn tick(&mut self) -> bool {
+    /// Waits for the next tick and pings if the task is alive. When it
+    /// first finds the task stalled, returns the deadline before which the
+    /// run must end: a little before systemd's watchdog fires, an interval
+    /// after the last ping.
+    async fn tick(&mut self) -> Option<Instant> {
         self.ticker.tick().await;
+        if self.stalled {
+            return None;
+        }
         let now = Instant::now();
         let check = self.shared.health.lock().unwrap().as_ref().map(|c| c());
         let alive = match check {
@@ -245,23 +266,22 @@ impl Watchdog {
             None => now.duration_since(*self.heartbeat.borrow()) < self.interval,
         };
         if alive {
-            self.stalled_since = None;
             self.shared.notifier.watchdog();
-            return false;
+            self.last_ping = now;
+            return None;
         }
-        let since = *self.stalled_since.get_or_insert_with(|| {
-            tracing::warn!(
-                "task `{}` sent no heartbeat for {}; not pinging the watchdog",
-                self.shared.manifest.name,
-                bgapp_manifest::format_duration(self.interval)
-            );
-            now
-        });
-        now.duration_since(since) >= self.interval / 2
+        self.stalled = true;
+        tracing::warn!(
+            "task `{}` sent no heartbeat for {}; not pinging the watchdog",
+            self.shared.manifest.name,
+            bgapp_manifest::format_duration(self.interval)
+        );
+        let margin = WATCHDOG_MARGIN.min(self.interval / 10);
+        Some(self.last_ping + self.interval - margin)
     }
 }
 
-async fn tick_opt(w: &mut Option<Watchdog>) -> bool {
+async fn tick_opt(w: &mut Option<Watchdog>) -> Option<Instant> {
     match w {
         Some(w) => w.tick().await,
         None => std::future::pending().await,

@@ -209,7 +209,8 @@ async fn the_time_limit_cancels_with_its_reason() {
             assert_eq!(c.reason(), CancellationReason::TimeLimit);
         })
         .await;
-    assert_eq!(outcome.exit_code(), 0);
+    // Stopped in time, but a failure, as systemd's RuntimeMaxSec= is.
+    assert_eq!(outcome.exit_code(), 1);
     assert_eq!(started.elapsed(), Duration::from_secs(60));
     let next = driver.run(|_t: TaskInstance| async {}).await;
     assert_eq!(next.previous_execution_state(), ExecutionState::Terminated);
@@ -225,8 +226,19 @@ async fn the_watchdog_pings_only_while_heartbeats_arrive() {
                 sleep(Duration::from_millis(300)).await;
             }
             // Stalls: no more heartbeats.
+            let stalled_at = Instant::now();
             let c = task.cancelled().await;
             assert_eq!(c.reason(), CancellationReason::Watchdog);
+            // Found at the first ping after the heartbeat went stale, and
+            // told to end before systemd's watchdog fires: an interval
+            // after the last ping, less a margin.
+            let found = Instant::now() - stalled_at;
+            assert!(found <= Duration::from_millis(1_000), "found after {found:?}");
+            let left = c.remaining();
+            assert!(
+                left > Duration::ZERO && left < Duration::from_millis(1_000),
+                "{left:?} left to stop, instead of the 5 s stop timeout"
+            );
         })
         .await;
     let pings = outcome
@@ -238,7 +250,10 @@ async fn the_watchdog_pings_only_while_heartbeats_arrive() {
         (5..=8).contains(&pings),
         "{pings} pings in 3 s at a 500 ms period"
     );
-    assert_eq!(outcome.exit_code(), 0);
+    // Stopped in time, but a failure: the unit restarts it.
+    assert_eq!(outcome.exit_code(), 1);
+    let next = driver.run(|_t: TaskInstance| async {}).await;
+    assert_eq!(next.previous_execution_state(), ExecutionState::Terminated);
 }
 
 #[tokio::test(start_paused = true)]

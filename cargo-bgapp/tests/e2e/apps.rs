@@ -22,6 +22,8 @@ pub struct Apps {
     /// The address the server's socket unit listens on.
     pub server_address: String,
     pub watcher: App,
+    /// `contract/`: the watchdog and the exit-status contract.
+    pub contract: App,
 }
 
 /// The apps, built on first use.
@@ -61,6 +63,10 @@ fn package(workspace: &Path, name: &str) -> App {
         workspace,
         &["package", "-q", "-p", name, "--message-format", "human"],
     );
+    bundles(name, &out)
+}
+
+fn bundles(name: &str, out: &str) -> App {
     let bundle = |suffix: &str| {
         out.lines()
             .map(PathBuf::from)
@@ -118,6 +124,13 @@ fn build() -> Apps {
     )
     .expect("write the hello manifest");
     let hello_v2 = package(&workspace, "e2e-hello");
+
+    let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/contract");
+    let out = cargo_bgapp(
+        &contract,
+        &["package", "-q", "--locked", "--message-format", "human"],
+    );
+    let contract = bundles("e2e-contract", &out);
     assert_ne!(hello.deb, hello_v2.deb, "the upgrade has a file of its own");
 
     Apps {
@@ -127,5 +140,6 @@ fn build() -> Apps {
         server,
         server_address,
         watcher,
+        contract,
     }
 }

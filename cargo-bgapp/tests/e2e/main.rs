@@ -500,3 +500,72 @@ fn watcher_task_processes_dropped_files() {
         15 * SECOND,
     );
 }
+
+/// The contract the templates do not show, on a real systemd: a task that
+/// stops its heartbeats is stopped by the runtime before systemd's watchdog
+/// fires (exit status 1, restarted, next start `terminated`); a task that
+/// blocks the runtime's thread is killed by systemd's watchdog (restarted,
+/// next start `crashed`); a permanent failure (exit status 4) is never
+/// restarted.
+#[test]
+fn watchdog_restarts_a_stalled_task_and_a_permanent_failure_stays_down() {
+    let Some((_lock, apps, disk)) = setup("contract") else {
+        return;
+    };
+    let unit = "e2e-contract.service";
+    let mut sys = disk.boot();
+    sys.watch("e2e-contract*");
+    install(&sys, &apps.contract.deb);
+    wait_active(&sys, unit);
+    assert_eq!(sys.prop(unit, "WatchdogUSec"), "2s");
+
+    // Beating, it outlives the watchdog interval twice over.
+    let pid = sys.prop(unit, "MainPID");
+    std::thread::sleep(5 * SECOND);
+    assert_eq!(sys.prop(unit, "MainPID"), pid, "a live task is left alone");
+    assert_eq!(sys.prop(unit, "NRestarts"), "0");
+
+    let sys = &sys;
+    let restarted = |n: &'static str| {
+        move || sys.prop(unit, "NRestarts") == n && sys.prop(unit, "ActiveState") == "active"
+    };
+    sys.run("touch /var/lib/e2e-contract/stall");
+    sys.wait_for_log(unit, "stalling: no more heartbeats", 1, 5 * SECOND);
+    sys.wait_for(
+        "the stalled task to be restarted",
+        15 * SECOND,
+        restarted("1"),
+    );
+    let journal = sys.journal(unit);
+    assert!(journal.contains("stopping (watchdog)"), "{journal}");
+    assert!(journal.contains("status=1/FAILURE"), "{journal}");
+    assert!(
+        !journal.contains("Watchdog timeout"),
+        "the runtime ended it first:\n{journal}"
+    );
+    assert_nth_start(&sys, unit, 2, "terminated");
+
+    sys.run("touch /var/lib/e2e-contract/freeze");
+    sys.wait_for_log(
+        unit,
+        "freezing: blocking the runtime's thread",
+        1,
+        5 * SECOND,
+    );
+    sys.wait_for(
+        "the frozen task to be restarted",
+        15 * SECOND,
+        restarted("2"),
+    );
+    sys.wait_for_log(unit, "Watchdog timeout", 1, 5 * SECOND);
+    assert_nth_start(&sys, unit, 3, "crashed");
+
+    sys.run("touch /var/lib/e2e-contract/permanent");
+    sys.wait_for("the permanent failure to end it", 10 * SECOND, || {
+        sys.prop(unit, "ActiveState") == "failed"
+    });
+    assert_eq!(sys.prop(unit, "ExecMainStatus"), "4");
+    std::thread::sleep(3 * SECOND);
+    assert_eq!(sys.prop(unit, "ActiveState"), "failed", "never restarted");
+    assert_eq!(sys.prop(unit, "NRestarts"), "2");
+}
