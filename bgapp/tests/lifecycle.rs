@@ -233,7 +233,10 @@ async fn the_watchdog_pings_only_while_heartbeats_arrive() {
             // told to end before systemd's watchdog fires: an interval
             // after the last ping, less a margin.
             let found = Instant::now() - stalled_at;
-            assert!(found <= Duration::from_millis(1_000), "found after {found:?}");
+            assert!(
+                found <= Duration::from_millis(1_000),
+                "found after {found:?}"
+            );
             let left = c.remaining();
             assert!(
                 left > Duration::ZERO && left < Duration::from_millis(1_000),

@@ -543,7 +543,7 @@ fn watchdog_restarts_a_stalled_task_and_a_permanent_failure_stays_down() {
         !journal.contains("Watchdog timeout"),
         "the runtime ended it first:\n{journal}"
     );
-    assert_nth_start(&sys, unit, 2, "terminated");
+    assert_nth_start(sys, unit, 2, "terminated");
 
     sys.run("touch /var/lib/e2e-contract/freeze");
     sys.wait_for_log(
@@ -558,7 +558,7 @@ fn watchdog_restarts_a_stalled_task_and_a_permanent_failure_stays_down() {
         restarted("2"),
     );
     sys.wait_for_log(unit, "Watchdog timeout", 1, 5 * SECOND);
-    assert_nth_start(&sys, unit, 3, "crashed");
+    assert_nth_start(sys, unit, 3, "crashed");
 
     sys.run("touch /var/lib/e2e-contract/permanent");
     sys.wait_for("the permanent failure to end it", 10 * SECOND, || {
