@@ -515,7 +515,8 @@ fn the_control_channel_replaces_the_bus() {
     probe.expect("probe: stop time-limit");
     let mut child = probe;
     let status = child.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    // Stopped in time, but a time-limit stop is a failure.
+    assert_eq!(status.code(), Some(1));
     assert!(record(&state).contains("exit_detail=time-limit"));
     // Nothing was asked of the bus: no lock, no state query.
     assert!(fake.seen.try_recv().is_err());
