@@ -164,7 +164,7 @@ pub(crate) async fn supervise(
             () = sleep_opt(time_limit_at.filter(|_| deadline.is_none())) => {
                 cancel(CancellationReason::TimeLimit, None, &mut deadline);
             }
-            kill_at = tick_opt(&mut watchdog) => {
+            kill_at = tick_opt(&mut watchdog, deadline.is_some()) => {
                 if let Some(kill_at) = kill_at {
                     // The deadline is systemd's: end (saved, or exit 3)
                     // before its watchdog would kill the process.
@@ -254,12 +254,23 @@ impl Watchdog {
     /// first finds the task stalled, returns the deadline before which the
     /// run must end: a little before systemd's watchdog fires, an interval
     /// after the last ping.
-    async fn tick(&mut self) -> Option<Instant> {
+    ///
+    /// While the task is `stopping` for another reason it is not expected
+    /// to beat: it is saving, against a deadline this runtime enforces, so
+    /// the runtime vouches for it and keeps pinging (a stop it started
+    /// itself, such as the time limit, leaves systemd's watchdog armed).
+    /// If the runtime's own thread is blocked, the pings stop all the same.
+    async fn tick(&mut self, stopping: bool) -> Option<Instant> {
         self.ticker.tick().await;
         if self.stalled {
             return None;
         }
         let now = Instant::now();
+        if stopping {
+            self.shared.notifier.watchdog();
+            self.last_ping = now;
+            return None;
+        }
         let check = self.shared.health.lock().unwrap().as_ref().map(|c| c());
         let alive = match check {
             Some(ok) => ok,
@@ -281,9 +292,9 @@ impl Watchdog {
     }
 }
 
-async fn tick_opt(w: &mut Option<Watchdog>) -> Option<Instant> {
+async fn tick_opt(w: &mut Option<Watchdog>, stopping: bool) -> Option<Instant> {
     match w {
-        Some(w) => w.tick().await,
+        Some(w) => w.tick(stopping).await,
         None => std::future::pending().await,
     }
 }

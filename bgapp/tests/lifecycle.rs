@@ -260,6 +260,53 @@ async fn the_watchdog_pings_only_while_heartbeats_arrive() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_task_saving_during_a_stop_keeps_the_watchdog_fed() {
+    // A stop the runtime starts itself (the time limit) leaves systemd's
+    // watchdog armed; the task saves without beating and must not be
+    // taken for stalled.
+    let driver = driver().configure(|m| {
+        m.watchdog_ms = Some(1_000);
+        m.time_limit_ms = Some(2_000);
+        m.stop_timeout_ms = 5_000;
+    });
+    let outcome = driver
+        .run(|task: TaskInstance| async move {
+            let mut ticks = tokio::time::interval(Duration::from_millis(200));
+            let c = loop {
+                tokio::select! {
+                    c = task.cancelled() => break c,
+                    _ = ticks.tick() => task.heartbeat(),
+                }
+            };
+            assert_eq!(c.reason(), CancellationReason::TimeLimit);
+            assert_eq!(c.remaining(), Duration::from_secs(5));
+            // Saving, no heartbeats, for three watchdog intervals.
+            sleep(Duration::from_secs(3)).await;
+        })
+        .await;
+    let pings = outcome
+        .notifications()
+        .iter()
+        .filter(|n| *n == "WATCHDOG=1")
+        .count();
+    // 2 s running and 3 s saving at one ping per 500 ms.
+    assert!(pings >= 9, "{pings} pings in 5 s");
+    assert_eq!(
+        outcome.exit_code(),
+        1,
+        "a time-limit stop, not a watchdog one"
+    );
+    assert!(
+        !outcome
+            .notifications()
+            .iter()
+            .any(|n| n.contains("stopping (watchdog)")),
+        "{:?}",
+        outcome.notifications()
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn sleep_and_resume_reach_the_task() {
     let driver = driver();
     let handle = driver.handle();
