@@ -5,7 +5,7 @@
 # DIR holds `upper/` (the system's disk: kept between boots) and `work/`.
 # NAME names the cgroup the system lives in, below this process's own in
 # every hierarchy, so that two systems never share a cgroup and ending
-# one removes all it made.
+# one removes all it made (the groups are listed in DIR/cgroups).
 set -eu
 dir="$1"; name="$2"
 root="$dir/root"
@@ -13,14 +13,25 @@ mkdir -p "$dir/upper" "$dir/work" "$root"
 
 # Our own cgroup in every hierarchy: systemd takes the cgroup it starts in
 # as its root and builds its tree below it.
+: > "$dir/cgroups"
 while IFS=: read -r _ controllers path; do
   case "$controllers" in
-    "") mount_dir=/sys/fs/cgroup/unified; needed=yes ;;
+    "")
+      # cgroup v2: beside v1 (hybrid) or alone (unified).
+      if mountpoint -q /sys/fs/cgroup/unified; then
+        mount_dir=/sys/fs/cgroup/unified
+      else
+        mount_dir=/sys/fs/cgroup
+      fi
+      needed=yes ;;
     name=systemd) mount_dir=/sys/fs/cgroup/systemd; needed=yes ;;
     *) mount_dir="/sys/fs/cgroup/$controllers"; needed=no ;;
   esac
   # Only hierarchies mounted where systemd looks for them matter.
-  mountpoint -q "$mount_dir" || continue
+  if ! mountpoint -q "$mount_dir"; then
+    [ "$needed" = no ] || { echo "boot.sh: no cgroup hierarchy at $mount_dir" >&2; exit 1; }
+    continue
+  fi
   group="${mount_dir}${path%/}/$name"
   if ! {
     mkdir -p "$group" &&
@@ -29,7 +40,9 @@ while IFS=: read -r _ controllers path; do
       cat "$group/../cpuset.cpus" > "$group/cpuset.cpus" &&
       cat "$group/../cpuset.mems" > "$group/cpuset.mems"
     fi &&
-    echo $$ > "$group/cgroup.procs"
+    echo $$ > "$group/cgroup.procs" &&
+    # What the test removes when the system ends.
+    echo "$group" >> "$dir/cgroups"
   }; then
     [ "$needed" = no ] || { echo "boot.sh: cannot use cgroup $group" >&2; exit 1; }
   fi

@@ -110,8 +110,11 @@ fn install(sys: &System, deb: &std::path::Path) {
 /// write it only sleeps a second. logind then sends PrepareForSleep(true)
 /// and (false) around the suspend as it would on a device.
 fn fake_suspend(sys: &System) {
+    // `set -e`: a half-done fake must never reach `systemctl suspend`,
+    // which would then suspend this machine.
     sys.run(
-        "echo 'freeze mem disk' > /run/bgapp-e2e-power-state
+        "set -e
+         echo 'freeze mem disk' > /run/bgapp-e2e-power-state
          mount --bind /run/bgapp-e2e-power-state /sys/power/state
          mkdir -p /run/systemd/system/systemd-suspend.service.d
          printf '[Service]\\nExecStart=\\nExecStart=/bin/sleep 1\\n' \
@@ -124,6 +127,16 @@ fn fake_suspend(sys: &System) {
          org.freedesktop.login1.Manager CanSuspend",
     );
     assert_eq!(can.trim(), "s \"yes\"", "logind cannot fake a suspend");
+    let exec = sys.prop("systemd-suspend.service", "ExecStart");
+    assert!(
+        exec.contains("/bin/sleep") && !exec.contains("systemd-sleep"),
+        "systemd-suspend.service would really suspend: {exec}"
+    );
+    assert_eq!(
+        sys.run("cat /sys/power/state").trim(),
+        "freeze mem disk",
+        "the fake power state is in place"
+    );
 }
 
 /// Boot task (hello): starts at boot, comes back after a crash within 2 s,

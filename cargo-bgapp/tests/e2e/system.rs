@@ -6,6 +6,7 @@
 //! of the namespace, and removes the cgroups it made; a test that panics
 //! gets the journal of its units printed first.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -44,6 +45,8 @@ impl Disk {
     /// A fresh disk in `dir` (emptied first); `name` names its cgroup.
     pub fn new(dir: &Path, name: &str) -> Disk {
         if dir.exists() {
+            // A run killed without unwinding left its (empty) cgroups.
+            remove_cgroups(&dir.join("cgroups"));
             std::fs::remove_dir_all(dir).expect("remove an old system disk");
         }
         let masks = dir.join("upper/etc/systemd/system");
@@ -69,15 +72,21 @@ impl Disk {
         let console = std::fs::File::create(self.dir.join("console.log")).expect("console log");
         // `work/` must be empty at each mount.
         let _ = std::fs::remove_dir_all(self.dir.join("work"));
-        let unshare = Command::new("unshare")
-            .args([
-                "--fork",
-                "--pid",
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-            ])
+        let mut unshare = Command::new("unshare");
+        // If this test process dies without unwinding (CI timeout, kill -9),
+        // unshare dies with it, and takes the system's PID 1 along.
+        // SAFETY: prctl is async-signal-safe and touches only this child.
+        unsafe {
+            unshare.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let unshare = unshare
+            .args(["--fork", "--kill-child", "--pid", "--mount"])
+            .args(["--propagation", "private", "sh"])
             .arg(&boot_script)
             .arg(&self.dir)
             .arg(&self.name)
@@ -265,6 +274,8 @@ impl System {
         let start = Instant::now();
         loop {
             if let Ok(Some(_)) = self.unshare.try_wait() {
+                // PID 1 is gone and its pid may be reused: never kill it.
+                self.pid = 0;
                 break;
             }
             assert!(
@@ -292,7 +303,7 @@ impl System {
         let _ = self.unshare.kill();
         let _ = self.unshare.wait();
         if let Some(disk) = &self.disk {
-            remove_cgroups(&disk.name);
+            remove_cgroups(&disk.dir.join("cgroups"));
         }
         self.pid = 0;
     }
@@ -316,26 +327,10 @@ impl Drop for System {
     }
 }
 
-/// Removes the cgroup `name` made by `boot.sh` and everything systemd made
-/// below it, in every hierarchy. Empty cgroups are removed with rmdir,
-/// deepest first; the processes in them are dead once PID 1 is.
-fn remove_cgroups(name: &str) {
-    fn collect(dir: &Path, name: &str, depth: usize, found: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            if entry.file_name() == name {
-                found.push(path);
-            } else if depth < 4 {
-                collect(&path, name, depth + 1, found);
-            }
-        }
-    }
+/// Removes the cgroups `boot.sh` made (listed in `list`) and everything
+/// systemd made below them. Empty cgroups are removed with rmdir, deepest
+/// first; the processes in them are dead once PID 1 is.
+fn remove_cgroups(list: &Path) {
     fn remove_tree(dir: &Path) {
         if let Ok(entries) = std::fs::read_dir(dir) {
             for entry in entries.flatten() {
@@ -353,9 +348,10 @@ fn remove_cgroups(name: &str) {
         }
         eprintln!("warning: could not remove cgroup {}", dir.display());
     }
-    let mut found = Vec::new();
-    collect(Path::new("/sys/fs/cgroup"), name, 0, &mut found);
-    for dir in found {
-        remove_tree(&dir);
+    let Ok(text) = std::fs::read_to_string(list) else {
+        return;
+    };
+    for group in text.lines().filter(|l| !l.is_empty()) {
+        remove_tree(Path::new(group));
     }
 }
