@@ -283,6 +283,57 @@ fn a_crash_loop_ends_in_the_failed_state() {
     run.stop();
 }
 
+/// The pid `cargo bgapp run` printed for a task's start.
+fn started_pid(text: &str, task: &str) -> i32 {
+    text.split(&format!("Started {task} (boot, pid "))
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in:\n{text}"))
+}
+
+/// Waits until `pid` has exited (or is a zombie waiting to be reaped).
+#[track_caller]
+fn wait_gone(pid: i32, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        if stat.is_empty() || state.starts_with('Z') {
+            return;
+        }
+        assert!(Instant::now() < deadline, "task {pid} still runs: {stat}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_supervisor_takes_its_tasks_down() {
+    let _fixture = take("lifecycle");
+    let mut run = Run::start("lifecycle", &["--task", "quiet"]);
+    run.wait_for("INFO task `quiet` started", LINE);
+    let pid = started_pid(&run.text(), "quiet");
+    run.signal(libc::SIGKILL);
+    let _ = run.wait_exit(LINE);
+    // The task gets a stop (SIGTERM) when its supervisor dies.
+    wait_gone(pid, LINE);
+    let again = Run::start("lifecycle", &["--task", "quiet"]);
+    again.wait_for("previous execution: closed-by-user", LINE);
+    again.stop();
+}
+
+#[test]
+fn a_long_line_without_a_newline_is_shown_while_the_task_runs() {
+    let _fixture = take("lifecycle");
+    let run = Run::start("lifecycle", &["--task", "chatty"]);
+    // Shown in pieces of at most 64 KiB, not held back until the end.
+    let piece = format!("[chatty] {}", "x".repeat(64 * 1024));
+    run.wait_for(&piece, LINE);
+    let longest = run.text().lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 64 * 1024 + 100, "a line of {longest} bytes");
+    run.stop();
+}
+
 #[test]
 fn a_second_ctrl_c_kills_every_task_at_once() {
     let _fixture = take("lifecycle");

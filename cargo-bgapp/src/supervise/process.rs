@@ -12,7 +12,7 @@
 //! (`sh -c 'LISTEN_PID=$$ exec ...'` would need `/bin/sh` and lose argv[0]).
 
 use std::ffi::{CString, OsStr, OsString};
-use std::io::{self, BufRead as _, BufReader};
+use std::io::{self, BufRead as _, BufReader, Read as _};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::process::CommandExt as _;
@@ -102,6 +102,9 @@ struct Exec {
     envp: CArray,
     /// Where each pid variable's digits go.
     pid_slots: Vec<*mut u8>,
+    /// The supervisor's pid, to notice it died before the child set its
+    /// parent-death signal.
+    parent: libc::pid_t,
     /// Source descriptor and target number, in order.
     moves: Vec<(OwnedFd, RawFd)>,
 }
@@ -191,15 +194,28 @@ impl Exec {
             argv,
             envp,
             pid_slots,
+            // SAFETY: getpid has no preconditions.
+            parent: unsafe { libc::getpid() },
             moves,
         })
     }
 
     /// Runs in the child, between `fork` and `exec`: async-signal-safe only.
     fn exec(&self) -> io::Error {
-        // SAFETY: getpid, dup2 and execve are async-signal-safe; the slots
-        // are inside buffers this (child's copy of) `Exec` owns.
+        // SAFETY: getpid, getppid, prctl, dup2 and execve are
+        // async-signal-safe; the slots are inside buffers this (child's
+        // copy of) `Exec` owns.
         unsafe {
+            // A supervisor that dies without stopping its tasks (SIGKILL,
+            // a panic) takes them down as an operator stop would; the
+            // thread that spawns is the supervisor's loop, which lives for
+            // the whole run.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return io::Error::last_os_error();
+            }
+            if libc::getppid() != self.parent {
+                return io::Error::other("the supervisor exited");
+            }
             let mut pid = libc::getpid() as u32;
             let mut digits = [0u8; PID_SLOT];
             let mut n = 0;
@@ -262,7 +278,14 @@ pub fn spawn(spec: &Spec<'_>, task: usize, prefix: Prefix, waker: Waker) -> io::
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stream);
             let mut line = Vec::new();
-            while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            // A line longer than this (a progress bar redrawn with `\r`,
+            // binary output) is shown in pieces rather than buffered whole.
+            const MAX_LINE: u64 = 64 * 1024;
+            while (&mut reader)
+                .take(MAX_LINE)
+                .read_until(b'\n', &mut line)
+                .is_ok_and(|n| n > 0)
+            {
                 prefix.print(&line, to_stderr);
                 line.clear();
             }

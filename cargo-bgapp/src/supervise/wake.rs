@@ -12,6 +12,7 @@ use super::Event;
 
 /// The pipe's write end, for the signal handler.
 static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
+static SUPERVISOR_PID: AtomicI32 = AtomicI32::new(0);
 
 /// The sending side, cloned into every thread.
 #[derive(Clone)]
@@ -86,6 +87,12 @@ fn write_byte(fd: RawFd, byte: u8) {
 
 extern "C" fn on_signal(signal: libc::c_int) {
     let fd = SIGNAL_FD.load(Ordering::Relaxed);
+    // A task forked but not yet exec'd still runs this handler, and shares
+    // the pipe: its Ctrl-C must not count as a second one.
+    // SAFETY: getpid is async-signal-safe.
+    if unsafe { libc::getpid() } != SUPERVISOR_PID.load(Ordering::Relaxed) {
+        return;
+    }
     if fd >= 0 {
         write_byte(fd, signal as u8);
     }
@@ -96,6 +103,8 @@ extern "C" fn on_signal(signal: libc::c_int) {
 pub fn catch_signals(waker: &Waker) -> io::Result<()> {
     // The descriptor is kept open by `waker`, which the loop holds until exit.
     SIGNAL_FD.store(waker.fd.as_raw_fd(), Ordering::Relaxed);
+    // SAFETY: getpid has no preconditions.
+    SUPERVISOR_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: installs a handler that only does an atomic load and a
         // write(2), both async-signal-safe.
@@ -110,4 +119,45 @@ pub fn catch_signals(waker: &Waker) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_byte(fd: RawFd) -> Option<u8> {
+        let mut byte = 0u8;
+        // SAFETY: reads one byte into a local from a pipe this test owns.
+        let n = unsafe { libc::read(fd, (&mut byte as *mut u8).cast(), 1) };
+        (n == 1).then_some(byte)
+    }
+
+    #[test]
+    fn a_signal_caught_in_a_forked_child_is_not_the_supervisors() {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills the array it is given.
+        assert_eq!(
+            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
+            0
+        );
+        SIGNAL_FD.store(fds[1], Ordering::Relaxed);
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+
+        // Between fork and exec, a task runs the handler with another pid.
+        SUPERVISOR_PID.store(me + 1, Ordering::Relaxed);
+        on_signal(libc::SIGINT);
+        assert_eq!(read_byte(fds[0]), None, "a task's Ctrl-C was counted");
+
+        SUPERVISOR_PID.store(me, Ordering::Relaxed);
+        on_signal(libc::SIGINT);
+        assert_eq!(read_byte(fds[0]), Some(libc::SIGINT as u8));
+
+        SIGNAL_FD.store(-1, Ordering::Relaxed);
+        // SAFETY: closes the pipe this test made.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+    }
 }
