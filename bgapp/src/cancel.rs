@@ -32,8 +32,9 @@ pub enum CancellationReason {
     /// so the unit restarts it under `on-failure` too. Next start:
     /// `Terminated` if it stopped in time, else `Crashed`.
     Watchdog,
-    /// The runtime itself hit an error it cannot recover from (for example
-    /// its state directory became unwritable). Exit status 1.
+    /// Something outside the task cannot go on, and says so: a supervisor
+    /// (`stop fatal-error` on the control channel) or a test. The runtime
+    /// does not raise it itself yet. Exit status 1.
     FatalError,
 }
 

@@ -174,7 +174,11 @@ impl Bus {
                 let _ = tx.send(c);
             }
         };
-        debug(format_args!("system bus connection lost: {error}"));
+        // Nothing reconnects: from here on every SIGTERM is an operator
+        // stop and sleep goes unannounced, which someone should know.
+        tracing::warn!(
+            "lost the system bus ({error}): shutdowns will be recorded as operator stops, and sleep will not be announced"
+        );
         self.down.store(true, SeqCst);
     }
 
