@@ -403,12 +403,19 @@ fn connect_unix(address: &str) -> io::Result<UnixStream> {
                     sa.sun_path[lead + i] = *b as _;
                 }
                 let len = std::mem::size_of::<libc::sa_family_t>() + lead + name.len();
-                let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+                // Non-blocking: a wedged bus with a full backlog answers
+                // EAGAIN at once instead of holding the task's start.
+                let fd = libc::socket(
+                    libc::AF_UNIX,
+                    libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                    0,
+                );
                 if fd < 0 {
                     return Err(io::Error::last_os_error());
                 }
                 let sock = UnixStream::from_raw_fd(fd);
                 if libc::connect(fd, &sa as *const _ as *const libc::sockaddr, len as _) == 0 {
+                    sock.set_nonblocking(false)?;
                     return Ok(sock);
                 }
                 last = io::Error::last_os_error();
@@ -740,6 +747,51 @@ mod tests {
             );
         }
         assert_eq!(got, [8], "the long one skipped, the next one read");
+    }
+
+    #[test]
+    fn a_bus_with_a_full_backlog_does_not_hold_the_start() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let dir = std::env::temp_dir().join(format!("bgapp-dbus-backlog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bus");
+        // A listener that never accepts, with the smallest backlog.
+        // SAFETY: plain socket calls on a socket this test owns.
+        let listener = unsafe {
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            let mut sa: libc::sockaddr_un = std::mem::zeroed();
+            sa.sun_family = libc::AF_UNIX as _;
+            for (i, b) in path.as_os_str().as_bytes().iter().enumerate() {
+                sa.sun_path[i] = *b as _;
+            }
+            let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+            assert_eq!(
+                libc::bind(fd, &sa as *const _ as *const libc::sockaddr, len),
+                0
+            );
+            assert_eq!(libc::listen(fd, 0), 0);
+            OwnedFd::from_raw_fd(fd)
+        };
+        let address = format!("unix:path={}", path.display());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            let result = loop {
+                match connect_unix(&address) {
+                    Ok(sock) if held.len() < 64 => held.push(sock),
+                    Ok(_) => break Ok(()),
+                    Err(e) => break Err(e.kind()),
+                }
+            };
+            let _ = tx.send(result);
+        });
+        let result = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("connecting to a full backlog blocked");
+        assert_eq!(result, Err(io::ErrorKind::WouldBlock));
+        drop(listener);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
