@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -151,6 +152,9 @@ enum Seen {
 struct Fake {
     conn: Arc<Conn>,
     seen: Receiver<Seen>,
+    /// Announce a sleep before answering the next `Inhibit`, as when the
+    /// call crosses logind's signal.
+    cross: Arc<AtomicBool>,
 }
 
 fn reply(call: &Message, sig: &str, body: &Writer) -> Message {
@@ -179,16 +183,15 @@ impl Fake {
             conn.send(&m).unwrap();
         }
         let reader = conn.clone();
-        std::thread::spawn(move || serve(&reader, delay_usec, &state, &tx));
+        let cross = Arc::new(AtomicBool::new(false));
+        let crossing = cross.clone();
+        std::thread::spawn(move || serve(&reader, delay_usec, &state, &tx, &crossing));
         assert_eq!(seen.recv_timeout(WAIT), Ok(Seen::Ready));
-        Fake { conn, seen }
+        Fake { conn, seen, cross }
     }
 
     fn signal(&self, member: &str, value: bool) {
-        let mut m = Message::method_call("", LOGIN1_PATH, LOGIN1_MANAGER, member)
-            .with_body("b", Writer::new().bool(value));
-        m.kind = SIGNAL;
-        self.conn.send(&m).unwrap();
+        self.conn.send(&signal(member, value)).unwrap();
     }
 
     fn next(&self) -> Seen {
@@ -198,7 +201,20 @@ impl Fake {
     }
 }
 
-fn serve(conn: &Conn, delay_usec: u64, state: &Mutex<&'static str>, tx: &Sender<Seen>) {
+fn signal(member: &str, value: bool) -> Message {
+    let mut m = Message::method_call("", LOGIN1_PATH, LOGIN1_MANAGER, member)
+        .with_body("b", Writer::new().bool(value));
+    m.kind = SIGNAL;
+    m
+}
+
+fn serve(
+    conn: &Conn,
+    delay_usec: u64,
+    state: &Mutex<&'static str>,
+    tx: &Sender<Seen>,
+    cross: &AtomicBool,
+) {
     let mut incoming = Incoming::default();
     let (mut names, mut locks) = (0, 0);
     while let Ok(Some(m)) = conn.next(&mut incoming, None) {
@@ -230,6 +246,9 @@ fn serve(conn: &Conn, delay_usec: u64, state: &Mutex<&'static str>, tx: &Sender<
             assert_eq!(what[0], "sleep");
             assert_eq!(what[1], "bgapp probe_child");
             assert_eq!(what[3], "delay");
+            if cross.swap(false, Ordering::SeqCst) {
+                conn.send(&signal("PrepareForSleep", true)).unwrap();
+            }
             let mut fds = [0; 2];
             assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
             let (read_end, write_end) =
@@ -374,9 +393,20 @@ fn sleep_and_wake_reach_the_task_and_the_lock_is_held_until_the_deadline() {
         other => panic!("expected the lock released, saw {other:?}"),
     }
 
+    // The lock taken again after the wake crosses the next sleep: it is
+    // released at that sleep's deadline, not held through it.
+    fake.cross.store(true, Ordering::SeqCst);
     fake.signal("PrepareForSleep", false);
     probe.expect("probe: resuming");
     assert_eq!(fake.next(), Seen::LockTaken(2));
+    probe.expect("probe: suspending");
+    match fake.next() {
+        Seen::LockReleased(2, _) => {}
+        other => panic!("expected the crossing lock released, saw {other:?}"),
+    }
+    fake.signal("PrepareForSleep", false);
+    probe.expect("probe: resuming");
+    assert_eq!(fake.next(), Seen::LockTaken(3));
 
     // A signal sent to the app directly, not broadcast by logind, is not
     // believed.

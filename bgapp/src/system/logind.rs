@@ -114,6 +114,10 @@ impl Bus {
         let mut notice = notice_for(DEFAULT_SLEEP_DELAY);
         let mut lock: Option<OwnedFd> = None;
         let mut release_at: Option<Instant> = None;
+        // Set between PrepareForSleep(true) and (false): a lock granted in
+        // that window (its Inhibit crossed the signal) is released at the
+        // same deadline, not held through the sleep.
+        let mut sleeping_until: Option<Instant> = None;
         let mut incoming = Incoming::default();
         let error = loop {
             let mut m = match conn.next(&mut incoming, release_at) {
@@ -149,6 +153,12 @@ impl Bus {
                 dbus::METHOD_RETURN if r == inhibit_query => {
                     let index = body.u32().map_or(usize::MAX, |i| i as usize);
                     lock = (index < m.fds.len()).then(|| m.fds.swap_remove(index));
+                    if let Some(until) = sleeping_until {
+                        if events.receiver_count() == 0 {
+                            lock = None;
+                        }
+                        release_at = lock.as_ref().map(|_| until);
+                    }
                 }
                 dbus::SIGNAL if from_logind && m.is(LOGIN1_MANAGER, "PrepareForShutdown") => {
                     self.shutting_down
@@ -157,6 +167,7 @@ impl Bus {
                 dbus::SIGNAL if from_logind && m.is(LOGIN1_MANAGER, "PrepareForSleep") => {
                     if body.bool().unwrap_or(false) {
                         let deadline = Instant::now() + notice;
+                        sleeping_until = Some(deadline);
                         control = Some(Control::Sleep(deadline.into()));
                         if events.receiver_count() == 0 {
                             lock = None;
@@ -164,7 +175,7 @@ impl Bus {
                         release_at = lock.as_ref().map(|_| deadline);
                     } else {
                         control = Some(Control::Resume);
-                        (lock, release_at) = (None, None);
+                        (lock, release_at, sleeping_until) = (None, None, None);
                         inhibit_query = call(conn, INHIBIT, &inhibit, &|_| {}).unwrap_or(0);
                     }
                 }
