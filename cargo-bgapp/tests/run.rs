@@ -335,6 +335,25 @@ fn a_long_line_without_a_newline_is_shown_while_the_task_runs() {
 }
 
 #[test]
+fn asking_to_stop_never_postpones_a_kill_already_due() {
+    let _fixture = take("lifecycle");
+    let run = Run::start("lifecycle", &["--task", "obstinate"]);
+    // Time limit 2 s + stop timeout 1 s + 2 s margin: the supervisor stops
+    // it, with SIGKILL 3 s later.
+    run.wait_for("ran longer than its time limit and stop timeout", LINE);
+    let stopped = Instant::now();
+    std::thread::sleep(Duration::from_millis(1_500));
+    let _ = trigger("lifecycle", &["obstinate", "--stop"]);
+    run.wait_for("Stopped obstinate: signal 9 (SIGKILL)", LINE);
+    let killed = stopped.elapsed();
+    assert!(
+        killed < Duration::from_millis(3_900),
+        "killed {killed:?} after the supervisor's stop: the trigger postponed it"
+    );
+    run.stop();
+}
+
+#[test]
 fn a_second_ctrl_c_kills_every_task_at_once() {
     let _fixture = take("lifecycle");
     let mut run = Run::start("lifecycle", &["--task", "stubborn"]);

@@ -874,11 +874,21 @@ impl Supervisor<'_> {
                             .map_or("SIGTERM".to_string(), |r| format!("stop {r}"))
                     ),
                 );
-                r.stopping = Some(Stopping {
-                    kill_at: deadline,
-                    killed: false,
-                    requested: true,
-                });
+                // A stop already under way keeps its deadline (and a kill
+                // already sent stays sent): asking again never postpones it.
+                match &mut r.stopping {
+                    Some(s) => {
+                        s.kill_at = s.kill_at.min(deadline);
+                        s.requested = true;
+                    }
+                    None => {
+                        r.stopping = Some(Stopping {
+                            kill_at: deadline,
+                            killed: false,
+                            requested: true,
+                        })
+                    }
+                }
                 None
             }
             State::RestartAt(_) => {
