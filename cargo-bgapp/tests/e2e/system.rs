@@ -32,6 +32,43 @@ const MASKED: &[&str] = &[
     "logrotate.timer",
 ];
 
+/// What the system needs of what this machine enables.
+const KEEP: &[&str] = &[
+    "dbus.service",
+    "dbus.socket",
+    "systemd-logind.service",
+    "systemd-journald.service",
+    "systemd-journald.socket",
+];
+
+/// The units this machine's administrator enabled
+/// (`/etc/systemd/system/*.wants`, `*.requires`): its own services, which
+/// would share this machine's network (a network manager, an SSH server)
+/// and have no business in the test's system.
+fn enabled_here() -> Vec<String> {
+    let mut units = Vec::new();
+    let Ok(dirs) = std::fs::read_dir("/etc/systemd/system") else {
+        return units;
+    };
+    for dir in dirs.flatten() {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        if !(name.ends_with(".wants") || name.ends_with(".requires")) {
+            continue;
+        }
+        for entry in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let unit = entry.file_name().to_string_lossy().into_owned();
+            if !KEEP.contains(&unit.as_str()) && !unit.ends_with(".target") {
+                units.push(unit);
+            }
+        }
+    }
+    units
+}
+
 /// How long a boot may take to reach `running`.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -51,8 +88,11 @@ impl Disk {
         }
         let masks = dir.join("upper/etc/systemd/system");
         std::fs::create_dir_all(&masks).expect("create the system disk");
-        for unit in MASKED {
-            std::os::unix::fs::symlink("/dev/null", masks.join(unit)).expect("mask a unit");
+        for unit in MASKED.iter().map(|u| u.to_string()).chain(enabled_here()) {
+            let link = masks.join(&unit);
+            if !link.exists() {
+                std::os::unix::fs::symlink("/dev/null", link).expect("mask a unit");
+            }
         }
         Disk {
             dir: dir.to_path_buf(),
