@@ -205,9 +205,11 @@ impl Bus {
             let args = ["org.freedesktop.systemd1.Manager", "SystemState"];
             self.answered.store(false, SeqCst);
             let sent = |serial| self.state_query.store(serial, SeqCst);
+            // One budget for sending and waiting: a slow send leaves less
+            // time for the answer.
+            let until = Instant::now() + QUERY_TIMEOUT;
             if call(&self.conn, to, &args, &sent).is_ok() {
                 // Polled rather than signalled: this runs once per stop.
-                let until = Instant::now() + QUERY_TIMEOUT;
                 while !self.answered.load(SeqCst)
                     && !self.down.load(SeqCst)
                     && Instant::now() < until
