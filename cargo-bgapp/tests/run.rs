@@ -13,6 +13,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// Written to the collected output when stdout or stderr ends.
+const CLOSED: &str = "\u{0}closed\n";
+
 /// Long enough for a first build of the fixture on a loaded machine.
 const FIRST_LINE: Duration = Duration::from_secs(300);
 const LINE: Duration = Duration::from_secs(30);
@@ -82,6 +85,9 @@ impl Run {
                     output.1.notify_all();
                     line.clear();
                 }
+                // The stream ended: a wait for more output can stop early.
+                output.0.lock().unwrap().push_str(CLOSED);
+                output.1.notify_all();
             });
         }
         let run = Run { child, output };
@@ -104,6 +110,11 @@ impl Run {
         let mut text = self.output.0.lock().unwrap();
         while text.matches(needle).count() < times {
             let left = deadline.saturating_duration_since(Instant::now());
+            if text.matches(CLOSED).count() == 2 {
+                panic!(
+                    "`{needle}` (x{times}) did not appear before the run exited; output:\n{text}"
+                );
+            }
             if left.is_zero() {
                 panic!("`{needle}` (x{times}) did not appear in {timeout:?}; output:\n{text}");
             }
