@@ -56,7 +56,15 @@ fn setup(scenario: &str) -> Option<(MutexGuard<'static, ()>, &'static apps::Apps
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("the end-to-end suite cannot run under CI: it {why}");
         }
-        SAID.call_once(|| eprintln!("e2e: SKIPPED, nothing checked: the end-to-end suite {why}"));
+        // Straight to the stream: the test harness hides what a passing
+        // test prints with `eprintln!`, and a skip must never be silent.
+        SAID.call_once(|| {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "e2e: SKIPPED, nothing checked: the end-to-end suite {why}"
+            );
+        });
         return None;
     }
     let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
