@@ -7,14 +7,16 @@
 //! per fixture); the two fixtures run side by side. Every wait is for a
 //! line of output, with a generous timeout, never a fixed sleep.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+#[path = "support/run.rs"]
+mod harness;
+
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Written to the collected output when stdout or stderr ends.
-const CLOSED: &str = "\u{0}closed\n";
+use harness::Run;
 
 /// Long enough for a first build of the fixture on a loaded machine.
 const FIRST_LINE: Duration = Duration::from_secs(300);
@@ -54,113 +56,19 @@ fn take(name: &'static str) -> MutexGuard<'static, ()> {
     guard
 }
 
-/// A running `cargo bgapp run`, its stdout and stderr collected together.
-struct Run {
-    child: Child,
-    output: Arc<(Mutex<String>, Condvar)>,
+/// `cargo bgapp run ARGS` in the fixture, once it says it runs.
+fn start(fixture_name: &str, args: &[&str]) -> Run {
+    let mut cmd = cargo_bgapp(fixture_name);
+    cmd.arg("run").args(args);
+    let what = format!("cargo bgapp run {}", args.join(" "));
+    Run::spawn(cmd, &what, "Running ", FIRST_LINE)
 }
 
-impl Run {
-    fn start(fixture_name: &str, args: &[&str]) -> Run {
-        let mut child = cargo_bgapp(fixture_name)
-            .arg("run")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cargo-bgapp runs");
-        let output = Arc::new((Mutex::new(String::new()), Condvar::new()));
-        let streams: [Box<dyn std::io::Read + Send>; 2] = [
-            Box::new(child.stdout.take().unwrap()),
-            Box::new(child.stderr.take().unwrap()),
-        ];
-        for stream in streams {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                    output.0.lock().unwrap().push_str(&line);
-                    output.1.notify_all();
-                    line.clear();
-                }
-                // The stream ended: a wait for more output can stop early.
-                output.0.lock().unwrap().push_str(CLOSED);
-                output.1.notify_all();
-            });
-        }
-        let run = Run { child, output };
-        run.wait_for("Running ", FIRST_LINE);
-        run
-    }
+trait StopCleanly {
+    fn stop(self) -> String;
+}
 
-    fn text(&self) -> String {
-        self.output.0.lock().unwrap().clone()
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        self.text().matches(needle).count()
-    }
-
-    /// Waits until `needle` has appeared `times` times.
-    #[track_caller]
-    fn wait_for_n(&self, needle: &str, times: usize, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        let mut text = self.output.0.lock().unwrap();
-        while text.matches(needle).count() < times {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if text.matches(CLOSED).count() == 2 {
-                panic!(
-                    "`{needle}` (x{times}) did not appear before the run exited; output:\n{text}"
-                );
-            }
-            if left.is_zero() {
-                panic!("`{needle}` (x{times}) did not appear in {timeout:?}; output:\n{text}");
-            }
-            text = self.output.1.wait_timeout(text, left).unwrap().0;
-        }
-    }
-
-    #[track_caller]
-    fn wait_for(&self, needle: &str, timeout: Duration) {
-        self.wait_for_n(needle, 1, timeout);
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on our own child.
-        unsafe {
-            libc::kill(self.child.id() as i32, signal);
-        }
-    }
-
-    fn interrupt(&self) {
-        self.signal(libc::SIGINT);
-    }
-
-    /// Waits for the exit; returns its status and the whole output.
-    #[track_caller]
-    fn wait_exit(&mut self, timeout: Duration) -> (ExitStatus, String) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the readers take the last lines.
-                let end = Instant::now() + Duration::from_secs(2);
-                while Arc::strong_count(&self.output) > 1 && Instant::now() < end {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                return (status, self.text());
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "`cargo bgapp run` did not exit in {timeout:?}; output:\n{}",
-                    self.text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
+impl StopCleanly for Run {
     /// Ctrl-C, then the exit, which must be clean.
     #[track_caller]
     fn stop(mut self) -> String {
@@ -168,32 +76,6 @@ impl Run {
         let (status, text) = self.wait_exit(LINE);
         assert!(status.success(), "{status}; output:\n{text}");
         text
-    }
-}
-
-impl Drop for Run {
-    /// A failed test must not leave tasks behind: a second Ctrl-C kills them.
-    fn drop(&mut self) {
-        if self.child.try_wait().is_ok_and(|s| s.is_none()) {
-            self.interrupt();
-            std::thread::sleep(Duration::from_millis(200));
-            self.interrupt();
-            let _ = self.wait_exit_quietly();
-        }
-    }
-}
-
-impl Run {
-    fn wait_exit_quietly(&mut self) -> Option<ExitStatus> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return Some(s);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        self.child.wait().ok()
     }
 }
 
@@ -230,7 +112,7 @@ fn trigger_err(fixture_name: &str, args: &[&str], needle: &str) {
 #[test]
 fn boot_task_output_is_prefixed_and_ctrl_c_stops_it_as_an_operator() {
     let _fixture = take("lifecycle");
-    let run = Run::start("lifecycle", &["--task", "ticker"]);
+    let run = start("lifecycle", &["--task", "ticker"]);
     run.wait_for("[ticker] ticker up, previous not-running", LINE);
     run.wait_for("[ticker] tick 2\n", LINE);
     // The runtime's own log (stderr) is prefixed too.
@@ -250,7 +132,7 @@ fn boot_task_output_is_prefixed_and_ctrl_c_stops_it_as_an_operator() {
     );
 
     // The state directory outlives the run, as on a device.
-    let again = Run::start("lifecycle", &["--task", "ticker"]);
+    let again = start("lifecycle", &["--task", "ticker"]);
     again.wait_for("[ticker] ticker up, previous closed-by-user", LINE);
     again.stop();
 }
@@ -258,7 +140,7 @@ fn boot_task_output_is_prefixed_and_ctrl_c_stops_it_as_an_operator() {
 #[test]
 fn a_crash_is_restarted_and_the_restart_sees_it() {
     let _fixture = take("lifecycle");
-    let run = Run::start("lifecycle", &["--task", "flaky"]);
+    let run = start("lifecycle", &["--task", "flaky"]);
     run.wait_for("Exited flaky with status 1 (failed) after", LINE);
     run.wait_for("; restarting in 1s", LINE);
     run.wait_for("Started flaky (restart, pid", LINE);
@@ -270,7 +152,7 @@ fn a_crash_is_restarted_and_the_restart_sees_it() {
 #[test]
 fn a_permanent_failure_is_not_restarted() {
     let _fixture = take("lifecycle");
-    let run = Run::start("lifecycle", &["--task", "doomed"]);
+    let run = start("lifecycle", &["--task", "doomed"]);
     run.wait_for(
         "Exited doomed with status 4 (failed permanently) after",
         LINE,
@@ -283,7 +165,7 @@ fn a_permanent_failure_is_not_restarted() {
 #[test]
 fn a_crash_loop_ends_in_the_failed_state() {
     let _fixture = take("lifecycle");
-    let run = Run::start("lifecycle", &["--task", "crashloop"]);
+    let run = start("lifecycle", &["--task", "crashloop"]);
     run.wait_for(
         "task `crashloop` failed: start limit hit (5 starts within 60s)",
         LINE,
@@ -321,14 +203,14 @@ fn wait_gone(pid: i32, timeout: Duration) {
 #[test]
 fn a_killed_supervisor_takes_its_tasks_down() {
     let _fixture = take("lifecycle");
-    let mut run = Run::start("lifecycle", &["--task", "quiet"]);
+    let mut run = start("lifecycle", &["--task", "quiet"]);
     run.wait_for("INFO task `quiet` started", LINE);
     let pid = started_pid(&run.text(), "quiet");
     run.signal(libc::SIGKILL);
     let _ = run.wait_exit(LINE);
     // The task gets a stop (SIGTERM) when its supervisor dies.
     wait_gone(pid, LINE);
-    let again = Run::start("lifecycle", &["--task", "quiet"]);
+    let again = start("lifecycle", &["--task", "quiet"]);
     again.wait_for("previous execution: closed-by-user", LINE);
     again.stop();
 }
@@ -336,7 +218,7 @@ fn a_killed_supervisor_takes_its_tasks_down() {
 #[test]
 fn a_long_line_without_a_newline_is_shown_while_the_task_runs() {
     let _fixture = take("lifecycle");
-    let run = Run::start("lifecycle", &["--task", "chatty"]);
+    let run = start("lifecycle", &["--task", "chatty"]);
     // Shown in pieces of at most 64 KiB, not held back until the end.
     let piece = format!("[chatty] {}", "x".repeat(64 * 1024));
     run.wait_for(&piece, LINE);
@@ -348,7 +230,7 @@ fn a_long_line_without_a_newline_is_shown_while_the_task_runs() {
 #[test]
 fn asking_to_stop_never_postpones_a_kill_already_due() {
     let _fixture = take("lifecycle");
-    let run = Run::start("lifecycle", &["--task", "obstinate"]);
+    let run = start("lifecycle", &["--task", "obstinate"]);
     // Time limit 2 s + stop timeout 1 s + 2 s margin: the supervisor stops
     // it, with SIGKILL 3 s later.
     run.wait_for("ran longer than its time limit and stop timeout", LINE);
@@ -367,7 +249,7 @@ fn asking_to_stop_never_postpones_a_kill_already_due() {
 #[test]
 fn a_second_ctrl_c_kills_every_task_at_once() {
     let _fixture = take("lifecycle");
-    let mut run = Run::start("lifecycle", &["--task", "stubborn"]);
+    let mut run = start("lifecycle", &["--task", "stubborn"]);
     run.wait_for("[stubborn]  INFO task `stubborn` started", LINE);
     let text = run.text();
     let pid: i32 = text
@@ -401,7 +283,7 @@ fn a_second_ctrl_c_kills_every_task_at_once() {
 #[test]
 fn the_watchdog_aborts_a_task_that_stops_pinging() {
     let _fixture = take("lifecycle");
-    let run = Run::start("lifecycle", &["--task", "hung", "--task", "alive"]);
+    let run = start("lifecycle", &["--task", "hung", "--task", "alive"]);
     run.wait_for(
         "task `hung` watchdog timeout: no `WATCHDOG=1` for 500ms; aborting it (SIGABRT)",
         LINE,
@@ -421,7 +303,7 @@ fn the_watchdog_aborts_a_task_that_stops_pinging() {
 #[test]
 fn a_timer_task_fires_on_its_schedule() {
     let _fixture = take("triggers");
-    let run = Run::start("triggers", &["--task", "tick"]);
+    let run = start("triggers", &["--task", "tick"]);
     // `every = "300ms"`: TRIGGER_TIMER_REALTIME_USEC reaches the task.
     run.wait_for_n("[tick] tick fired by its timer", 2, LINE);
     assert!(run.text().contains("Started tick (timer, pid"));
@@ -436,7 +318,7 @@ fn trigger_starts_a_manual_task() {
         &["cleaner"],
         "no `cargo bgapp run` of package `triggers` is running",
     );
-    let run = Run::start("triggers", &["--task", "cleaner"]);
+    let run = start("triggers", &["--task", "cleaner"]);
     assert_eq!(run.count("Started cleaner"), 0, "{}", run.text());
 
     let out = cargo_bgapp("triggers").arg("run").output().unwrap();
@@ -463,7 +345,7 @@ fn trigger_starts_a_manual_task() {
 #[test]
 fn trigger_stop_is_an_operator_stop() {
     let _fixture = take("triggers");
-    let run = Run::start("triggers", &["--task", "sleeper"]);
+    let run = start("triggers", &["--task", "sleeper"]);
     run.wait_for("[sleeper] sleeper up, previous not-running", LINE);
     // It returns once the task has ended.
     let said = trigger_ok("triggers", &["sleeper", "--stop"]);
@@ -484,7 +366,7 @@ fn trigger_stop_is_an_operator_stop() {
 #[test]
 fn trigger_stop_for_shutdown_is_seen_as_terminated() {
     let _fixture = take("triggers");
-    let run = Run::start("triggers", &["--task", "sleeper"]);
+    let run = start("triggers", &["--task", "sleeper"]);
     run.wait_for("[sleeper] sleeper up, previous not-running", LINE);
     let said = trigger_ok("triggers", &["sleeper", "--stop", "--reason", "shutdown"]);
     assert!(
@@ -504,7 +386,7 @@ fn trigger_stop_for_shutdown_is_seen_as_terminated() {
 #[test]
 fn trigger_sleep_and_resume_reach_the_task() {
     let _fixture = take("triggers");
-    let run = Run::start("triggers", &["--task", "sleeper"]);
+    let run = start("triggers", &["--task", "sleeper"]);
     run.wait_for("[sleeper] sleeper up", LINE);
     trigger_ok("triggers", &["sleeper", "--sleep", "--deadline", "2s"]);
     run.wait_for("[sleeper] sleeper suspending", LINE);
@@ -516,7 +398,7 @@ fn trigger_sleep_and_resume_reach_the_task() {
 #[test]
 fn a_connection_starts_a_socket_task_with_the_socket() {
     let _fixture = take("triggers");
-    let run = Run::start("triggers", &["--task", "echo"]);
+    let run = start("triggers", &["--task", "echo"]);
     for n in 1..=2 {
         // The supervisor listens; the task answers on the passed socket,
         // and after it has ended the supervisor listens again.
@@ -536,7 +418,7 @@ fn a_dropped_file_fires_a_path_task() {
     let _fixture = take("triggers");
     let spool = Path::new("/tmp/bgapp-run-fixture-spool");
     let _ = std::fs::remove_dir_all(spool);
-    let run = Run::start("triggers", &["--task", "spool"]);
+    let run = start("triggers", &["--task", "spool"]);
     // The supervisor creates the watched directory, as the package does.
     assert!(spool.is_dir());
     assert_eq!(run.count("Started spool"), 0, "{}", run.text());

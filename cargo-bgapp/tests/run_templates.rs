@@ -12,11 +12,13 @@
 //! timeout, never a fixed sleep; every process a test starts is killed when
 //! it ends, and each test checks that no process of its app is left.
 
+#[path = "support/run.rs"]
+mod harness;
+
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Long enough for a first build of an app on a loaded machine.
@@ -156,122 +158,44 @@ fn fresh(app: &str) -> &'static Apps {
     apps
 }
 
-/// The output collected so far, and how many of the two streams ended.
-struct Collected {
-    text: String,
-    closed: usize,
-}
-
-/// The collected output, even after a panic while it was held.
-fn lock(output: &Mutex<Collected>) -> MutexGuard<'_, Collected> {
-    output.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A running `cargo bgapp run -p APP`, its stdout and stderr collected
-/// together, in a process group of its own.
+/// A running `cargo bgapp run -p APP` (see `support/run.rs`), and what
+/// this file knows of its app.
 struct Run {
     app: &'static str,
-    child: Child,
-    output: Arc<(Mutex<Collected>, Condvar)>,
+    run: harness::Run,
     /// When the supervisor said it runs.
     running_at: Instant,
+}
+
+impl std::ops::Deref for Run {
+    type Target = harness::Run;
+    fn deref(&self) -> &harness::Run {
+        &self.run
+    }
+}
+
+impl std::ops::DerefMut for Run {
+    fn deref_mut(&mut self) -> &mut harness::Run {
+        &mut self.run
+    }
 }
 
 impl Run {
     #[track_caller]
     fn start(app: &'static str) -> Run {
         let mut cmd = cargo_bgapp(&apps().workspace);
-        cmd.args(["run", "-p", app])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        // SAFETY: prctl(2) is async-signal-safe. Should this test process
-        // die without running `Drop` (an abort), the run gets a Ctrl-C and
-        // stops its tasks.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("cargo-bgapp runs");
-        let output = Arc::new((
-            Mutex::new(Collected {
-                text: String::new(),
-                closed: 0,
-            }),
-            Condvar::new(),
-        ));
-        let streams: [Box<dyn std::io::Read + Send>; 2] = [
-            Box::new(child.stdout.take().unwrap()),
-            Box::new(child.stderr.take().unwrap()),
-        ];
-        for stream in streams {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                let mut line = Vec::new();
-                while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-                    lock(&output.0)
-                        .text
-                        .push_str(&String::from_utf8_lossy(&line));
-                    output.1.notify_all();
-                    line.clear();
-                }
-                lock(&output.0).closed += 1;
-                output.1.notify_all();
-            });
-        }
-        let mut run = Run {
+        cmd.args(["run", "-p", app]);
+        let run = harness::Run::spawn(
+            cmd,
+            &format!("cargo bgapp run -p {app}"),
+            &format!("Running {app}: {app} ("),
+            FIRST_LINE,
+        );
+        Run {
             app,
-            child,
-            output,
+            run,
             running_at: Instant::now(),
-        };
-        run.wait_for(&format!("Running {app}: {app} ("), FIRST_LINE);
-        run.running_at = Instant::now();
-        run
-    }
-
-    fn text(&self) -> String {
-        lock(&self.output.0).text.clone()
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        self.text().matches(needle).count()
-    }
-
-    /// Waits until `needle` has appeared `times` times; fails at once if
-    /// the run ended before.
-    #[track_caller]
-    fn wait_for_n(&self, needle: &str, times: usize, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        let mut out = lock(&self.output.0);
-        while out.text.matches(needle).count() < times {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || out.closed == 2 {
-                let why = if left.is_zero() {
-                    format!("did not appear in {timeout:?}")
-                } else {
-                    "did not appear before the run ended".to_string()
-                };
-                // Not holding the lock: `Drop` reads the output.
-                let text = out.text.clone();
-                drop(out);
-                panic!("`{needle}` (x{times}) {why}; output:\n{text}");
-            }
-            out = self
-                .output
-                .1
-                .wait_timeout(out, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
         }
-    }
-
-    #[track_caller]
-    fn wait_for(&self, needle: &str, timeout: Duration) {
-        self.wait_for_n(needle, 1, timeout);
     }
 
     /// The pid in the supervisor's `Started APP (..., pid N)` lines.
@@ -283,49 +207,6 @@ impl Run {
             .filter_map(|rest| rest.split("pid ").nth(1))
             .filter_map(|p| p.trim_end_matches(')').parse().ok())
             .collect()
-    }
-
-    /// Ctrl-C, as a terminal delivers it to the supervisor alone.
-    fn interrupt(&self) {
-        // SAFETY: kill(2) on our own child.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGINT);
-        }
-    }
-
-    /// Waits for the exit; returns its status and the whole output.
-    #[track_caller]
-    fn wait_exit(&mut self, timeout: Duration) -> (ExitStatus, String) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // The readers take the last lines, up to the end of both
-                // streams (which a task could still hold: not for long).
-                let end = Instant::now() + Duration::from_secs(5);
-                let mut out = lock(&self.output.0);
-                while out.closed < 2 {
-                    let left = end.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    out = self
-                        .output
-                        .1
-                        .wait_timeout(out, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
-                return (status, out.text.clone());
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "`cargo bgapp run -p {}` did not exit in {timeout:?}; output:\n{}",
-                    self.app,
-                    self.text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// Ctrl-C, then the exit, which must be clean: status 0, every task
@@ -341,24 +222,10 @@ impl Run {
 }
 
 impl Drop for Run {
-    /// A failed test leaves nothing behind: two Ctrl-C (the supervisor
-    /// kills its tasks' process groups), then SIGKILL to the run's process
-    /// group (a build in progress) and to each task's group still alive.
+    /// A failed test leaves nothing behind: the run ended (its tasks with
+    /// it), then each task's group still alive killed.
     fn drop(&mut self) {
-        if self.child.try_wait().is_ok_and(|s| s.is_none()) {
-            self.interrupt();
-            std::thread::sleep(Duration::from_millis(200));
-            self.interrupt();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while self.child.try_wait().is_ok_and(|s| s.is_none()) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            // SAFETY: kill(2) of the process group we created.
-            unsafe {
-                libc::kill(-(self.child.id() as i32), libc::SIGKILL);
-            }
-            let _ = self.child.wait();
-        }
+        self.run.end();
         for pid in self.task_pids() {
             if is_app_process(pid, self.app) {
                 // SAFETY: kill(2) of a process group the supervisor created
@@ -462,7 +329,7 @@ fn hello_keeps_its_state_across_runs_and_takes_lifecycle_events() {
     );
     let (_, ppid, pgrp) = proc_stat(pids[0]).expect("the task runs");
     assert_eq!(pgrp, pids[0], "the task's process group");
-    assert_eq!(ppid, run.child.id() as i32, "the task's parent");
+    assert_eq!(ppid, run.pid(), "the task's parent");
 
     // The system goes to sleep and wakes up: the task hears both and runs on.
     let said = trigger(app, &["--sleep", "--deadline", "2s"]);
