@@ -1,8 +1,9 @@
 //! The runtime against a real `dbus-daemon` on a private socket, with a
 //! fake logind and a fake systemd on it (written here with the runtime's
-//! own D-Bus client), and the `system_probe` example as the app: sleep and
+//! own D-Bus client), and this test binary re-run as the app: sleep and
 //! wake with the inhibitor lock, shutdown told apart from an operator
-//! stop, no bus at all, and the `BGAPP_CONTROL_FD` channel.
+//! stop, no bus at all, and the `BGAPP_CONTROL_FD` channel. The same
+//! against a real logind and systemd is in cargo-bgapp's end-to-end suite.
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -26,8 +27,7 @@ const CHILD: &str = "BGAPP_SYSTEM_BUS_PROBE";
 /// The app under test: this test binary, re-run as the task below (as
 /// `<test binary> probe_child --exact`, which is also the task's name, so
 /// the harness and the runtime both pick it). It logs each sleep, wake and
-/// stop and keeps the list in its saved state, as the `system_probe`
-/// example does.
+/// stop and keeps the list in its saved state.
 #[bgapp::background_task(name = "probe_child", stop_timeout = "2s")]
 async fn probe_task(task: bgapp::TaskInstance) -> anyhow::Result<()> {
     let mut events = task.events();
