@@ -102,7 +102,13 @@ impl Project {
         };
 
         Ok(Project {
-            target_dir: metadata.target_directory.clone().into_std_path_buf(),
+            // As cargo: `--target-dir` over `CARGO_TARGET_DIR` and the
+            // configuration (which `cargo metadata` has already applied).
+            target_dir: match &args.target_dir {
+                Some(dir) => std::path::absolute(dir)
+                    .with_context(|| format!("invalid target directory `{}`", dir.display()))?,
+                None => metadata.target_directory.clone().into_std_path_buf(),
+            },
             package: package.clone(),
             bins,
             target,
@@ -173,6 +179,8 @@ impl Project {
             .arg(format!("{}@{}", self.package.name, self.package.version))
             .arg("--profile")
             .arg(&self.profile)
+            .arg("--target-dir")
+            .arg(&self.target_dir)
             .arg("--color")
             .arg(shell.color_arg());
         for bin in &self.bins {

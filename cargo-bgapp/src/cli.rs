@@ -84,6 +84,9 @@ pub struct BuildArgs {
     /// Build with the given profile
     #[arg(long, value_name = "PROFILE-NAME")]
     pub profile: Option<String>,
+    /// Directory for all generated artifacts
+    #[arg(long, value_name = "DIRECTORY")]
+    pub target_dir: Option<PathBuf>,
     /// Require Cargo.lock to be up to date
     #[arg(long)]
     pub locked: bool,

@@ -949,3 +949,37 @@ assets = [
     let sysusers = fs::read_to_string(root.path().join("usr/lib/sysusers.d/hello.conf")).unwrap();
     assert!(sysusers.contains("u hello-svc "), "{sysusers}");
 }
+
+#[test]
+fn target_dir_overrides_the_environment_as_in_cargo() {
+    let hello = built("hello");
+    let elsewhere = tempdir();
+    // CARGO_TARGET_DIR points where nothing was built: without
+    // `--target-dir` there is no binary to package.
+    let stderr = failure(
+        cargo_bgapp(&hello)
+            .env("CARGO_TARGET_DIR", elsewhere.path())
+            .args(["package", "--no-build", "--format", "tar"]),
+        "does not exist",
+    );
+    assert!(
+        stderr.contains(&elsewhere.path().display().to_string()),
+        "{stderr}"
+    );
+    // `--target-dir` wins: the binary is read there, and the bundle goes to
+    // its `bgapp/` folder.
+    let out = success(
+        cargo_bgapp(&hello)
+            .env("CARGO_TARGET_DIR", elsewhere.path())
+            .args(["package", "--no-build", "--format", "tar", "--target-dir"])
+            .arg(fixtures_target())
+            .output()
+            .unwrap(),
+    );
+    let bundle = PathBuf::from(text(&out.stdout).trim());
+    assert!(
+        bundle.starts_with(fixtures_target().join("bgapp")),
+        "{bundle:?}"
+    );
+    assert!(bundle.is_file());
+}

@@ -42,6 +42,9 @@ pub struct TriggerArgs {
     /// Package whose run to talk to
     #[arg(short, long, value_name = "SPEC")]
     pub package: Option<String>,
+    /// The target directory of the run (as given to `cargo bgapp run`)
+    #[arg(long, value_name = "DIRECTORY")]
+    pub target_dir: Option<PathBuf>,
 }
 
 /// The cancellation reasons, as `cargo bgapp trigger --stop --reason` takes
@@ -82,6 +85,7 @@ pub fn run(args: TriggerArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     let project = Project::resolve(&BuildArgs {
         manifest_path: args.manifest_path.clone(),
         package: args.package.clone(),
+        target_dir: args.target_dir.clone(),
         ..BuildArgs::default()
     })?;
     let package = project.name();
