@@ -6,7 +6,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::{ItemFn, LitByteStr};
 
-use bgapp_manifest::{TaskManifest, Trigger};
+use bgapp_manifest::{Schedule, TaskManifest, Trigger};
 
 use crate::ast::Task;
 
@@ -129,10 +129,18 @@ fn manifest_tokens(m: &TaskManifest, krate: &syn::Path) -> TokenStream {
     let trigger = match &m.trigger {
         Trigger::Boot => quote!(#krate::Trigger::Boot),
         Trigger::Manual => quote!(#krate::Trigger::Manual),
-        Trigger::Timer { every_ms, calendar } => {
-            let every = opt_u64(*every_ms);
-            let calendar = opt_string(calendar);
-            quote!(#krate::Trigger::Timer { every_ms: #every, calendar: #calendar })
+        Trigger::Timer { schedule } => {
+            let schedule = match schedule {
+                Schedule::Every(every) => {
+                    let ms = every.as_millis() as u64;
+                    quote!(#krate::Schedule::Every(::core::time::Duration::from_millis(#ms)))
+                }
+                Schedule::Calendar(calendar) => {
+                    let calendar = string(calendar);
+                    quote!(#krate::Schedule::Calendar(#calendar))
+                }
+            };
+            quote!(#krate::Trigger::Timer { schedule: #schedule })
         }
         Trigger::Socket { listen } => {
             let listen = string(listen);

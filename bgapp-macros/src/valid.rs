@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bgapp_manifest::{
     format_duration, parse_duration, validate_calendar, ListenAddress, PathCondition, Restart,
-    TaskManifest, Trigger, DEFAULT_STOP_TIMEOUT, FORMAT_VERSION,
+    Schedule, TaskManifest, Trigger, DEFAULT_STOP_TIMEOUT, FORMAT_VERSION,
 };
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType, Type};
@@ -157,24 +157,6 @@ fn duration(opt: &Option<Str>, key: &str, errors: &mut Errors) -> Option<Duratio
     }
 }
 
-fn task_name_error(name: &str) -> Option<String> {
-    let first_ok = name.starts_with(|c: char| c.is_ascii_alphabetic());
-    let rest_ok = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if name.is_empty() {
-        Some("a task name cannot be empty".to_string())
-    } else if !first_ok || !rest_ok {
-        Some(format!(
-            "invalid task name `{name}`: use ASCII letters, digits, `-` and `_`, starting with a letter"
-        ))
-    } else if name.len() > 64 {
-        Some(format!("task name `{name}` is longer than 64 characters"))
-    } else {
-        None
-    }
-}
-
 /// Resolves `trigger = ...` into the manifest's model.
 fn trigger(raw: &RawTrigger, errors: &mut Errors) -> Option<Trigger> {
     let kind = raw.kind.to_string();
@@ -252,10 +234,13 @@ fn trigger(raw: &RawTrigger, errors: &mut Errors) -> Option<Trigger> {
                     );
                     None
                 }
-                _ => Some(Trigger::Timer {
-                    every_ms: every.map(|(d, _)| d.as_millis() as u64),
-                    calendar: calendar.map(|(c, _)| c),
+                (Some((every, _)), None) => Some(Trigger::Timer {
+                    schedule: Schedule::Every(*every),
                 }),
+                (None, Some((calendar, _))) => Some(Trigger::Timer {
+                    schedule: Schedule::Calendar(calendar.clone()),
+                }),
+                (None, None) => None,
             }
         }
         "socket" => {
@@ -341,8 +326,8 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
         None if is_main && !package.is_empty() => (package.clone(), func.sig.ident.span()),
         None => (fn_name.replace('_', "-"), func.sig.ident.span()),
     };
-    if let Some(msg) = task_name_error(&name) {
-        errors.push(name_span, msg);
+    if let Err(e) = bgapp_manifest::check_task_name(&name) {
+        errors.push(name_span, e.to_string());
     }
 
     let description = match &raw.description {
@@ -533,8 +518,7 @@ mod tests {
         assert_eq!(
             t.manifest.trigger,
             Trigger::Timer {
-                every_ms: Some(5_400_000),
-                calendar: None
+                schedule: Schedule::Every(Duration::from_secs(5_400))
             }
         );
         assert_eq!(t.manifest.time_limit_ms, Some(600_000));

@@ -13,9 +13,14 @@
 //! endianness.
 
 mod calendar;
+pub mod control;
 mod duration;
+pub mod env;
 pub mod exit;
 mod listen;
+pub mod name;
+pub mod policy;
+mod reason;
 
 use std::time::Duration;
 
@@ -24,6 +29,8 @@ use serde::{Deserialize, Serialize};
 pub use calendar::{validate_calendar, Calendar, CalendarError, CivilTime};
 pub use duration::{format_duration, format_systemd, parse_duration, DurationError};
 pub use listen::{ListenAddress, ListenError};
+pub use name::{check_task_name, unit_stem, TaskNameError};
+pub use reason::{CancellationReason, UnknownReason};
 
 /// The link section that holds one record per task.
 pub const SECTION: &str = "bgapp_manifest";
@@ -102,17 +109,12 @@ impl TaskManifest {
 
 /// What starts a task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(try_from = "wire::Trigger", into = "wire::Trigger")]
 pub enum Trigger {
     /// Started at boot and kept running.
     Boot,
     /// Started by a timer: every interval, or on a calendar.
-    Timer {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        every_ms: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        calendar: Option<String>,
-    },
+    Timer { schedule: Schedule },
     /// Started by a connection to a listening socket.
     Socket { listen: String },
     /// Started when a path changes.
@@ -122,6 +124,16 @@ pub enum Trigger {
     },
     /// Started only by an operator (`systemctl start`).
     Manual,
+}
+
+/// When a timer task fires: exactly one of an interval or a calendar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    /// Every interval, measured from the last activation
+    /// (`OnUnitActiveSec=`); never zero.
+    Every(Duration),
+    /// On a systemd calendar expression (`OnCalendar=`), as written.
+    Calendar(String),
 }
 
 impl Trigger {
@@ -220,6 +232,79 @@ impl Restart {
     }
 }
 
+/// The JSON shape of [`Trigger`]: `{"kind":"timer","every_ms":900000}`.
+/// Kept apart from the model so the model can say what the JSON cannot
+/// (exactly one schedule per timer).
+mod wire {
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+    pub(super) enum Trigger {
+        Boot,
+        Timer {
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            every_ms: Option<u64>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            calendar: Option<String>,
+        },
+        Socket {
+            listen: String,
+        },
+        Path {
+            condition: PathCondition,
+            path: String,
+        },
+        Manual,
+    }
+
+    impl TryFrom<Trigger> for super::Trigger {
+        type Error = String;
+
+        fn try_from(t: Trigger) -> Result<Self, String> {
+            Ok(match t {
+                Trigger::Boot => super::Trigger::Boot,
+                Trigger::Timer { every_ms, calendar } => super::Trigger::Timer {
+                    schedule: match (every_ms, calendar) {
+                        (Some(0), None) => return Err("a timer's `every_ms` cannot be 0".into()),
+                        (Some(ms), None) => Schedule::Every(Duration::from_millis(ms)),
+                        (None, Some(c)) => Schedule::Calendar(c),
+                        _ => {
+                            return Err(
+                                "a timer has exactly one of `every_ms` and `calendar`".into()
+                            )
+                        }
+                    },
+                },
+                Trigger::Socket { listen } => super::Trigger::Socket { listen },
+                Trigger::Path { condition, path } => super::Trigger::Path { condition, path },
+                Trigger::Manual => super::Trigger::Manual,
+            })
+        }
+    }
+
+    impl From<super::Trigger> for Trigger {
+        fn from(t: super::Trigger) -> Self {
+            match t {
+                super::Trigger::Boot => Trigger::Boot,
+                super::Trigger::Timer { schedule } => match schedule {
+                    Schedule::Every(d) => Trigger::Timer {
+                        every_ms: Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                        calendar: None,
+                    },
+                    Schedule::Calendar(c) => Trigger::Timer {
+                        every_ms: None,
+                        calendar: Some(c),
+                    },
+                },
+                super::Trigger::Socket { listen } => Trigger::Socket { listen },
+                super::Trigger::Path { condition, path } => Trigger::Path { condition, path },
+                super::Trigger::Manual => Trigger::Manual,
+            }
+        }
+    }
+}
+
 /// Why a record could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -280,8 +365,7 @@ mod tests {
             package: "demo".into(),
             description: Some("Uploads readings".into()),
             trigger: Trigger::Timer {
-                every_ms: Some(900_000),
-                calendar: None,
+                schedule: Schedule::Every(Duration::from_secs(900)),
             },
             restart: Restart::OnFailure,
             stop_timeout_ms: 5_000,
@@ -326,5 +410,24 @@ mod tests {
             decode_records(&rec[..rec.len() - 1]),
             Err(DecodeError::Truncated)
         ));
+    }
+
+    #[test]
+    fn a_timer_has_exactly_one_schedule() {
+        let parse = |json: &str| serde_json::from_str::<Trigger>(json);
+        assert_eq!(
+            parse(r#"{"kind":"timer","calendar":"hourly"}"#).unwrap(),
+            Trigger::Timer {
+                schedule: Schedule::Calendar("hourly".into())
+            }
+        );
+        for bad in [
+            r#"{"kind":"timer"}"#,
+            r#"{"kind":"timer","every_ms":1000,"calendar":"hourly"}"#,
+            r#"{"kind":"timer","every_ms":0}"#,
+            r#"{"kind":"timer","every_ms":1000,"extra":1}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

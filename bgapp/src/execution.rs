@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::durable;
-use crate::CancellationReason;
+use crate::{CancellationReason, FetchResult};
 
 /// How the last run of a task ended, as the seeds'
 /// `ApplicationExecutionState` tells an app.
@@ -56,9 +56,9 @@ pub enum ExitReason {
     /// The function returned `Ok` and every deferral completed.
     Finished,
     /// A timer task reported its fetch result.
-    Fetched { result: String },
+    Fetched { result: FetchResult },
     /// A stop request was honoured in time.
-    Stopped { reason: String },
+    Stopped { reason: CancellationReason },
     /// The function returned an error.
     Failed { message: String },
     /// The function declared a permanent failure.
@@ -66,7 +66,7 @@ pub enum ExitReason {
     /// The function panicked.
     Panicked { message: String },
     /// Work was still held at the stop deadline.
-    DeadlineMissed { reason: String },
+    DeadlineMissed { reason: CancellationReason },
     /// A second Ctrl-C.
     Interrupted,
     /// The run left no record of its end (killed, power loss).
@@ -84,11 +84,9 @@ impl ExitReason {
 
     fn execution_state(&self) -> ExecutionState {
         match self {
-            ExitReason::Stopped { reason }
-                if CancellationReason::parse(reason) == Some(CancellationReason::StopRequested) =>
-            {
-                ExecutionState::ClosedByUser
-            }
+            ExitReason::Stopped {
+                reason: CancellationReason::StopRequested,
+            } => ExecutionState::ClosedByUser,
             r if r.is_clean() => ExecutionState::Terminated,
             _ => ExecutionState::Crashed,
         }
@@ -118,12 +116,12 @@ impl ExitReason {
     fn encode(&self) -> (&'static str, Option<&str>) {
         match self {
             ExitReason::Finished => ("finished", None),
-            ExitReason::Fetched { result } => ("fetched", Some(result)),
-            ExitReason::Stopped { reason } => ("stopped", Some(reason)),
+            ExitReason::Fetched { result } => ("fetched", Some(result.as_str())),
+            ExitReason::Stopped { reason } => ("stopped", Some(reason.as_str())),
             ExitReason::Failed { message } => ("failed", Some(message)),
             ExitReason::FailedPermanently { message } => ("failed-permanently", Some(message)),
             ExitReason::Panicked { message } => ("panicked", Some(message)),
-            ExitReason::DeadlineMissed { reason } => ("deadline-missed", Some(reason)),
+            ExitReason::DeadlineMissed { reason } => ("deadline-missed", Some(reason.as_str())),
             ExitReason::Interrupted => ("interrupted", None),
             ExitReason::Unrecorded => ("unrecorded", None),
         }
@@ -132,12 +130,18 @@ impl ExitReason {
     fn decode(kind: &str, detail: String) -> Option<ExitReason> {
         Some(match kind {
             "finished" => ExitReason::Finished,
-            "fetched" => ExitReason::Fetched { result: detail },
-            "stopped" => ExitReason::Stopped { reason: detail },
+            "fetched" => ExitReason::Fetched {
+                result: FetchResult::from_name(&detail)?,
+            },
+            "stopped" => ExitReason::Stopped {
+                reason: detail.parse().ok()?,
+            },
             "failed" => ExitReason::Failed { message: detail },
             "failed-permanently" => ExitReason::FailedPermanently { message: detail },
             "panicked" => ExitReason::Panicked { message: detail },
-            "deadline-missed" => ExitReason::DeadlineMissed { reason: detail },
+            "deadline-missed" => ExitReason::DeadlineMissed {
+                reason: detail.parse().ok()?,
+            },
             "interrupted" => ExitReason::Interrupted,
             "unrecorded" => ExitReason::Unrecorded,
             _ => return None,
@@ -396,7 +400,7 @@ mod tests {
         assert_eq!(p.state(), ExecutionState::NotRunning);
         j.end(
             ExitReason::Stopped {
-                reason: "stop-requested".into(),
+                reason: CancellationReason::StopRequested,
             },
             0,
             false,
@@ -406,7 +410,7 @@ mod tests {
         assert_eq!(p.state(), ExecutionState::ClosedByUser);
         j.end(
             ExitReason::Stopped {
-                reason: "system-shutdown".into(),
+                reason: CancellationReason::SystemShutdown,
             },
             0,
             false,

@@ -54,7 +54,7 @@ pub mod testing;
 
 pub use bgapp_macros::background_task;
 pub use bgapp_manifest::exit;
-pub use bgapp_manifest::{Restart, TaskManifest, Trigger};
+pub use bgapp_manifest::{Restart, Schedule, TaskManifest, Trigger};
 
 pub use activation::Activation;
 pub use cancel::{Cancellation, CancellationReason};

@@ -159,7 +159,7 @@ pub(crate) async fn supervise(
                     "task `{name}` missed its stop deadline ({reason}): {}; abandoning it",
                     if returned { format!("{held} deferral(s) still held") } else { "its function had not returned".to_string() }
                 );
-                return Ended { exit: ExitReason::DeadlineMissed { reason: reason.to_string() }, code: exit::DEADLINE_MISSED };
+                return Ended { exit: ExitReason::DeadlineMissed { reason }, code: exit::DEADLINE_MISSED };
             }
             () = sleep_opt(time_limit_at.filter(|_| deadline.is_none())) => {
                 cancel(CancellationReason::TimeLimit, None, &mut deadline);
@@ -181,9 +181,7 @@ fn finished(shared: &Shared) -> Ended {
     if let Some(c) = *shared.cancel.borrow() {
         tracing::info!("task `{name}` stopped ({}) in time", c.reason());
         return Ended {
-            exit: ExitReason::Stopped {
-                reason: c.reason().to_string(),
-            },
+            exit: ExitReason::Stopped { reason: c.reason() },
             code: if c.reason().is_failure() {
                 exit::FAILURE
             } else {
@@ -199,9 +197,7 @@ fn finished(shared: &Shared) -> Ended {
         };
         tracing::info!("task `{name}` finished: {result}");
         return Ended {
-            exit: ExitReason::Fetched {
-                result: result.to_string(),
-            },
+            exit: ExitReason::Fetched { result },
             code,
         };
     }

@@ -18,7 +18,11 @@ struct Logger {
 }
 
 pub(crate) fn install() {
-    let max = match std::env::var("BGAPP_LOG").ok().as_deref().map(str::trim) {
+    let max = match std::env::var(bgapp_manifest::env::LOG)
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
         Some("off") => LevelFilter::OFF,
         Some("error") => LevelFilter::ERROR,
         Some("warn") => LevelFilter::WARN,

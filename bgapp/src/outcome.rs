@@ -28,6 +28,17 @@ pub enum FetchResult {
 }
 
 impl FetchResult {
+    const ALL: [FetchResult; 3] = [
+        FetchResult::NewData,
+        FetchResult::NoData,
+        FetchResult::Failed,
+    ];
+
+    /// The name a run record stores, read back.
+    pub(crate) fn from_name(name: &str) -> Option<FetchResult> {
+        FetchResult::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FetchResult::NewData => "new data",

@@ -187,10 +187,12 @@ pub enum Trust {
 /// run`), else `$STATE_DIRECTORY` (systemd's `StateDirectory=`), else
 /// `$XDG_STATE_HOME/bgapp/<package>` or `~/.local/state/bgapp/<package>`.
 pub(crate) fn state_dir(package: &str) -> PathBuf {
-    if let Some(dir) = std::env::var_os("BGAPP_STATE_DIR").filter(|d| !d.is_empty()) {
+    if let Some(dir) = std::env::var_os(bgapp_manifest::env::STATE_DIR).filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    if let Some(dirs) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+    if let Some(dirs) =
+        std::env::var_os(bgapp_manifest::env::STATE_DIRECTORY).filter(|d| !d.is_empty())
+    {
         // systemd joins several directories with `:`; the first is ours.
         let first = dirs
             .to_string_lossy()

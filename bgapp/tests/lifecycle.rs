@@ -331,8 +331,7 @@ async fn fetch_results_decide_the_status_and_exit_code() {
     let driver = TestDriver::new("fetcher")
         .configure(|m| {
             m.trigger = Trigger::Timer {
-                every_ms: Some(900_000),
-                calendar: None,
+                schedule: bgapp::Schedule::Every(Duration::from_secs(900)),
             };
         })
         .fire_timer();

@@ -3,17 +3,12 @@
 //!
 //! The supervisor creates a connected `AF_UNIX`/`SOCK_STREAM` socket pair,
 //! passes one end to the app as an inherited fd and names it in the
-//! environment: `BGAPP_CONTROL_FD=<fd>`. The runtime takes that fd at start
+//! environment: `BGAPP_CONTROL_FD=<fd>` (`bgapp_manifest::env::CONTROL_FD`). The runtime takes that fd at start
 //! (marks it close-on-exec and removes the variable, so children see
 //! neither) and then uses no D-Bus at all.
 //!
-//! The supervisor writes UTF-8 lines, each ending in `\n`:
-//!
-//! | line | effect |
-//! | --- | --- |
-//! | `sleep <deadline_ms>` | `LifecycleEvent::Suspending`, deadline now + `deadline_ms` |
-//! | `resume` | `LifecycleEvent::Resuming` |
-//! | `stop <reason> [<deadline_ms>]` | a stop request; `reason` is one of `stop-requested`, `system-shutdown`, `system-sleep`, `time-limit`, `watchdog`, `fatal-error`; the deadline defaults to the task's `stop_timeout` |
+//! The supervisor writes one [`ControlMessage`] per line (the protocol is
+//! defined in `bgapp_manifest::control`).
 //!
 //! Unknown or malformed lines are logged as warnings and ignored; the end of
 //! the stream is ignored (the task keeps running). The runtime writes
@@ -24,16 +19,14 @@
 use std::io::{self, Read};
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::lifecycle::Control;
-use crate::CancellationReason;
+use bgapp_manifest::control::ControlMessage;
+use bgapp_manifest::env::CONTROL_FD as ENV;
 
-/// The environment variable naming the channel's fd.
-pub const ENV: &str = "BGAPP_CONTROL_FD";
+use crate::lifecycle::Control;
 
 /// Takes the channel named by `BGAPP_CONTROL_FD`: removes the variable and
 /// marks the fd close-on-exec. `None`, with a warning, if the variable does
@@ -64,25 +57,13 @@ fn is_socket(fd: RawFd) -> bool {
     }
 }
 
-/// One line of the protocol.
+/// One line of the protocol, as the task's lifecycle takes it.
 pub(crate) fn parse(line: &str) -> Option<Control> {
-    let ms = |s: &str| s.parse::<u64>().ok().map(Duration::from_millis);
-    let mut words = line.split_ascii_whitespace();
-    let words = [words.next(), words.next(), words.next(), words.next()];
-    match words {
-        [Some("sleep"), Some(deadline), None, _] => {
-            Some(Control::Sleep(Instant::now() + ms(deadline)?))
-        }
-        [Some("resume"), None, ..] => Some(Control::Resume),
-        [Some("stop"), Some(reason), None, _] => {
-            Some(Control::Stop(CancellationReason::parse(reason)?, None))
-        }
-        [Some("stop"), Some(reason), Some(deadline), None] => Some(Control::Stop(
-            CancellationReason::parse(reason)?,
-            Some(ms(deadline)?),
-        )),
-        _ => None,
-    }
+    Some(match line.parse::<ControlMessage>().ok()? {
+        ControlMessage::Sleep { deadline } => Control::Sleep(Instant::now() + deadline),
+        ControlMessage::Resume => Control::Resume,
+        ControlMessage::Stop { reason, deadline } => Control::Stop(reason, deadline),
+    })
 }
 
 /// Reads commands on a small thread of its own, which blocks in `read`
@@ -125,9 +106,11 @@ fn warn(what: std::fmt::Arguments<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CancellationReason;
+    use std::time::Duration;
 
     #[test]
-    fn commands_parse() {
+    fn messages_map_to_controls() {
         let now = Instant::now();
         match parse("sleep 1500") {
             Some(Control::Sleep(at)) => {
@@ -138,28 +121,12 @@ mod tests {
         }
         assert_eq!(parse("resume"), Some(Control::Resume));
         assert_eq!(
-            parse("stop system-shutdown"),
-            Some(Control::Stop(CancellationReason::SystemShutdown, None))
-        );
-        assert_eq!(
-            parse("stop time-limit 250\r"),
+            parse("stop time-limit 250"),
             Some(Control::Stop(
                 CancellationReason::TimeLimit,
                 Some(Duration::from_millis(250))
             ))
         );
-        for bad in [
-            "",
-            "sleep",
-            "sleep soon",
-            "sleep -1",
-            "resume now",
-            "stop",
-            "stop reboot",
-            "stop watchdog 1 2",
-            "STOP watchdog",
-        ] {
-            assert_eq!(parse(bad), None, "{bad:?}");
-        }
+        assert_eq!(parse("stop reboot"), None);
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
+use bgapp_manifest::CancellationReason;
 
 use crate::build::Project;
 use crate::cli::BuildArgs;
@@ -68,15 +69,15 @@ pub enum Reason {
     FatalError,
 }
 
-impl Reason {
-    fn wire(self) -> &'static str {
-        match self {
-            Reason::StopRequested => "stop-requested",
-            Reason::Shutdown => "system-shutdown",
-            Reason::Sleep => "system-sleep",
-            Reason::TimeLimit => "time-limit",
-            Reason::Watchdog => "watchdog",
-            Reason::FatalError => "fatal-error",
+impl From<Reason> for CancellationReason {
+    fn from(r: Reason) -> Self {
+        match r {
+            Reason::StopRequested => CancellationReason::StopRequested,
+            Reason::Shutdown => CancellationReason::SystemShutdown,
+            Reason::Sleep => CancellationReason::SystemSleep,
+            Reason::TimeLimit => CancellationReason::TimeLimit,
+            Reason::Watchdog => CancellationReason::Watchdog,
+            Reason::FatalError => CancellationReason::FatalError,
         }
     }
 }
@@ -93,7 +94,7 @@ pub fn run(args: TriggerArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     let request = if args.stop {
         Request::Stop {
             task,
-            reason: args.reason.map(|r| r.wire().to_string()),
+            reason: args.reason.map(CancellationReason::from),
         }
     } else if args.sleep {
         let deadline = bgapp_manifest::parse_duration(&args.deadline)

@@ -103,12 +103,7 @@ impl Plan {
             .collect();
         config.check_tasks(&task_names.iter().map(String::as_str).collect::<Vec<_>>())?;
         for name in &task_names {
-            if !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                bail!("task name `{name}` cannot be part of a unit name; use letters, digits, `-` and `_`");
-            }
+            bgapp_manifest::check_task_name(name)?;
         }
 
         let bin_refs: Vec<&Binary> = binaries.iter().map(|(_, b)| b).collect();
@@ -408,16 +403,11 @@ fn describe_tasks(doc: &ManifestDoc, package_description: Option<&str>) -> Vec<S
         let when = match &task.trigger {
             bgapp_manifest::Trigger::Boot => "at boot".to_string(),
             bgapp_manifest::Trigger::Timer {
-                every_ms: Some(ms), ..
-            } => {
-                format!(
-                    "every {}",
-                    bgapp_manifest::format_duration(std::time::Duration::from_millis(*ms))
-                )
-            }
-            bgapp_manifest::Trigger::Timer { calendar, .. } => {
-                format!("on `{}`", calendar.as_deref().unwrap_or_default())
-            }
+                schedule: bgapp_manifest::Schedule::Every(every),
+            } => format!("every {}", bgapp_manifest::format_duration(*every)),
+            bgapp_manifest::Trigger::Timer {
+                schedule: bgapp_manifest::Schedule::Calendar(calendar),
+            } => format!("on `{calendar}`"),
             bgapp_manifest::Trigger::Socket { listen } => format!("on a connection to {listen}"),
             bgapp_manifest::Trigger::Path { path, .. } => format!("when {path} changes"),
             bgapp_manifest::Trigger::Manual => "when started by an operator".to_string(),
@@ -549,7 +539,7 @@ fn copyright(project: &Project, config: &Config, mtime: u64) -> String {
         s.push_str(&format!("Source: {repo}\n"));
     }
     s.push_str("\nFiles: *\n");
-    let year = civil(mtime).0;
+    let year = civil(mtime).year;
     let holders: Vec<String> = holders.iter().map(|h| format!("{year} {h}")).collect();
     s.push_str(&format!("Copyright: {}\n", holders.join("\n           ")));
     s.push_str(&format!("License: {license}\n"));
@@ -559,36 +549,27 @@ fn copyright(project: &Project, config: &Config, mtime: u64) -> String {
     s
 }
 
-/// (year, month, day, seconds of the day) of a Unix time, in UTC.
-fn civil(t: u64) -> (i64, u32, u32, u64) {
-    // Howard Hinnant's days-to-civil algorithm.
-    let days = (t / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, t % 86_400)
+/// The UTC civil time of a Unix time.
+fn civil(t: u64) -> bgapp_manifest::CivilTime {
+    bgapp_manifest::CivilTime::from_unix_utc(i64::try_from(t).unwrap_or(i64::MAX))
 }
 
 /// `Wed, 01 Jan 2020 00:00:00 +0000`, as Debian changelogs want it.
 fn rfc2822(t: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let (y, m, d, secs) = civil(t);
+    let c = civil(t);
     format!(
-        "{}, {d:02} {} {y} {:02}:{:02}:{:02} +0000",
-        DAYS[((t / 86_400) % 7) as usize],
-        MONTHS[(m - 1) as usize],
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
+        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
+        DAYS[c.weekday() as usize],
+        c.day,
+        MONTHS[(c.month - 1) as usize],
+        c.year,
+        c.hour,
+        c.minute,
+        c.second
     )
 }
 

@@ -8,42 +8,14 @@
 
 use std::time::Duration;
 
+use bgapp_manifest::policy::{
+    start_limit_burst, watched_dir, RESTART_DELAY, START_LIMIT_INTERVAL, STOP_MARGIN,
+};
 use bgapp_manifest::{
-    exit, format_systemd, ListenAddress, PathCondition, Restart, TaskManifest, Trigger,
+    exit, format_systemd, unit_stem, ListenAddress, Restart, Schedule, TaskManifest, Trigger,
 };
 
 use super::config::TaskConfig;
-
-/// How often a crash loop may restart before the unit stays failed.
-pub(crate) const START_LIMIT_BURST: u32 = 5;
-pub(crate) const START_LIMIT_INTERVAL: &str = "60s";
-const START_LIMIT_INTERVAL_MS: u64 = 60_000;
-
-/// `StartLimitBurst=` for a task's service. systemd counts every start,
-/// not only restarts after a crash: a timer that fires every 3 s, or a
-/// watched folder that gets a file a second, would hit a flat limit of 5
-/// within the minute and leave a healthy task failed. Starts the trigger
-/// itself can make in one interval are added to the crash allowance.
-pub(crate) fn start_limit_burst(task: &TaskManifest) -> u32 {
-    let triggered = match &task.trigger {
-        Trigger::Boot | Trigger::Manual => 0,
-        Trigger::Timer {
-            every_ms: Some(every),
-            calendar: None,
-        } => START_LIMIT_INTERVAL_MS.div_ceil((*every).max(1)),
-        // A calendar may fire every second; a socket or a path may start
-        // the service as often as it ends: allow one start a second.
-        Trigger::Timer { .. } | Trigger::Socket { .. } | Trigger::Path { .. } => {
-            START_LIMIT_INTERVAL_MS / 1000
-        }
-    };
-    START_LIMIT_BURST + u32::try_from(triggered).unwrap_or(u32::MAX - START_LIMIT_BURST)
-}
-/// systemd's stop timeout is this much longer than the task's own, so the
-/// runtime's deadline (exit status 3, logged) fires before SIGKILL.
-pub(crate) const STOP_MARGIN: Duration = Duration::from_secs(2);
-/// `RestartSec=`: the pause before a restart.
-pub(crate) const RESTART_DELAY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
@@ -78,15 +50,6 @@ pub struct UnitContext<'a> {
     /// The binary's name in `/usr/bin`.
     pub bin: &'a str,
     pub user: &'a str,
-}
-
-/// `<stem>` for the task named like the package, else `<stem>-<task>`.
-pub fn unit_stem(stem: &str, task: &str) -> String {
-    if task == stem {
-        stem.to_string()
-    } else {
-        format!("{stem}-{task}")
-    }
 }
 
 /// systemd expands `%` specifiers in most settings; keep text literal.
@@ -160,11 +123,14 @@ pub fn generate(ctx: &UnitContext<'_>, task: &TaskManifest, config: &TaskConfig)
     let network = config.network || inet_socket;
 
     if let Trigger::Path { condition, path } = &task.trigger {
-        let (dir, rw) = watched_dir(*condition, path);
-        if let Some(dir) = dir {
-            dirs.push(dir);
+        match watched_dir(*condition, path) {
+            Some(dir) => {
+                read_write.push(dir.clone());
+                dirs.push(dir);
+            }
+            // `-`: a missing path must not stop the service from starting.
+            None => read_write.push(format!("-{}", path.trim_end_matches('/'))),
         }
-        read_write.push(rw);
     }
     for p in &config.read_write_paths {
         warnings.push(format!("task `{}` may write to `{p}`", task.name));
@@ -190,7 +156,10 @@ pub fn generate(ctx: &UnitContext<'_>, task: &TaskManifest, config: &TaskConfig)
     // operator stopped the task (ClosedByUser).
     s.push_str("After=dbus.service\n");
     // A crash loop ends in the failed state instead of spinning forever.
-    s.push_str(&format!("StartLimitIntervalSec={START_LIMIT_INTERVAL}\n"));
+    s.push_str(&format!(
+        "StartLimitIntervalSec={}s\n",
+        START_LIMIT_INTERVAL.as_secs()
+    ));
     s.push_str(&format!("StartLimitBurst={}\n", start_limit_burst(task)));
     s.push('\n');
 
@@ -364,91 +333,26 @@ fn join_codes(codes: &[u8]) -> String {
         .join(" ")
 }
 
-/// The directory a path task watches, which the package creates for the
-/// task's user so it can consume (delete) what lands there, and the path it
-/// may write to.
-///
-/// `not_empty`, `changed` and `modified` watch a directory, unless the last
-/// component looks like a file name (`app.conf`); `exists` watches for a
-/// flag file, so only its parent is created: creating the path itself would
-/// trigger the task at once.
-pub(crate) fn watched_dir(condition: PathCondition, path: &str) -> (Option<String>, String) {
-    let path = path.trim_end_matches('/');
-    let parent = || {
-        path.rsplit_once('/')
-            .map(|(p, _)| p.to_string())
-            .filter(|p| !p.is_empty())
-    };
-    let last = path.rsplit('/').next().unwrap_or_default();
-    let dir = match condition {
-        PathCondition::NotEmpty => Some(path.to_string()),
-        PathCondition::Changed | PathCondition::Modified if !last.contains('.') => {
-            Some(path.to_string())
-        }
-        _ => parent(),
-    };
-    // Never take over a directory the system owns.
-    let dir = dir.filter(|d| !is_system_dir(d));
-    let rw = match &dir {
-        Some(d) => d.clone(),
-        // `-`: a missing path must not stop the service from starting.
-        None => format!("-{path}"),
-    };
-    (dir, rw)
-}
-
-fn is_system_dir(dir: &str) -> bool {
-    const SYSTEM: &[&str] = &[
-        "/",
-        "/bin",
-        "/boot",
-        "/dev",
-        "/etc",
-        "/home",
-        "/lib",
-        "/media",
-        "/mnt",
-        "/opt",
-        "/proc",
-        "/root",
-        "/run",
-        "/sbin",
-        "/srv",
-        "/sys",
-        "/tmp",
-        "/usr",
-        "/var",
-        "/var/cache",
-        "/var/lib",
-        "/var/log",
-        "/var/spool",
-        "/var/tmp",
-        "/run/user",
-    ];
-    SYSTEM.contains(&dir)
-        || dir.starts_with("/usr/")
-        || dir.starts_with("/proc/")
-        || dir.starts_with("/sys/")
-}
-
 fn trigger_unit(stem: &str, service: &str, task: &TaskManifest, description: &str) -> Option<Unit> {
     let (suffix, section, lines, wanted_by) = match &task.trigger {
         Trigger::Boot | Trigger::Manual => return None,
-        Trigger::Timer { every_ms, calendar } => {
+        Trigger::Timer { schedule } => {
             let mut lines = Vec::new();
-            if let Some(ms) = every_ms {
-                let every = format_systemd(Duration::from_millis(*ms));
-                lines.push(format!("OnBootSec={every}"));
-                lines.push(format!("OnUnitActiveSec={every}"));
-                // The default accuracy (1 min) would blur short intervals.
-                if *ms <= 600_000 {
-                    lines.push("AccuracySec=1s".to_string());
+            match schedule {
+                Schedule::Every(every) => {
+                    let text = format_systemd(*every);
+                    lines.push(format!("OnBootSec={text}"));
+                    lines.push(format!("OnUnitActiveSec={text}"));
+                    // The default accuracy (1 min) would blur short intervals.
+                    if *every <= Duration::from_secs(600) {
+                        lines.push("AccuracySec=1s".to_string());
+                    }
                 }
-            }
-            if let Some(cal) = calendar {
-                lines.push(format!("OnCalendar={}", escape(cal)));
-                // Catch up on a run missed while the device was off.
-                lines.push("Persistent=true".to_string());
+                Schedule::Calendar(cal) => {
+                    lines.push(format!("OnCalendar={}", escape(cal)));
+                    // Catch up on a run missed while the device was off.
+                    lines.push("Persistent=true".to_string());
+                }
             }
             ("timer", "Timer", lines, "timers.target")
         }
@@ -546,25 +450,14 @@ mod tests {
     }
 
     #[test]
-    fn start_limit_leaves_room_for_the_triggers_own_starts() {
-        let burst = |trigger| start_limit_burst(&task("t", trigger));
-        assert_eq!(burst(Trigger::Boot), 5);
-        assert_eq!(burst(Trigger::Manual), 5);
-        let every = |ms| Trigger::Timer {
-            every_ms: Some(ms),
-            calendar: None,
+    fn start_limit_is_the_contracts() {
+        let every = Trigger::Timer {
+            schedule: Schedule::Every(Duration::from_secs(3)),
         };
-        assert_eq!(burst(every(3_000)), 5 + 20);
-        assert_eq!(burst(every(7_000)), 5 + 9);
-        assert_eq!(burst(every(15 * 60_000)), 5 + 1);
-        let path = Trigger::Path {
-            condition: PathCondition::NotEmpty,
-            path: "/var/spool/x".into(),
-        };
-        assert_eq!(burst(path), 5 + 60);
-        let text = generate(&ctx(), &task("hello", every(3_000)), &TaskConfig::default())
+        let text = generate(&ctx(), &task("hello", every), &TaskConfig::default())
             .service
             .text;
+        assert!(text.contains("StartLimitIntervalSec=60s\n"), "{text}");
         assert!(text.contains("StartLimitBurst=25\n"), "{text}");
     }
 
@@ -573,8 +466,7 @@ mod tests {
         let t = task(
             "up",
             Trigger::Timer {
-                every_ms: Some(900_000),
-                calendar: None,
+                schedule: Schedule::Every(Duration::from_secs(900)),
             },
         );
         let u = generate(&ctx(), &t, &TaskConfig::default());
@@ -589,8 +481,7 @@ mod tests {
         let t = task(
             "nightly",
             Trigger::Timer {
-                every_ms: None,
-                calendar: Some("*-*-* 02:00:00".into()),
+                schedule: Schedule::Calendar("*-*-* 02:00:00".into()),
             },
         );
         let timer = generate(&ctx(), &t, &TaskConfig::default())
@@ -614,7 +505,7 @@ mod tests {
         let t = task(
             "spool",
             Trigger::Path {
-                condition: PathCondition::NotEmpty,
+                condition: bgapp_manifest::PathCondition::NotEmpty,
                 path: "/var/spool/hello".into(),
             },
         );
@@ -626,24 +517,6 @@ mod tests {
             .contains("DirectoryNotEmpty=/var/spool/hello\n"));
         assert!(u.service.text.contains("ReadWritePaths=/var/spool/hello\n"));
         assert_eq!(u.dirs, ["/var/spool/hello"]);
-    }
-
-    #[test]
-    fn watched_paths() {
-        use PathCondition::*;
-        assert_eq!(
-            watched_dir(Changed, "/var/spool/x").0.as_deref(),
-            Some("/var/spool/x")
-        );
-        assert_eq!(
-            watched_dir(Exists, "/run/app/flag").0.as_deref(),
-            Some("/run/app")
-        );
-        assert_eq!(
-            watched_dir(Changed, "/etc/app.conf"),
-            (None, "-/etc/app.conf".into())
-        );
-        assert_eq!(watched_dir(Exists, "/tmp/flag").0, None);
     }
 
     #[test]

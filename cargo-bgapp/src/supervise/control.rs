@@ -16,6 +16,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
+use bgapp_manifest::CancellationReason;
 use serde::{Deserialize, Serialize};
 
 use super::wake::Waker;
@@ -30,7 +31,7 @@ pub enum Request {
     /// Stop it: SIGTERM, or `stop <reason>` on its control socket.
     Stop {
         task: String,
-        reason: Option<String>,
+        reason: Option<CancellationReason>,
     },
     /// `sleep <deadline_ms>` on its control socket.
     Sleep { task: String, deadline_ms: u64 },

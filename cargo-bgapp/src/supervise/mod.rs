@@ -49,10 +49,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bgapp_manifest::{format_duration, PathCondition, Restart, TaskManifest, Trigger};
 
-use crate::package::units::{
-    start_limit_burst, unit_stem, watched_dir, RESTART_DELAY, START_LIMIT_INTERVAL, STOP_MARGIN,
-};
 use crate::shell::Shell;
+use bgapp_manifest::control::ControlMessage;
+use bgapp_manifest::policy::{
+    start_limit_burst, watched_dir, RESTART_DELAY, START_LIMIT_INTERVAL, STOP_MARGIN,
+};
+use bgapp_manifest::{env as contract_env, unit_stem, CancellationReason, Schedule as Every};
 pub use control::{lock, run_dir, send, Reply, Request, RunLock};
 use logs::Prefix;
 use policy::{Decision, Ending, StartLimit};
@@ -177,8 +179,6 @@ pub fn supervise(config: Config<'_>) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("failed to create `{}`", config.state_dir.display()))?;
     let socket = control::serve(&config.run_dir, waker.clone())?;
-    let interval = bgapp_manifest::parse_duration(START_LIMIT_INTERVAL)
-        .expect("the unit's start limit interval is a valid duration");
 
     let mut watcher = None;
     let mut tasks = Vec::new();
@@ -191,7 +191,7 @@ pub fn supervise(config: Config<'_>) -> anyhow::Result<ExitCode> {
             bin: spec.bin,
             notify,
             state: State::Idle,
-            limit: StartLimit::new(interval, start_limit_burst(&m)),
+            limit: StartLimit::new(START_LIMIT_INTERVAL, start_limit_burst(&m)),
             last_start: None,
             schedule: None,
             next_fire: None,
@@ -200,14 +200,13 @@ pub fn supervise(config: Config<'_>) -> anyhow::Result<ExitCode> {
             manifest: m,
         };
         match &task.manifest.trigger {
-            Trigger::Timer { every_ms, calendar } => {
-                let schedule = match (every_ms, calendar) {
-                    (Some(ms), _) => Schedule::Every(Duration::from_millis(*ms)),
-                    (None, Some(cal)) => Schedule::Calendar(
+            Trigger::Timer { schedule } => {
+                let schedule = match schedule {
+                    Every::Every(every) => Schedule::Every(*every),
+                    Every::Calendar(cal) => Schedule::Calendar(
                         bgapp_manifest::Calendar::parse(cal)
                             .map_err(|e| anyhow::anyhow!("invalid calendar `{cal}`: {e}"))?,
                     ),
-                    (None, None) => anyhow::bail!("timer task `{}` has no schedule", task.name()),
                 };
                 if let Some(note) = schedule.timezone_note() {
                     shell.note(format_args!("task `{}`: {note}", task.name()));
@@ -222,7 +221,7 @@ pub fn supervise(config: Config<'_>) -> anyhow::Result<ExitCode> {
             }
             Trigger::Path { condition, path } => {
                 // The package creates this directory; so do we, where we may.
-                if let (Some(dir), _) = watched_dir(*condition, path) {
+                if let Some(dir) = watched_dir(*condition, path) {
                     if std::fs::create_dir_all(&dir).is_err() {
                         shell.warn(format_args!(
                             "task `{}` watches `{path}`, but `{dir}` cannot be created; it fires once the path appears",
@@ -475,16 +474,20 @@ impl Supervisor<'_> {
             t.state = State::Failed;
             t.next_fire = None;
             self.shell.warn(format_args!(
-                "task `{}` failed: start limit hit ({} starts within {START_LIMIT_INTERVAL}); it is not started again\n\n\
+                "task `{}` failed: start limit hit ({} starts within {}s); it is not started again\n\n\
                  help: `cargo bgapp trigger {}` starts it again",
                 t.manifest.name,
                 start_limit_burst(&t.manifest),
+                START_LIMIT_INTERVAL.as_secs(),
                 t.manifest.name
             ));
             return None;
         }
         let mut env: Vec<(String, OsString)> = vec![
-            ("BGAPP_STATE_DIR".into(), self.state_dir.clone().into()),
+            (
+                contract_env::STATE_DIR.into(),
+                self.state_dir.clone().into(),
+            ),
             ("NOTIFY_SOCKET".into(), t.notify.clone().into()),
         ];
         let mut pid_vars = Vec::new();
@@ -806,8 +809,13 @@ impl Supervisor<'_> {
                     return;
                 }
             },
-            Request::Sleep { deadline_ms, .. } => self.deliver(i, &format!("sleep {deadline_ms}")),
-            Request::Resume { .. } => self.deliver(i, "resume"),
+            Request::Sleep { deadline_ms, .. } => self.deliver(
+                i,
+                ControlMessage::Sleep {
+                    deadline: Duration::from_millis(deadline_ms),
+                },
+            ),
+            Request::Resume { .. } => self.deliver(i, ControlMessage::Resume),
         };
         answer.send(reply);
     }
@@ -845,7 +853,7 @@ impl Supervisor<'_> {
     }
 
     /// `None` when the reply is kept until the task ends.
-    fn stop(&mut self, i: usize, reason: Option<String>) -> Option<Reply> {
+    fn stop(&mut self, i: usize, reason: Option<CancellationReason>) -> Option<Reply> {
         let t = &mut self.tasks[i];
         let name = t.manifest.name.clone();
         let deadline = t.stop_deadline(Instant::now());
@@ -854,13 +862,16 @@ impl Supervisor<'_> {
                 if r.stopping.as_ref().is_some_and(|s| s.requested) {
                     return None;
                 }
-                match &reason {
+                let message = reason.map(|reason| ControlMessage::Stop {
+                    reason,
+                    deadline: None,
+                });
+                match &message {
                     None => process::kill_group(r.pid, libc::SIGTERM),
-                    Some(reason) => {
-                        let line = format!("stop {reason}\n");
-                        if let Err(e) = (&r.control).write_all(line.as_bytes()) {
+                    Some(message) => {
+                        if let Err(e) = (&r.control).write_all(format!("{message}\n").as_bytes()) {
                             return Some(Reply::error(format!(
-                                "cannot deliver `stop {reason}` to task `{name}`: {e}"
+                                "cannot deliver `{message}` to task `{name}`: {e}"
                             )));
                         }
                     }
@@ -869,9 +880,7 @@ impl Supervisor<'_> {
                     "Stopping",
                     format_args!(
                         "{name} ({})",
-                        reason
-                            .as_deref()
-                            .map_or("SIGTERM".to_string(), |r| format!("stop {r}"))
+                        message.map_or("SIGTERM".to_string(), |m| m.to_string())
                     ),
                 );
                 // A stop already under way keeps its deadline (and a kill
@@ -903,7 +912,7 @@ impl Supervisor<'_> {
         }
     }
 
-    fn deliver(&mut self, i: usize, command: &str) -> Reply {
+    fn deliver(&mut self, i: usize, command: ControlMessage) -> Reply {
         let t = &self.tasks[i];
         let name = &t.manifest.name;
         let State::Running(r) = &t.state else {

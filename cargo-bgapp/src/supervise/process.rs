@@ -38,9 +38,9 @@ const OWN_VARS: &[&str] = &[
     "TRIGGER_PATH",
     "TRIGGER_TIMER_REALTIME_USEC",
     "TRIGGER_TIMER_MONOTONIC_USEC",
-    "BGAPP_CONTROL_FD",
-    "BGAPP_STATE_DIR",
-    "STATE_DIRECTORY",
+    bgapp_manifest::env::CONTROL_FD,
+    bgapp_manifest::env::STATE_DIR,
+    bgapp_manifest::env::STATE_DIRECTORY,
     "INVOCATION_ID",
 ];
 
@@ -165,7 +165,7 @@ impl Exec {
             env.push(entry(k, v));
         }
         env.push(entry(
-            "BGAPP_CONTROL_FD",
+            bgapp_manifest::env::CONTROL_FD,
             OsStr::new(&control_fd.to_string()),
         ));
         if spec.listen.is_some() {

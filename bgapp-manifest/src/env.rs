@@ -1,0 +1,19 @@
+//! The environment variables bgapp's parts pass to each other. systemd's
+//! own (`NOTIFY_SOCKET`, `LISTEN_FDS`, `WATCHDOG_USEC`, ...) keep their
+//! systemd names and are documented in systemd.exec(5).
+
+/// The fd of the control channel a local supervisor (`cargo bgapp run`)
+/// passes to a task; see [`crate::control`]. The runtime takes it at start
+/// and removes the variable.
+pub const CONTROL_FD: &str = "BGAPP_CONTROL_FD";
+
+/// The directory a task keeps its run record and saved state in, when not
+/// under systemd (which sets `STATE_DIRECTORY`): `cargo bgapp run` and tests.
+pub const STATE_DIR: &str = "BGAPP_STATE_DIR";
+
+/// The runtime's log level: `error`, `warn`, `info`, `debug`, `trace` or
+/// `off`.
+pub const LOG: &str = "BGAPP_LOG";
+
+/// systemd's state directory for the unit (`StateDirectory=`).
+pub const STATE_DIRECTORY: &str = "STATE_DIRECTORY";
