@@ -28,21 +28,11 @@ pub enum CalendarError {
     },
     #[error("`{0}` is not a number, `*`, a list, a range or a repetition")]
     Component(String),
+    #[error("`{0}` repeats from `*`, which systemd refuses; start from a value instead, as in `0/15` or `1/10`")]
+    RepeatFromAny(String),
     #[error("unexpected `{0}`; the order is weekdays, date, time, time zone")]
     Unexpected(String),
 }
-
-const SHORTHANDS: &[&str] = &[
-    "minutely",
-    "hourly",
-    "daily",
-    "weekly",
-    "monthly",
-    "yearly",
-    "annually",
-    "quarterly",
-    "semiannually",
-];
 
 const WEEKDAYS: &[(&str, &str)] = &[
     ("mon", "monday"),
@@ -55,52 +45,35 @@ const WEEKDAYS: &[(&str, &str)] = &[
 ];
 
 /// Checks a calendar expression as far as it can be checked without the
-/// time zone database.
+/// time zone database: [`Calendar::parse`], keeping only the verdict.
 pub fn validate_calendar(spec: &str) -> Result<(), CalendarError> {
-    let tokens: Vec<&str> = spec.split_whitespace().collect();
-    if tokens.is_empty() {
-        return Err(CalendarError::Empty);
-    }
-    let mut rest = &tokens[..];
-    if SHORTHANDS.contains(&rest[0].to_ascii_lowercase().as_str()) {
-        rest = &rest[1..];
-        return check_timezone(rest);
-    }
-    if is_weekday_token(rest[0]) {
-        check_weekdays(rest[0])?;
-        rest = &rest[1..];
-    }
-    let mut seen_date_or_time = false;
-    if let Some(tok) = rest.first() {
-        if looks_like_date(tok) {
-            check_date(tok)?;
-            rest = &rest[1..];
-            seen_date_or_time = true;
-        }
-    }
-    if let Some(tok) = rest.first() {
-        if tok.contains(':') {
-            check_time(tok)?;
-            rest = &rest[1..];
-            seen_date_or_time = true;
-        }
-    }
-    if !seen_date_or_time && rest.len() == tokens.len() {
-        // Neither a weekday, a date nor a time came first.
-        return Err(CalendarError::Unexpected(tokens[0].to_string()));
-    }
-    check_timezone(rest)
+    Calendar::parse(spec).map(|_| ())
 }
 
-fn check_timezone(rest: &[&str]) -> Result<(), CalendarError> {
+/// What a shorthand stands for (`systemd.time(7)`).
+fn shorthand(token: &str) -> Option<&'static str> {
+    Some(match token.to_ascii_lowercase().as_str() {
+        "minutely" => "*-*-* *:*:00",
+        "hourly" => "*-*-* *:00:00",
+        "daily" => "*-*-* 00:00:00",
+        "weekly" => "Mon *-*-* 00:00:00",
+        "monthly" => "*-*-01 00:00:00",
+        "yearly" | "annually" => "*-01-01 00:00:00",
+        "quarterly" => "*-01,04,07,10-01 00:00:00",
+        "semiannually" => "*-01,07-01 00:00:00",
+        _ => return None,
+    })
+}
+
+fn parse_timezone(rest: &[&str]) -> Result<Option<String>, CalendarError> {
     match rest {
-        [] => Ok(()),
+        [] => Ok(None),
         [tz] if tz
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '+' | '-'))
             && tz.starts_with(|c: char| c.is_ascii_alphabetic()) =>
         {
-            Ok(())
+            Ok(Some(tz.to_string()))
         }
         [other, ..] => Err(CalendarError::Unexpected(other.to_string())),
     }
@@ -110,114 +83,35 @@ fn is_weekday_token(tok: &str) -> bool {
     tok.starts_with(|c: char| c.is_ascii_alphabetic()) && !tok.contains(':')
 }
 
-fn weekday_index(name: &str) -> Option<usize> {
+fn weekday_index(name: &str) -> Option<u32> {
     let lower = name.to_ascii_lowercase();
     WEEKDAYS
         .iter()
         .position(|(short, long)| *short == lower || *long == lower)
+        .map(|i| i as u32)
 }
 
-fn check_weekdays(tok: &str) -> Result<(), CalendarError> {
+/// `Mon`, `Mon,Wed`, `Mon..Fri` as a bit set (bit 0 = Monday). A range
+/// runs forwards within one week, as systemd reads it: `Fri..Mon` is refused.
+fn parse_weekdays(tok: &str) -> Result<u8, CalendarError> {
+    let mut set = 0u8;
     for item in tok.split(',') {
-        let ok = match item.split_once("..") {
-            Some((a, b)) => weekday_index(a).is_some() && weekday_index(b).is_some(),
-            None => weekday_index(item).is_some(),
-        };
-        if !ok {
-            return Err(CalendarError::Weekday(item.to_string()));
-        }
-    }
-    Ok(())
-}
-
-fn looks_like_date(tok: &str) -> bool {
-    !tok.contains(':') && (tok.contains('-') || tok.contains('~'))
-}
-
-fn check_date(tok: &str) -> Result<(), CalendarError> {
-    // `~` counts days from the end of the month: `*-02~03`.
-    let (main, from_end) = match tok.split_once('~') {
-        Some((m, d)) => (m, Some(d)),
-        None => (tok, None),
-    };
-    let parts: Vec<&str> = main.split('-').collect();
-    let (year, month, day) = match (parts.as_slice(), from_end) {
-        ([y, m, d], None) => (Some(*y), *m, Some(*d)),
-        ([m, d], None) => (None, *m, Some(*d)),
-        ([y, m], Some(_)) => (Some(*y), *m, None),
-        ([m], Some(_)) => (None, *m, None),
-        _ => return Err(CalendarError::Date(tok.to_string())),
-    };
-    if let Some(y) = year {
-        check_component(y, "year", 1970, 2199)?;
-    }
-    check_component(month, "month", 1, 12)?;
-    if let Some(d) = day {
-        check_component(d, "day", 1, 31)?;
-    }
-    if let Some(d) = from_end {
-        check_component(d, "day", 1, 31)?;
-    }
-    Ok(())
-}
-
-fn check_time(tok: &str) -> Result<(), CalendarError> {
-    let parts: Vec<&str> = tok.split(':').collect();
-    let (h, m, s) = match parts.as_slice() {
-        [h, m] => (*h, *m, None),
-        [h, m, s] => (*h, *m, Some(*s)),
-        _ => return Err(CalendarError::Time(tok.to_string())),
-    };
-    check_component(h, "hour", 0, 23)?;
-    check_component(m, "minute", 0, 59)?;
-    if let Some(s) = s {
-        // Seconds may carry a fraction: `05:00:00.5`.
-        let whole = s.split('.').next().unwrap_or(s);
-        check_component(whole, "second", 0, 59)?;
-    }
-    Ok(())
-}
-
-fn check_component(
-    text: &str,
-    what: &'static str,
-    min: u32,
-    max: u32,
-) -> Result<(), CalendarError> {
-    if text.is_empty() {
-        return Err(CalendarError::Component(text.to_string()));
-    }
-    for item in text.split(',') {
-        let (range, step) = match item.split_once('/') {
-            Some((r, s)) => (r, Some(s)),
-            None => (item, None),
-        };
-        if let Some(step) = step {
-            let n = number(step, item)?;
-            if n == 0 {
-                return Err(CalendarError::Component(item.to_string()));
+        let bad = || CalendarError::Weekday(item.to_string());
+        let (a, b) = match item.split_once("..") {
+            Some((a, b)) => (weekday_index(a).ok_or_else(bad)?, weekday_index(b).ok_or_else(bad)?),
+            None => {
+                let d = weekday_index(item).ok_or_else(bad)?;
+                (d, d)
             }
-        }
-        if range == "*" {
-            continue;
-        }
-        let bounds: Vec<&str> = match range.split_once("..") {
-            Some((a, b)) => vec![a, b],
-            None => vec![range],
         };
-        for b in bounds {
-            let v = number(b, item)?;
-            if v < min || v > max {
-                return Err(CalendarError::OutOfRange {
-                    what,
-                    value: v,
-                    min,
-                    max,
-                });
-            }
+        if a > b {
+            return Err(bad());
+        }
+        for d in a..=b {
+            set |= 1 << d;
         }
     }
-    Ok(())
+    Ok(set)
 }
 
 fn number(text: &str, item: &str) -> Result<u32, CalendarError> {
@@ -226,6 +120,10 @@ fn number(text: &str, item: &str) -> Result<u32, CalendarError> {
     }
     text.parse()
         .map_err(|_| CalendarError::Component(item.to_string()))
+}
+
+fn looks_like_date(tok: &str) -> bool {
+    !tok.contains(':') && (tok.contains('-') || tok.contains('~'))
 }
 
 /// A wall-clock time without a time zone: what a calendar expression is
@@ -334,32 +232,58 @@ impl Component {
         }])
     }
 
-    /// Parses a component `validate_calendar` accepted.
-    fn parse(text: &str, min: u32, max: u32) -> Component {
-        let items = text
-            .split(',')
-            .map(|item| {
-                let (range, step) = match item.split_once('/') {
-                    Some((r, s)) => (r, s.parse().unwrap_or(1)),
-                    None => (item, 0),
-                };
-                let (start, end) = match range.split_once("..") {
-                    _ if range == "*" => (min, max),
-                    Some((a, b)) => (a.parse().unwrap_or(min), b.parse().unwrap_or(max)),
-                    // `8/2` repeats from 8 to the end; `8` is only 8.
-                    None => {
-                        let v = range.parse().unwrap_or(min);
-                        (v, if step > 0 { max } else { v })
-                    }
-                };
-                Item {
-                    start,
-                    end,
-                    step: step.max(1),
+    /// Parses a component and checks every value against `min..=max`.
+    fn parse(text: &str, what: &'static str, min: u32, max: u32) -> Result<Self, CalendarError> {
+        if text.is_empty() {
+            return Err(CalendarError::Component(text.to_string()));
+        }
+        let in_range = |v: u32| {
+            if (min..=max).contains(&v) {
+                Ok(v)
+            } else {
+                Err(CalendarError::OutOfRange {
+                    what,
+                    value: v,
+                    min,
+                    max,
+                })
+            }
+        };
+        let mut items = Vec::new();
+        for item in text.split(',') {
+            let bad = || CalendarError::Component(item.to_string());
+            let (range, step) = match item.split_once('/') {
+                Some((r, s)) => match number(s, item)? {
+                    0 => return Err(bad()),
+                    n => (r, Some(n)),
+                },
+                None => (item, None),
+            };
+            let (start, end) = match range.split_once("..") {
+                _ if range == "*" && step.is_some() => {
+                    return Err(CalendarError::RepeatFromAny(item.to_string()))
                 }
-            })
-            .collect();
-        Component(items)
+                _ if range == "*" => (min, max),
+                Some((a, b)) => {
+                    let (a, b) = (in_range(number(a, item)?)?, in_range(number(b, item)?)?);
+                    if a > b {
+                        return Err(bad());
+                    }
+                    (a, b)
+                }
+                // `8/2` repeats from 8 to the end; `8` is only 8.
+                None => {
+                    let v = in_range(number(range, item)?)?;
+                    (v, if step.is_some() { max } else { v })
+                }
+            };
+            items.push(Item {
+                start,
+                end,
+                step: step.unwrap_or(1),
+            });
+        }
+        Ok(Component(items))
     }
 
     fn matches(&self, v: u32) -> bool {
@@ -392,25 +316,16 @@ pub struct Calendar {
 }
 
 impl Calendar {
-    /// Parses an expression, with the same checks and errors as
-    /// [`validate_calendar`].
+    /// Parses an expression, checking every component's bounds: the one
+    /// parser behind [`validate_calendar`] and `cargo bgapp run`'s timers.
     pub fn parse(spec: &str) -> Result<Calendar, CalendarError> {
-        validate_calendar(spec)?;
         let tokens: Vec<&str> = spec.split_whitespace().collect();
-        let shorthand = match tokens[0].to_ascii_lowercase().as_str() {
-            "minutely" => Some("*-*-* *:*:00"),
-            "hourly" => Some("*-*-* *:00:00"),
-            "daily" => Some("*-*-* 00:00:00"),
-            "weekly" => Some("Mon *-*-* 00:00:00"),
-            "monthly" => Some("*-*-01 00:00:00"),
-            "yearly" | "annually" => Some("*-01-01 00:00:00"),
-            "quarterly" => Some("*-01,04,07,10-01 00:00:00"),
-            "semiannually" => Some("*-01,07-01 00:00:00"),
-            _ => None,
+        let Some(first) = tokens.first() else {
+            return Err(CalendarError::Empty);
         };
-        if let Some(expanded) = shorthand {
+        if let Some(expanded) = shorthand(first) {
             let mut cal = Calendar::parse(expanded)?;
-            cal.timezone = tokens.get(1).map(|t| t.to_string());
+            cal.timezone = parse_timezone(&tokens[1..])?;
             return Ok(cal);
         }
         let mut cal = Calendar {
@@ -425,60 +340,66 @@ impl Calendar {
             timezone: None,
         };
         let mut rest = &tokens[..];
-        if is_weekday_token(rest[0]) {
-            cal.weekdays = 0;
-            for item in rest[0].split(',') {
-                let (a, b) = match item.split_once("..") {
-                    Some((a, b)) => (a, b),
-                    None => (item, item),
-                };
-                let (a, b) = (weekday_index(a).unwrap_or(0), weekday_index(b).unwrap_or(6));
-                let mut d = a;
-                loop {
-                    cal.weekdays |= 1 << d;
-                    if d == b {
-                        break;
-                    }
-                    d = (d + 1) % 7;
-                }
-            }
+        if is_weekday_token(first) {
+            cal.weekdays = parse_weekdays(first)?;
             rest = &rest[1..];
         }
         if let Some(tok) = rest.first().filter(|t| looks_like_date(t)) {
-            let (main, from_end) = match tok.split_once('~') {
-                Some((m, d)) => (m, Some(d)),
-                None => (*tok, None),
-            };
-            let parts: Vec<&str> = main.split('-').collect();
-            let (year, month, day) = match (parts.as_slice(), from_end) {
-                ([y, m, d], None) => (Some(*y), *m, *d),
-                ([m, d], None) => (None, *m, *d),
-                ([y, m], Some(d)) => (Some(*y), *m, d),
-                ([m], Some(d)) => (None, *m, d),
-                _ => unreachable!("validated"),
-            };
-            if let Some(y) = year {
-                cal.year = Component::parse(y, 1970, 2199);
-            }
-            cal.month = Component::parse(month, 1, 12);
-            cal.day = Component::parse(day, 1, 31);
-            cal.from_end = from_end.is_some();
+            cal.parse_date(tok)?;
             rest = &rest[1..];
         }
         if let Some(tok) = rest.first().filter(|t| t.contains(':')) {
-            let parts: Vec<&str> = tok.split(':').collect();
-            cal.hour = Component::parse(parts[0], 0, 23);
-            cal.minute = Component::parse(parts[1], 0, 59);
-            if let Some(s) = parts.get(2) {
-                // A fraction of a second is dropped: timers here have
-                // one-second precision.
-                let whole = s.split('.').next().unwrap_or(s);
-                cal.second = Component::parse(whole, 0, 59);
-            }
+            cal.parse_time(tok)?;
             rest = &rest[1..];
         }
-        cal.timezone = rest.first().map(|t| t.to_string());
+        if rest.len() == tokens.len() {
+            // Neither a weekday, a date nor a time came first.
+            return Err(CalendarError::Unexpected(first.to_string()));
+        }
+        cal.timezone = parse_timezone(rest)?;
         Ok(cal)
+    }
+
+    /// `YYYY-MM-DD`, `MM-DD`; `~` counts days from the end of the month
+    /// (`*-02~03`).
+    fn parse_date(&mut self, tok: &str) -> Result<(), CalendarError> {
+        let (main, from_end) = match tok.split_once('~') {
+            Some((m, d)) => (m, Some(d)),
+            None => (tok, None),
+        };
+        let parts: Vec<&str> = main.split('-').collect();
+        let (year, month, day) = match (parts.as_slice(), from_end) {
+            ([y, m, d], None) => (Some(*y), *m, *d),
+            ([m, d], None) => (None, *m, *d),
+            ([y, m], Some(d)) => (Some(*y), *m, d),
+            ([m], Some(d)) => (None, *m, d),
+            _ => return Err(CalendarError::Date(tok.to_string())),
+        };
+        if let Some(y) = year {
+            self.year = Component::parse(y, "year", 1970, 2199)?;
+        }
+        self.month = Component::parse(month, "month", 1, 12)?;
+        self.day = Component::parse(day, "day", 1, 31)?;
+        self.from_end = from_end.is_some();
+        Ok(())
+    }
+
+    /// `HH:MM` or `HH:MM:SS`; seconds may carry a fraction (`00:00:00.5`),
+    /// dropped here: timers have one-second precision.
+    fn parse_time(&mut self, tok: &str) -> Result<(), CalendarError> {
+        let parts: Vec<&str> = tok.split(':').collect();
+        let (h, m, s) = match parts.as_slice() {
+            [h, m] => (*h, *m, None),
+            [h, m, s] => (*h, *m, Some(*s)),
+            _ => return Err(CalendarError::Time(tok.to_string())),
+        };
+        self.hour = Component::parse(h, "hour", 0, 23)?;
+        self.minute = Component::parse(m, "minute", 0, 59)?;
+        if let Some(s) = s {
+            let whole = s.split('.').next().unwrap_or(s);
+            self.second = Component::parse(whole, "second", 0, 59)?;
+        }
+        Ok(())
     }
 
     /// The time zone the expression names (`UTC`, `Europe/Berlin`), if any;
@@ -633,6 +554,12 @@ mod tests {
         );
         assert!(validate_calendar("every day").is_err());
         assert!(validate_calendar("*:0/0").is_err());
+        assert_eq!(
+            validate_calendar("*:*/5"),
+            Err(CalendarError::RepeatFromAny("*/5".into()))
+        );
+        assert!(validate_calendar("Fri..Mon 10:00").is_err());
+        assert!(validate_calendar("*-*-* 5..3:00").is_err());
         assert!(validate_calendar("10:00 extra words").is_err());
     }
 
