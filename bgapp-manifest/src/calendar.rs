@@ -98,7 +98,10 @@ fn parse_weekdays(tok: &str) -> Result<u8, CalendarError> {
     for item in tok.split(',') {
         let bad = || CalendarError::Weekday(item.to_string());
         let (a, b) = match item.split_once("..") {
-            Some((a, b)) => (weekday_index(a).ok_or_else(bad)?, weekday_index(b).ok_or_else(bad)?),
+            Some((a, b)) => (
+                weekday_index(a).ok_or_else(bad)?,
+                weekday_index(b).ok_or_else(bad)?,
+            ),
             None => {
                 let d = weekday_index(item).ok_or_else(bad)?;
                 (d, d)

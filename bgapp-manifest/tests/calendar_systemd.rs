@@ -104,9 +104,11 @@ fn systemd(expr: &str, base: &str) -> Option<Vec<String>> {
         .lines()
         .filter_map(|l| {
             let l = l.trim();
-            let rest = l
-                .strip_prefix("Next elapse: ")
-                .or_else(|| l.split_once(": ").filter(|(k, _)| k.starts_with("Iter. #")).map(|(_, v)| v))?;
+            let rest = l.strip_prefix("Next elapse: ").or_else(|| {
+                l.split_once(": ")
+                    .filter(|(k, _)| k.starts_with("Iter. #"))
+                    .map(|(_, v)| v)
+            })?;
             // `Thu 2026-01-01 09:00:00 UTC`
             let words: Vec<&str> = rest.split_whitespace().collect();
             Some(format!("{} {}", words.get(1)?, words.get(2)?))
@@ -155,7 +157,11 @@ fn ours(expr: &str, base: &str) -> Option<Vec<String>> {
 
 #[test]
 fn calendar_agrees_with_systemd_analyze() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("skipped: `systemd-analyze` is not installed; the calendar was not checked against systemd");
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -175,7 +181,9 @@ fn calendar_agrees_with_systemd_analyze() {
                 None => invalid += 1,
             }
             if theirs != mine {
-                disagreements.push(format!("`{expr}` from {base}: systemd {theirs:?}, bgapp {mine:?}"));
+                disagreements.push(format!(
+                    "`{expr}` from {base}: systemd {theirs:?}, bgapp {mine:?}"
+                ));
             }
         }
     }
