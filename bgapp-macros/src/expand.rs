@@ -4,6 +4,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{ItemFn, LitByteStr};
 
 use bgapp_manifest::{Schedule, TaskManifest, Trigger};
@@ -69,6 +70,19 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
 
     let manifest_value = manifest_tokens(&task.manifest, krate);
 
+    // The argument's type is checked by the compiler, so a renamed import
+    // (`use bgapp::TaskInstance as Task`) or an alias works, and any other
+    // type is reported at the type.
+    let argument = match func.sig.inputs.first() {
+        Some(syn::FnArg::Typed(arg)) => {
+            let ty = &arg.ty;
+            quote_spanned! {ty.span()=>
+                <#ty as #krate::__private::IsTaskInstance>::from_instance(#instance)
+            }
+        }
+        _ => quote!(#instance),
+    };
+
     let entry_point = task.is_main.then(|| {
         quote! {
             fn main() -> ::std::process::ExitCode {
@@ -83,6 +97,12 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
         #guard_item
 
         const _: () = {
+            // The defaults the macro took from Cargo.toml, named here so
+            // that cargo rebuilds this crate (and the manifest) when they
+            // change: a proc macro's own reads of them are not tracked.
+            let _ = ::core::option_env!("CARGO_PKG_NAME");
+            let _ = ::core::option_env!("CARGO_PKG_DESCRIPTION");
+
             #manifest_static
 
             #[#krate::__private::linkme::distributed_slice(#krate::__private::TASKS)]
@@ -102,7 +122,7 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
 
             fn __bgapp_run(#instance: #krate::TaskInstance) -> #krate::__private::TaskFuture {
                 ::std::boxed::Box::pin(async move {
-                    let #returned = #fn_ident(#instance).await;
+                    let #returned = #fn_ident(#argument).await;
                     #into_result
                 })
             }

@@ -81,11 +81,47 @@ fn check_inputs(func: &ItemFn, errors: &mut Errors) {
     }
 }
 
+/// Types that are surely not a `TaskInstance`, refused here with the
+/// macro's own message. Any other path may name it under another name
+/// (`use bgapp::TaskInstance as Task`, a type alias): the expansion asserts
+/// the type instead, and rustc reports a mismatch at the type.
+const NOT_AN_INSTANCE: &[&str] = &[
+    "bool",
+    "char",
+    "str",
+    "String",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "f32",
+    "f64",
+    "Vec",
+    "Option",
+    "Result",
+    "Box",
+    "Arc",
+    "Rc",
+    "Path",
+    "PathBuf",
+    "Duration",
+    "Activation",
+    "Cancellation",
+];
+
 fn check_instance_type(ty: &Type, errors: &mut Errors) {
     match ty {
         Type::Path(p) if p.qself.is_none() => {
             let last = p.path.segments.last();
-            if last.is_none_or(|s| s.ident != "TaskInstance") {
+            if last.is_none_or(|s| NOT_AN_INSTANCE.iter().any(|n| s.ident == n)) {
                 errors.push_spanned(
                     ty,
                     format!("expected `bgapp::TaskInstance`, found `{}`", type_name(ty)),
@@ -317,7 +353,8 @@ fn trigger(raw: &RawTrigger, errors: &mut Errors) -> Option<Trigger> {
 
 /// Checks the options together and fills in defaults.
 pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Task> {
-    let fn_name = func.sig.ident.to_string();
+    // `async fn r#type` is the function `type`, and its task `type`.
+    let fn_name = syn::ext::IdentExt::unraw(&func.sig.ident).to_string();
     let is_main = fn_name == "main";
     let package = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
 
@@ -327,7 +364,17 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
         None => (fn_name.replace('_', "-"), func.sig.ident.span()),
     };
     if let Err(e) = bgapp_manifest::check_task_name(&name) {
-        errors.push(name_span, e.to_string());
+        let hint = if raw.name.is_none() {
+            let from = if is_main && !package.is_empty() {
+                "the package name"
+            } else {
+                "the function name"
+            };
+            format!(" (taken from {from}); give the task a valid name with `name = \"...\"`")
+        } else {
+            String::new()
+        };
+        errors.push(name_span, format!("{e}{hint}"));
     }
 
     let description = match &raw.description {

@@ -23,6 +23,8 @@ pub enum DurationError {
     UnitOrder,
     #[error("it is too large")]
     Overflow,
+    #[error("`{text}` has a fraction, which durations do not take; write {suggestion}")]
+    Fraction { text: String, suggestion: String },
 }
 
 const UNITS: &[(&str, u64)] = &[
@@ -52,6 +54,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             i += 1;
         }
         let number = &s[num_start..i];
+        if bytes.get(i) == Some(&b'.') {
+            return Err(fraction(&s[num_start..]));
+        }
         let unit_start = i;
         while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
             i += 1;
@@ -85,6 +90,39 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         total = total.checked_add(ms).ok_or(DurationError::Overflow)?;
     }
     Ok(Duration::from_millis(total))
+}
+
+/// The error for `1.5s`, suggesting the same time in a smaller unit
+/// (`1500ms`) when there is one.
+fn fraction(rest: &str) -> DurationError {
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    let (number, after) = rest.split_at(end);
+    let unit_len = after
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(after.len());
+    let unit = &after[..unit_len];
+    let text = format!("{number}{unit}");
+    let exact = || -> Option<String> {
+        let (whole, frac) = number.split_once('.')?;
+        let per = UNITS.iter().find(|(u, _)| *u == unit)?.1;
+        let scale = 10u64.checked_pow(u32::try_from(frac.len()).ok()?)?;
+        let digits: u64 = format!("{whole}{frac}").parse().ok()?;
+        let ms = digits.checked_mul(per)?;
+        if ms % scale != 0 {
+            return None;
+        }
+        let ms = ms / scale;
+        // The largest unit that holds it whole: `90m`, not `5400s`.
+        let (u, p) = UNITS.iter().find(|(_, p)| ms % p == 0)?;
+        Some(format!("`{}{u}`", ms / p))
+    };
+    DurationError::Fraction {
+        suggestion: exact()
+            .unwrap_or_else(|| "a whole number of a smaller unit, like `1500ms`".into()),
+        text,
+    }
 }
 
 /// Formats a duration the way an attribute would spell it (`"1h30m"`).
@@ -179,6 +217,26 @@ mod tests {
         assert_eq!(
             parse_duration("99999999999999999999d"),
             Err(DurationError::Overflow)
+        );
+    }
+
+    #[test]
+    fn fractions_get_the_same_time_in_a_smaller_unit() {
+        let suggest = |text: &str| match parse_duration(text) {
+            Err(DurationError::Fraction { suggestion, .. }) => suggestion,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(suggest("1.5s"), "`1500ms`");
+        assert_eq!(suggest("1.5h"), "`90m`");
+        assert_eq!(suggest("0.25s"), "`250ms`");
+        assert_eq!(suggest("2.0m"), "`2m`");
+        assert_eq!(
+            suggest("1.0005s"),
+            "a whole number of a smaller unit, like `1500ms`"
+        );
+        assert_eq!(
+            parse_duration("1h 1.5m").unwrap_err().to_string(),
+            "`1.5m` has a fraction, which durations do not take; write `90s`"
         );
     }
 

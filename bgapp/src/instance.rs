@@ -307,3 +307,20 @@ fn socket_family(fd: &OwnedFd) -> io::Result<libc::c_int> {
         Ok(storage.ss_family as libc::c_int)
     }
 }
+
+/// Implemented only by [`TaskInstance`]: the macro asserts that a task's
+/// argument has this type, whatever it is called where it is written.
+#[diagnostic::on_unimplemented(
+    message = "expected `bgapp::TaskInstance`, found `{Self}`",
+    label = "a background task takes `task: bgapp::TaskInstance`"
+)]
+pub trait IsTaskInstance {
+    #[doc(hidden)]
+    fn from_instance(task: TaskInstance) -> Self;
+}
+
+impl IsTaskInstance for TaskInstance {
+    fn from_instance(task: TaskInstance) -> Self {
+        task
+    }
+}

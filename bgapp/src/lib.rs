@@ -68,6 +68,7 @@ pub use state::{StateError, StateStore, Trust};
 /// Not public API: what the macro's expansion refers to.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::instance::IsTaskInstance;
     pub use crate::lifecycle::TaskFuture;
     pub use crate::outcome::{Returned, TaskReturn};
     pub use crate::process::run_process;

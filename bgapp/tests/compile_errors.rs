@@ -8,7 +8,8 @@
 //! The messages the macro writes itself are snapshots in `tests/ui/`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod scratch;
 
 struct Expected {
     line: usize,
@@ -34,32 +35,6 @@ fn expectations(source: &str) -> Vec<Expected> {
         .collect()
 }
 
-/// A scratch package with one binary per case, depending on this bgapp,
-/// with the workspace's lock file so nothing is resolved anew.
-fn scratch_package(cases: &[(String, PathBuf)]) -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workspace = manifest_dir.parent().unwrap();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    let dir = target.join("tests").join("ui-rustc");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut toml = format!(
-        "[package]\nname = \"bgapp-ui-rustc\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-         [dependencies]\nbgapp = {{ path = {:?} }}\n\n[workspace]\n",
-        manifest_dir.display().to_string()
-    );
-    for (name, path) in cases {
-        toml.push_str(&format!(
-            "\n[[bin]]\nname = {name:?}\npath = {:?}\n",
-            path.display().to_string()
-        ));
-    }
-    std::fs::write(dir.join("Cargo.toml"), toml).unwrap();
-    std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-    dir
-}
-
 #[test]
 fn rustc_reports_these_misuses_where_they_are() {
     let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui-rustc");
@@ -75,18 +50,20 @@ fn rustc_reports_these_misuses_where_they_are() {
         "the cases are missing from {}",
         ui.display()
     );
-    let dir = scratch_package(&cases);
+    let mut bins = String::new();
+    for (name, path) in &cases {
+        bins.push_str(&format!(
+            "\n[[bin]]\nname = {name:?}\npath = {:?}\n",
+            path.display().to_string()
+        ));
+    }
+    let scratch = scratch::Scratch::new("ui-rustc", "", &bins);
     let mut failures = Vec::new();
     for (name, path) in &cases {
         let source = std::fs::read_to_string(path).unwrap();
         let expected = expectations(&source);
         assert!(!expected.is_empty(), "{name}.rs marks no `//~^ ERROR[...]`");
-        let out = Command::new(env!("CARGO"))
-            .args(["check", "--quiet", "--message-format=json", "--bin", name])
-            .current_dir(&dir)
-            .env("CARGO_TARGET_DIR", dir.join("target"))
-            .output()
-            .unwrap();
+        let out = scratch.cargo(&["check", "--quiet", "--message-format=json", "--bin", name]);
         if out.status.success() {
             failures.push(format!("{name}: compiled, but must not"));
             continue;
