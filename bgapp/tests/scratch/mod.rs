@@ -1,6 +1,8 @@
 //! Scratch packages that depend on this bgapp, built with cargo by the
 //! tests that need a whole build (rustc's own errors, rebuild tracking).
 //! They share one target directory, so bgapp's dependencies build once.
+//! Each test binary uses part of this module.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
