@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use bgapp_manifest::{
-    format_duration, parse_duration, validate_calendar, ListenAddress, PathCondition, Restart,
-    Schedule, TaskManifest, Trigger, DEFAULT_STOP_TIMEOUT, FORMAT_VERSION,
+    format_duration, parse_duration, Calendar, ListenAddress, PathCondition, Restart, Schedule,
+    TaskManifest, Trigger, DEFAULT_STOP_TIMEOUT, FORMAT_VERSION,
 };
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType, Type};
@@ -193,6 +193,16 @@ fn duration(opt: &Option<Str>, key: &str, errors: &mut Errors) -> Option<Duratio
     }
 }
 
+/// Whether systemd knows a time zone: `UTC`, or a zone of the tz database
+/// as the build machine has it (`/usr/share/zoneinfo`). A machine without
+/// the database cannot tell, so every well-formed name is accepted there.
+fn known_timezone(tz: &str) -> bool {
+    let db = std::path::Path::new("/usr/share/zoneinfo");
+    tz == "UTC"
+        || !db.is_dir()
+        || (!tz.split('/').any(|c| c == ".." || c == "." || c.is_empty()) && db.join(tz).is_file())
+}
+
 /// Resolves `trigger = ...` into the manifest's model.
 fn trigger(raw: &RawTrigger, errors: &mut Errors) -> Option<Trigger> {
     let kind = raw.kind.to_string();
@@ -246,8 +256,18 @@ fn trigger(raw: &RawTrigger, errors: &mut Errors) -> Option<Trigger> {
                             errors.push(v.span, format!("invalid duration `{}`: {e}", v.value))
                         }
                     },
-                    "calendar" => match validate_calendar(&v.value) {
-                        Ok(()) => calendar = Some((v.value.clone(), k.span())),
+                    "calendar" => match Calendar::parse(&v.value) {
+                        Ok(cal) => match cal.timezone().filter(|tz| !known_timezone(tz)) {
+                            Some(tz) => errors.push(
+                                v.span,
+                                format!(
+                                    "invalid calendar `{}`: unknown time zone `{tz}`, which systemd refuses; \
+                                     use a name of the tz database (`timedatectl list-timezones`), like `UTC` or `Europe/Berlin`",
+                                    v.value
+                                ),
+                            ),
+                            None => calendar = Some((v.value.clone(), k.span())),
+                        },
                         Err(e) => {
                             errors.push(v.span, format!("invalid calendar `{}`: {e}", v.value))
                         }
@@ -321,6 +341,10 @@ fn trigger(raw: &RawTrigger, errors: &mut Errors) -> Option<Trigger> {
                             "a watched path must be absolute, like `{key} = \"/var/spool/app\"`"
                         ),
                     );
+                    continue;
+                }
+                if let Err(e) = bgapp_manifest::path::check_absolute_path(&v.value) {
+                    errors.push(v.span, format!("invalid watched path: {e}"));
                     continue;
                 }
                 if found.is_some() {

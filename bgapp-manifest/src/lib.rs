@@ -19,6 +19,7 @@ pub mod env;
 pub mod exit;
 mod listen;
 pub mod name;
+pub mod path;
 pub mod policy;
 mod reason;
 
