@@ -110,7 +110,8 @@ fn wait_active(sys: &System, unit: &str) {
 }
 
 fn install(sys: &System, deb: &std::path::Path) {
-    sys.run(&format!("dpkg -i '{}' >/dev/null", deb.display()));
+    let deb = sys.put(deb);
+    sys.run(&format!("dpkg -i '{deb}' >/dev/null"));
 }
 
 /// Makes this system's logind able to "suspend" without touching the
@@ -334,7 +335,7 @@ fn tarball_install_and_uninstall() {
     sys.watch("e2e-hello*");
     let unpack = format!(
         "mkdir -p /root/bundle && tar -xzf '{}' -C /root/bundle && cd /root/bundle/* && pwd",
-        apps.hello.tarball.display()
+        sys.put(&apps.hello.tarball)
     );
     let folder = sys.run(&unpack).trim().to_string();
     sys.run(&format!("'{folder}/install.sh' >/dev/null"));

@@ -172,6 +172,20 @@ impl System {
         self.disk().upper(path)
     }
 
+    /// Copies a file of this machine into the system and returns its path
+    /// there. The system sees none of this machine's `/tmp` (it has its
+    /// own), where a clone of the repository, and so the bundles, may be.
+    pub fn put(&self, file: &Path) -> String {
+        let name = file.file_name().expect("a file name").to_string_lossy();
+        let inside = format!("/var/lib/bgapp-e2e/{name}");
+        // The system's root, as this machine reaches it.
+        let there = PathBuf::from(format!("/proc/{}/root{inside}", self.pid));
+        std::fs::create_dir_all(there.parent().unwrap()).expect("create the folder in the system");
+        std::fs::copy(file, &there)
+            .unwrap_or_else(|e| panic!("copy {} into the system: {e}", file.display()));
+        inside
+    }
+
     fn wait_for_pid1(&mut self) -> u32 {
         // unshare --fork runs the script as its one child, which execs
         // systemd: that child is PID 1 of the namespace.
