@@ -8,7 +8,8 @@
 //!   also when the task ends and at start.
 //! - `changed` (`PathChanged=`) and `modified` (`PathModified=`) are
 //!   events on the path (or in the directory); events while the task runs
-//!   are dropped, as systemd unwatches the path while its service runs.
+//!   or waits for its restart are dropped, as systemd unwatches the path
+//!   while its service is active (the core decides: `core/trigger.rs`).
 //!
 //! A path that does not exist yet is watched through its deepest existing
 //! ancestor, and watched itself as soon as it appears.

@@ -482,7 +482,7 @@ impl Core {
                 State::RestartAt(at) => times.push(*at),
                 State::Idle | State::Starting { .. } | State::Failed => {}
             }
-            if !self.shutting_down {
+            if !self.shutting_down && !matches!(t.state, State::Failed) {
                 times.extend(t.trigger.wake_at());
             }
         }
