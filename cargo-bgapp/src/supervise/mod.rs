@@ -12,7 +12,7 @@
 //! | `WatchdogSec=` | `WATCHDOG_USEC`; no `WATCHDOG=1` for a whole interval: SIGABRT, a failure |
 //! | `Type=notify` | a `NOTIFY_SOCKET` per task: `READY=1`, `STATUS=`, `WATCHDOG=1`, `EXTEND_TIMEOUT_USEC=` |
 //! | `StateDirectory=` | `BGAPP_STATE_DIR=<target-dir>/bgapp/state/<package>`, kept across runs |
-//! | `.timer` | `core/trigger.rs` and [`schedule`], with `TRIGGER_UNIT`, `TRIGGER_TIMER_REALTIME_USEC` |
+//! | `.timer` | `core/trigger.rs` (no elapse while the run it started goes on) and [`schedule`], with `TRIGGER_UNIT`, `TRIGGER_TIMER_REALTIME_USEC` |
 //! | `.socket` (`Accept=no`) | [`sockets`]: bound here, passed as fd 3 with `LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES` |
 //! | `.path` | [`paths`], with `TRIGGER_UNIT`, `TRIGGER_PATH` |
 //! | `KillMode=control-group` | each task leads its own process group; what is left of it dies with it |
