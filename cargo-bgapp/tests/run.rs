@@ -5,7 +5,10 @@
 //! (`<target>/tmp/bgapp-fixtures`), so bgapp compiles once. Runs of one
 //! fixture share its run directory and state, so they take turns (one lock
 //! per fixture); the two fixtures run side by side. Every wait is for a
-//! line of output, with a generous timeout, never a fixed sleep.
+//! line of output or a condition, with a generous timeout; the one pause
+//! (in `asking_to_stop_never_postpones_a_kill_already_due`) is the
+//! scenario's own timing, not a synchronisation. The timing rules
+//! themselves are tested on a fake clock in `src/supervise/core/tests.rs`.
 
 #[path = "support/run.rs"]
 mod harness;
@@ -232,18 +235,41 @@ fn asking_to_stop_never_postpones_a_kill_already_due() {
     let _fixture = take("lifecycle");
     let run = start("lifecycle", &["--task", "obstinate"]);
     // Time limit 2 s + stop timeout 1 s + 2 s margin: the supervisor stops
-    // it, with SIGKILL 3 s later.
-    run.wait_for("ran longer than its time limit and stop timeout", LINE);
-    let stopped = Instant::now();
-    std::thread::sleep(Duration::from_millis(1_500));
-    let _ = trigger("lifecycle", &["obstinate", "--stop"]);
-    run.wait_for("Stopped obstinate: signal 9 (SIGKILL)", LINE);
-    let killed = stopped.elapsed();
-    assert!(
-        killed < Duration::from_millis(3_900),
-        "killed {killed:?} after the supervisor's stop: the trigger postponed it"
-    );
-    run.stop();
+    // it, with SIGKILL 3 s later. An operator's stop half-way through must
+    // not move the kill to 3 s after itself. The trigger has to land
+    // within those 3 s: on a machine so loaded that it does not, the task
+    // is restarted (on-failure) and the next cycle tries again.
+    for cycle in 1..=3 {
+        run.wait_for_n(
+            "ran longer than its time limit and stop timeout",
+            cycle,
+            LINE,
+        );
+        let restarts = run.count("Started obstinate (restart");
+        // The scenario's own timing (half-way), not a synchronisation.
+        std::thread::sleep(Duration::from_millis(1_500));
+        let sent = Instant::now();
+        let out = trigger("lifecycle", &["obstinate", "--stop"]);
+        let answered = sent.elapsed();
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        let killed = said.contains("task `obstinate` stopped: signal 9 (SIGKILL)");
+        if killed && run.count("Started obstinate (restart") == restarts {
+            // `trigger --stop` returns at the end: with the kill postponed,
+            // 3 s after it was sent at the earliest.
+            assert!(
+                answered < Duration::from_secs(3),
+                "killed {answered:?} after the trigger: it postponed the kill\n{}",
+                run.text()
+            );
+            run.wait_for("Stopped obstinate: signal 9 (SIGKILL)", LINE);
+            run.stop();
+            return;
+        }
+        // Too late: it stopped the restart, or the run after it.
+        assert!(out.status.success(), "{said}");
+        trigger_ok("lifecycle", &["obstinate"]);
+    }
+    panic!("no trigger landed within the stop:\n{}", run.text());
 }
 
 #[test]
@@ -265,7 +291,7 @@ fn a_second_ctrl_c_kills_every_task_at_once() {
     let (status, text) = run.wait_exit(LINE);
     assert_eq!(status.code(), Some(130), "{text}");
     // Its stop timeout is 30s: the exit did not wait for it.
-    assert!(second.elapsed() < Duration::from_secs(10), "{text}");
+    assert!(second.elapsed() < Duration::from_secs(20), "{text}");
     assert!(text.contains("Killed stubborn"), "{text}");
     // The task is gone (or a zombie until init reaps it).
     let deadline = Instant::now() + LINE;

@@ -8,9 +8,10 @@
 //! The apps build into the target directory the other tests use for their
 //! fixtures (`<target>/tmp/bgapp-fixtures`), so bgapp and tokio compile
 //! once. Each app has its own state and run directory there, so the tests
-//! run side by side. Every wait is for a line of output, with a generous
-//! timeout, never a fixed sleep; every process a test starts is killed when
-//! it ends, and each test checks that no process of its app is left.
+//! run side by side. Every wait is for a line of output or a condition,
+//! with a generous timeout, never a fixed sleep; every process a test
+//! starts is killed when it ends, and each test checks that no process of
+//! its app is left.
 
 #[path = "support/run.rs"]
 mod harness;
@@ -413,7 +414,7 @@ fn timer_fires_on_schedule_and_on_trigger() {
     let run = Run::start(app);
     // `interval=2s`: the first fire after 2s, then 2s after each start.
     let no_data = format!("[{app}]  INFO fetch result: no data");
-    run.wait_for_n(&no_data, 2, Duration::from_secs(20));
+    run.wait_for_n(&no_data, 2, LINE);
     let within = run.running_at.elapsed();
     let text = run.text();
     assert!(

@@ -39,7 +39,19 @@ pub enum Request {
     Resume { task: String },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+impl Request {
+    /// The task it is for.
+    pub fn task(&self) -> &str {
+        match self {
+            Request::Fire { task }
+            | Request::Stop { task, .. }
+            | Request::Sleep { task, .. }
+            | Request::Resume { task } => task,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
     pub ok: bool,
     pub message: String,

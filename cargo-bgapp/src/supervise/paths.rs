@@ -8,7 +8,8 @@
 //!   also when the task ends and at start.
 //! - `changed` (`PathChanged=`) and `modified` (`PathModified=`) are
 //!   events on the path (or in the directory); events while the task runs
-//!   are dropped, as systemd unwatches the path while its service runs.
+//!   or waits for its restart are dropped, as systemd unwatches the path
+//!   while its service is active (the core decides: `core/trigger.rs`).
 //!
 //! A path that does not exist yet is watched through its deepest existing
 //! ancestor, and watched itself as soon as it appears.
@@ -115,9 +116,10 @@ impl Watcher {
         spec.path.exists()
     }
 
-    /// Reads the pending events; returns the tasks they concern, each with
-    /// whether a change or modification (for its condition) happened.
-    pub fn read(&mut self) -> Vec<(usize, bool)> {
+    /// Reads the pending events; returns the tasks whose path fired: it
+    /// changed (`changed`, `modified`), or its condition holds now
+    /// (`exists`, `not_empty`).
+    pub fn read(&mut self) -> Vec<usize> {
         let mut events: Vec<(i32, u32)> = Vec::new();
         let mut buf = [0u64; 1024];
         loop {
@@ -159,9 +161,17 @@ impl Watcher {
             let exists = self.arm(spec);
             let flipped = exists != spec.existed;
             spec.existed = exists;
-            let changed =
-                flipped || on_primary & primary_mask(spec.condition) & !libc::IN_IGNORED != 0;
-            out.push((spec.task, changed));
+            let fired = match spec.condition {
+                PathCondition::Changed | PathCondition::Modified => {
+                    flipped || on_primary & primary_mask(spec.condition) & !libc::IN_IGNORED != 0
+                }
+                PathCondition::Exists | PathCondition::NotEmpty => {
+                    Self::holds(spec.condition, &spec.path)
+                }
+            };
+            if fired {
+                out.push(spec.task);
+            }
         }
         self.specs = specs;
         out

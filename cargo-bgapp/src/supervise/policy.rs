@@ -39,6 +39,13 @@ impl Ending {
     }
 }
 
+impl Ending {
+    /// An exit status in `RestartPreventExitStatus=`.
+    pub fn prevents_restart(self) -> bool {
+        matches!(self, Ending::Code(c) if u8::try_from(c).is_ok_and(|c| exit::NO_RESTART.contains(&c)))
+    }
+}
+
 impl std::fmt::Display for Ending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
@@ -79,10 +86,8 @@ pub fn after_exit(restart: Restart, ending: Ending, failed: bool, stopped: bool)
     if stopped {
         return Decision::Stay("it was stopped");
     }
-    if let Ending::Code(c) = ending {
-        if u8::try_from(c).is_ok_and(|c| exit::NO_RESTART.contains(&c)) {
-            return Decision::Stay("its exit status prevents restarts");
-        }
+    if ending.prevents_restart() {
+        return Decision::Stay("its exit status prevents restarts");
     }
     let success = ending.is_clean() && !failed;
     match restart {

@@ -9,7 +9,7 @@
 //! slots; the `pre_exec` hook writes `getpid()`'s digits into the slots,
 //! moves the descriptors into place with `dup2` and calls `execve` itself.
 //! Everything it does is async-signal-safe, and no shell sits in between
-//! (`sh -c 'LISTEN_PID=$$ exec ...'` would need `/bin/sh` and lose argv[0]).
+//! (`sh -c 'LISTEN_PID=$$ exec ...'` would need `/bin/sh` and lose `argv[0]`).
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io::{self, BufRead as _, BufReader, Read as _};

@@ -1,11 +1,12 @@
-//! When a timer task fires, as its `.timer` unit says: `every` is
-//! `OnBootSec=` + `OnUnitActiveSec=` (first after the interval, then an
-//! interval after each start); `calendar` is `OnCalendar=`, computed with
+//! A timer task's schedule, as its `.timer` unit says: `every` is
+//! `OnBootSec=` + `OnUnitActiveSec=` (see `core/trigger.rs` for when it
+//! elapses); `calendar` is `OnCalendar=`, computed here with
 //! [`bgapp_manifest::Calendar`] in local time, or in UTC when the
 //! expression ends in `UTC`.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use anyhow::anyhow;
 use bgapp_manifest::{Calendar, CivilTime};
 
 pub enum Schedule {
@@ -14,25 +15,13 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    /// The next elapse after `now`; `last_start` is the task's last start
-    /// (for `OnUnitActiveSec=`), `None` before the first.
-    pub fn next(&self, now: Instant, last_start: Option<Instant>) -> Option<Instant> {
-        match self {
-            Schedule::Every(every) => Some(last_start.unwrap_or(now) + *every),
-            Schedule::Calendar(cal) => {
-                let wall = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
-                let utc = matches!(cal.timezone(), Some(tz) if tz.eq_ignore_ascii_case("UTC"));
-                let next = if utc {
-                    cal.next_after(CivilTime::from_unix_utc(wall))?
-                        .to_unix_utc()
-                } else {
-                    let t = cal.next_after(local_civil(wall)?)?;
-                    unix_of_local(t)?
-                };
-                let ahead = Duration::from_secs(u64::try_from(next - wall).ok()?);
-                Some(now + ahead)
-            }
-        }
+    pub fn new(schedule: &bgapp_manifest::Schedule) -> anyhow::Result<Schedule> {
+        Ok(match schedule {
+            bgapp_manifest::Schedule::Every(every) => Schedule::Every(*every),
+            bgapp_manifest::Schedule::Calendar(cal) => Schedule::Calendar(
+                Calendar::parse(cal).map_err(|e| anyhow!("invalid calendar `{cal}`: {e}"))?,
+            ),
+        })
     }
 
     /// A note for a calendar in a time zone this supervisor does not read.
@@ -45,6 +34,19 @@ impl Schedule {
             Schedule::Every(_) => None,
         }
     }
+}
+
+/// The calendar's first elapse strictly after `after` (to the second).
+pub fn calendar_next(cal: &Calendar, after: SystemTime) -> Option<SystemTime> {
+    let secs = i64::try_from(after.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()?;
+    let utc = matches!(cal.timezone(), Some(tz) if tz.eq_ignore_ascii_case("UTC"));
+    let next = if utc {
+        cal.next_after(CivilTime::from_unix_utc(secs))?
+            .to_unix_utc()
+    } else {
+        unix_of_local(cal.next_after(local_civil(secs)?)?)?
+    };
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(next).ok()?))
 }
 
 fn local_civil(secs: i64) -> Option<CivilTime> {
@@ -106,27 +108,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_counts_from_the_last_start() {
-        let now = Instant::now();
-        let s = Schedule::Every(Duration::from_secs(5));
-        assert_eq!(s.next(now, None), Some(now + Duration::from_secs(5)));
-        let started = now - Duration::from_secs(2);
-        assert_eq!(
-            s.next(now, Some(started)),
-            Some(started + Duration::from_secs(5))
-        );
-    }
-
-    #[test]
     fn calendar_elapses_within_its_period() {
-        let now = Instant::now();
-        let s = Schedule::Calendar(Calendar::parse("minutely").unwrap());
-        let next = s.next(now, None).unwrap();
+        let now = SystemTime::now();
+        let minutely = Calendar::parse("minutely").unwrap();
+        let next = calendar_next(&minutely, now).unwrap();
         assert!(next > now && next <= now + Duration::from_secs(61));
-        let utc = Schedule::Calendar(Calendar::parse("*-*-* *:*:00/10 UTC").unwrap());
-        assert!(utc.next(now, None).unwrap() <= now + Duration::from_secs(11));
-        assert!(utc.timezone_note().is_none());
-        let berlin = Schedule::Calendar(Calendar::parse("daily Europe/Berlin").unwrap());
-        assert!(berlin.timezone_note().is_some());
+        let utc = Calendar::parse("*-*-* *:*:00/10 UTC").unwrap();
+        let next = calendar_next(&utc, now).unwrap();
+        assert!(next > now && next <= now + Duration::from_secs(11));
+        // 2024-01-01 00:00:25 UTC: the next multiple of 10 s is 5 s later.
+        let at = UNIX_EPOCH + Duration::from_secs(1_704_067_225);
+        assert_eq!(calendar_next(&utc, at), Some(at + Duration::from_secs(5)));
+        let schedule = |cal: &str| Schedule::new(&bgapp_manifest::Schedule::Calendar(cal.into()));
+        assert!(schedule("*-*-* *:*:00/10 UTC")
+            .unwrap()
+            .timezone_note()
+            .is_none());
+        assert!(schedule("daily Europe/Berlin")
+            .unwrap()
+            .timezone_note()
+            .is_some());
+        let err = schedule("not a calendar").err().unwrap().to_string();
+        assert!(
+            err.starts_with("invalid calendar `not a calendar`: "),
+            "{err}"
+        );
     }
 }

@@ -95,24 +95,18 @@ impl Run {
         self.text().matches(needle).count()
     }
 
-    /// Waits until `needle` has appeared `times` times; fails at once if
-    /// the run ended before.
-    #[track_caller]
-    pub fn wait_for_n(&self, needle: &str, times: usize, timeout: Duration) {
+    /// Waits until `done` holds for the output so far, or the run has
+    /// ended, or `timeout` has passed; returns whether `done` held.
+    fn wait_until(&self, timeout: Duration, done: impl Fn(&str) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         let mut out = lock(&self.output.0);
-        while out.text.matches(needle).count() < times {
+        loop {
+            if done(&out.text) {
+                return true;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || out.closed == 2 {
-                let why = if left.is_zero() {
-                    format!("did not appear in {timeout:?}")
-                } else {
-                    "did not appear before the run exited".to_string()
-                };
-                // Not holding the lock: `Drop` reads the output.
-                let text = out.text.clone();
-                drop(out);
-                panic!("`{needle}` (x{times}) {why}; output:\n{text}");
+                return false;
             }
             out = self
                 .output
@@ -120,6 +114,21 @@ impl Run {
                 .wait_timeout(out, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+        }
+    }
+
+    /// Waits until `needle` has appeared `times` times; fails at once if
+    /// the run ended before.
+    #[track_caller]
+    pub fn wait_for_n(&self, needle: &str, times: usize, timeout: Duration) {
+        let started = Instant::now();
+        if !self.wait_until(timeout, |text| text.matches(needle).count() >= times) {
+            let why = if started.elapsed() >= timeout {
+                format!("did not appear in {timeout:?}")
+            } else {
+                "did not appear before the run exited".to_string()
+            };
+            panic!("`{needle}` (x{times}) {why}; output:\n{}", self.text());
         }
     }
 
@@ -180,8 +189,14 @@ impl Run {
     /// (a build in progress).
     pub fn end(&mut self) {
         if self.child.try_wait().is_ok_and(|s| s.is_none()) {
+            // The second Ctrl-C once the first was taken: two sent at once
+            // may arrive as one. With no task to stop, the run just ends.
+            const TAKEN: &str = "(Ctrl-C again to kill at once)";
+            let before = self.count(TAKEN);
             self.interrupt();
-            std::thread::sleep(Duration::from_millis(200));
+            self.wait_until(Duration::from_secs(5), |text| {
+                text.matches(TAKEN).count() > before
+            });
             self.interrupt();
             let deadline = Instant::now() + Duration::from_secs(5);
             while self.child.try_wait().is_ok_and(|s| s.is_none()) && Instant::now() < deadline {
