@@ -458,3 +458,64 @@ fn a_dropped_file_fires_a_path_task() {
     assert!(!spool.join("drop.txt").exists());
     run.stop();
 }
+
+fn append(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new().append(true).open(path).unwrap()
+}
+
+/// With its output not a terminal (so colour is stripped), and stdout and
+/// stderr in one file, every line of every stream arrives whole, its
+/// prefix included: one `write(2)` per line.
+#[test]
+fn lines_of_both_streams_never_mix_in_one_file() {
+    let _fixture = take("triggers");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = cargo_bgapp("triggers");
+    cmd.args(["run", "--task", "chatter"])
+        .stdin(std::process::Stdio::null())
+        .stdout(append(file.path()))
+        .stderr(append(file.path()));
+    /// Ends the run however the test ends.
+    struct Interrupt(std::process::Child);
+    impl Drop for Interrupt {
+        fn drop(&mut self) {
+            // SAFETY: a signal to our own child.
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Interrupt(cmd.spawn().unwrap());
+    let read = || std::fs::read_to_string(file.path()).unwrap_or_default();
+    let start = Instant::now();
+    while !read().contains("chatter done") {
+        assert!(
+            start.elapsed() < FIRST_LINE,
+            "no `chatter done`:\n{}",
+            read()
+        );
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "the run ended:\n{}",
+            read()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    assert!(child.0.wait().unwrap().success(), "{}", read());
+    let text = read();
+    let mut counted = 0;
+    for line in text
+        .lines()
+        .filter(|l| l.contains("chatter") && l.contains("line"))
+    {
+        let rest = line.strip_prefix("[chatter] ");
+        let ok = rest.is_some_and(|r| {
+            let words: Vec<&str> = r.split(' ').collect();
+            matches!(words.as_slice(), ["chatter", "out" | "err", "line", n] if n.parse::<u32>().is_ok())
+        });
+        assert!(ok, "a mixed line: {line:?}");
+        counted += 1;
+    }
+    assert_eq!(counted, 6000, "lines went missing");
+}
