@@ -30,6 +30,9 @@ pub mod strip;
 pub mod tarball;
 pub mod units;
 
+#[cfg(test)]
+mod golden;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
