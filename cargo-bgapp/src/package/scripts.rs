@@ -330,14 +330,13 @@ mod tests {
             p.install_sh(&files),
             p.uninstall_sh(&files),
         ] {
-            let Ok(out) = std::process::Command::new("sh")
+            // `sh` is POSIX: every machine that runs these tests has one.
+            let out = std::process::Command::new("sh")
                 .arg("-n")
                 .arg("-c")
                 .arg(&script)
                 .output()
-            else {
-                return;
-            };
+                .expect("sh runs");
             assert!(
                 out.status.success(),
                 "{}\n{script}",
