@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bgapp_manifest::{PathCondition, Restart, Schedule, TaskManifest, Trigger, FORMAT_VERSION};
 
-use super::config::TaskConfig;
+use super::config::{Directive, TaskConfig};
 use super::units::{generate, UnitContext};
 
 /// The package, binary and user of every case: `/usr/bin/hello`.
@@ -139,7 +139,10 @@ fn relaxed() -> Case {
             devices: vec!["/dev/ttyUSB0".into(), "/dev/i2c-1".into()],
             capabilities: vec!["CAP_NET_BIND_SERVICE".into(), "CAP_SYS_TIME".into()],
             read_write_paths: vec!["/srv/hello".into()],
-            directives: directives.iter().map(|d| d.to_string()).collect(),
+            directives: directives
+                .iter()
+                .map(|d| Directive::parse(d).expect("a valid directive"))
+                .collect(),
         },
     }
 }
@@ -176,9 +179,34 @@ fn difference(expected: &str, actual: &str) -> String {
     )
 }
 
+fn bless(dir: &Path, generated: &BTreeMap<String, String>) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).expect("a writable golden folder");
+    for (name, text) in generated {
+        std::fs::write(dir.join(name), text).expect("a writable golden file");
+    }
+}
+
+/// How the units of case `name` differ from its golden files, if they do.
+fn compare(name: &str, dir: &Path, generated: &BTreeMap<String, String>) -> Vec<String> {
+    let golden = read_dir(dir);
+    if golden.keys().ne(generated.keys()) {
+        return vec![format!(
+            "{name}: golden units {:?}, generated {:?}",
+            golden.keys().collect::<Vec<_>>(),
+            generated.keys().collect::<Vec<_>>()
+        )];
+    }
+    generated
+        .iter()
+        .filter(|(unit, text)| golden[*unit] != **text)
+        .map(|(unit, text)| format!("{name}/{unit}: {}", difference(&golden[unit], text)))
+        .collect()
+}
+
 #[test]
 fn units_match_the_golden_files() {
-    let bless = std::env::var("BGAPP_BLESS").is_ok_and(|v| v == "1");
+    let bless_them = std::env::var("BGAPP_BLESS").is_ok_and(|v| v == "1");
     let root = golden_dir();
     let ctx = UnitContext {
         stem: STEM,
@@ -189,37 +217,14 @@ fn units_match_the_golden_files() {
     let mut failures = Vec::new();
     for case in &cases {
         let dir = root.join(case.name);
-        let units = generate(&ctx, &case.task, &case.config);
-        let generated: BTreeMap<String, String> = units
+        let generated: BTreeMap<String, String> = generate(&ctx, &case.task, &case.config)
             .units()
             .map(|u| (u.name.clone(), u.text.clone()))
             .collect();
-        if bless {
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("a writable golden folder");
-            for (name, text) in &generated {
-                std::fs::write(dir.join(name), text).expect("a writable golden file");
-            }
-            continue;
-        }
-        let golden = read_dir(&dir);
-        if golden.keys().ne(generated.keys()) {
-            failures.push(format!(
-                "{}: golden units {:?}, generated {:?}",
-                case.name,
-                golden.keys().collect::<Vec<_>>(),
-                generated.keys().collect::<Vec<_>>()
-            ));
-            continue;
-        }
-        for (name, text) in &generated {
-            if golden[name] != *text {
-                failures.push(format!(
-                    "{}/{name}: {}",
-                    case.name,
-                    difference(&golden[name], text)
-                ));
-            }
+        if bless_them {
+            bless(&dir, &generated);
+        } else {
+            failures.extend(compare(case.name, &dir, &generated));
         }
     }
     // A folder no case writes any more is a golden file that tests nothing.
@@ -227,12 +232,13 @@ fn units_match_the_golden_files() {
     for entry in std::fs::read_dir(&root).expect("tests/golden/units exists") {
         let name = entry.expect("a readable folder").file_name();
         let name = name.to_string_lossy();
-        if !known.contains(&name.as_ref()) {
-            if bless {
-                std::fs::remove_dir_all(root.join(name.as_ref())).expect("a removable folder");
-            } else {
-                failures.push(format!("{name}: no case generates it"));
-            }
+        if known.contains(&name.as_ref()) {
+            continue;
+        }
+        if bless_them {
+            std::fs::remove_dir_all(root.join(name.as_ref())).expect("a removable folder");
+        } else {
+            failures.push(format!("{name}: no case generates it"));
         }
     }
     assert!(
