@@ -12,6 +12,20 @@ pub struct BundleFile {
     pub path: String,
     pub mode: u32,
     pub data: Vec<u8>,
+    /// A configuration file dpkg keeps on upgrade if it was changed.
+    pub conffile: bool,
+}
+
+impl BundleFile {
+    /// A file that is not a conffile.
+    pub fn new(path: impl Into<String>, mode: u32, data: impl Into<Vec<u8>>) -> BundleFile {
+        BundleFile {
+            path: path.into(),
+            mode,
+            data: data.into(),
+            conffile: false,
+        }
+    }
 }
 
 /// Writes `files` (sorted, with their parent directories) under `prefix`
@@ -24,6 +38,24 @@ pub fn write_tar<W: Write>(
     mtime: u64,
 ) -> io::Result<W> {
     let mut tar = tar::Builder::new(out);
+    if !prefix.is_empty() {
+        let h = header(tar::EntryType::Directory, 0o755, 0, mtime);
+        append(&mut tar, h, prefix, &[])?;
+    }
+    for (path, file) in entries(files) {
+        let full = format!("{prefix}{path}");
+        let h = match file {
+            None => header(tar::EntryType::Directory, 0o755, 0, mtime),
+            Some(f) => header(tar::EntryType::Regular, f.mode, f.data.len() as u64, mtime),
+        };
+        append(&mut tar, h, &full, file.map_or(&[][..], |f| &f.data))?;
+    }
+    tar.into_inner()
+}
+
+/// The directories (`usr/`, `usr/bin/`) and files, in path order so that
+/// each directory precedes its contents.
+fn entries<'a>(files: &[&'a BundleFile]) -> Vec<(String, Option<&'a BundleFile>)> {
     let mut dirs = BTreeSet::new();
     for f in files {
         let mut path = f.path.as_str();
@@ -32,54 +64,45 @@ pub fn write_tar<W: Write>(
             path = parent;
         }
     }
-    // The prefix itself first, then directories and files in path order so
-    // that each directory precedes its contents.
     let mut entries: Vec<(String, Option<&BundleFile>)> =
         dirs.into_iter().map(|d| (format!("{d}/"), None)).collect();
     entries.extend(files.iter().map(|f| (f.path.clone(), Some(*f))));
     entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries
+}
 
-    let header = |kind: tar::EntryType, mode: u32, size: u64| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(kind);
-        h.set_mode(mode);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(mtime);
-        h.set_size(size);
-        // Both fields are ASCII and short, so these cannot fail.
-        h.set_username("root").expect("fits");
-        h.set_groupname("root").expect("fits");
-        h
-    };
-    let mut append = |mut h: tar::Header, path: &str, data: &[u8]| -> io::Result<()> {
-        let name = &mut h.as_old_mut().name;
-        if path.len() <= name.len() {
-            // Written as is: the tar crate would drop a leading `./`, which
-            // dpkg-deb keeps.
-            name[..path.len()].copy_from_slice(path.as_bytes());
-            h.set_cksum();
-            tar.append(&h, data)
-        } else {
-            // A GNU long name; the `./` may go, which dpkg accepts.
-            tar.append_data(&mut h, path, data)
-        }
-    };
-    if !prefix.is_empty() {
-        append(header(tar::EntryType::Directory, 0o755, 0), prefix, &[])?;
+/// A header owned by root:root (0/0) with a fixed mtime.
+fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h.set_size(size);
+    // Both fields are ASCII and short, so these cannot fail.
+    h.set_username("root").expect("fits");
+    h.set_groupname("root").expect("fits");
+    h
+}
+
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    mut h: tar::Header,
+    path: &str,
+    data: &[u8],
+) -> io::Result<()> {
+    let name = &mut h.as_old_mut().name;
+    if path.len() <= name.len() {
+        // Written as is: the tar crate would drop a leading `./`, which
+        // dpkg-deb keeps.
+        name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_cksum();
+        tar.append(&h, data)
+    } else {
+        // A GNU long name; the `./` may go, which dpkg accepts.
+        tar.append_data(&mut h, path, data)
     }
-    for (path, file) in entries {
-        let full = format!("{prefix}{path}");
-        match file {
-            None => append(header(tar::EntryType::Directory, 0o755, 0), &full, &[])?,
-            Some(f) => append(
-                header(tar::EntryType::Regular, f.mode, f.data.len() as u64),
-                &full,
-                &f.data,
-            )?,
-        }
-    }
-    tar.into_inner()
 }
 
 /// A gzip stream with no name and no timestamp, so equal input gives equal
@@ -96,16 +119,8 @@ mod tests {
 
     #[test]
     fn lists_parents_first_with_fixed_metadata() {
-        let a = BundleFile {
-            path: "usr/bin/hello".into(),
-            mode: 0o755,
-            data: b"x".to_vec(),
-        };
-        let b = BundleFile {
-            path: "usr/share/doc/hello/copyright".into(),
-            mode: 0o644,
-            data: b"y".to_vec(),
-        };
+        let a = BundleFile::new("usr/bin/hello", 0o755, b"x".to_vec());
+        let b = BundleFile::new("usr/share/doc/hello/copyright", 0o644, b"y".to_vec());
         let bytes = write_tar(Vec::new(), "./", &[&a, &b], 42).unwrap();
         let mut archive = tar::Archive::new(bytes.as_slice());
         let listed: Vec<(String, u32, u64, u64)> = archive

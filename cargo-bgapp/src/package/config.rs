@@ -25,56 +25,75 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+/// `[package.metadata.bgapp]`, resolved: every value checked and in the
+/// form the packager uses, so nothing downstream parses a string again.
+#[derive(Debug, Default)]
 pub struct Config {
     pub maintainer: Option<String>,
     pub section: Option<String>,
     pub priority: Option<String>,
-    #[serde(default)]
     pub depends: Vec<String>,
-    #[serde(default)]
     pub libraries: BTreeMap<String, String>,
     pub user: Option<String>,
     /// Strip symbols from the binaries (default: true).
     pub strip: Option<bool>,
-    #[serde(default)]
     pub assets: Vec<Asset>,
-    #[serde(default)]
+    /// Absolute paths of files that are conffiles besides those in `/etc`.
     pub conf_files: Vec<String>,
-    #[serde(default)]
+    /// Relaxations for every task.
     pub service: TaskConfig,
-    #[serde(default)]
+    /// Relaxations for one task, by task name.
     pub tasks: BTreeMap<String, TaskConfig>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug)]
 pub struct Asset {
     /// Relative to the package's directory.
     pub source: String,
-    /// An absolute path on the device.
+    /// An absolute path on the device: `/etc/hello/hello.toml`.
     pub dest: String,
-    /// Octal, like `"0644"`; default 0644, or 0755 for files under `bin/`.
-    pub mode: Option<String>,
+    /// The mode, if the table gives one.
+    pub mode: Option<u32>,
 }
 
 /// Relaxations of a service's sandbox; each one makes `package` warn.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug, Default, Clone)]
 pub struct TaskConfig {
-    #[serde(default)]
     pub network: bool,
-    #[serde(default)]
     pub devices: Vec<String>,
-    #[serde(default)]
     pub capabilities: Vec<String>,
-    #[serde(default)]
     pub read_write_paths: Vec<String>,
-    #[serde(default)]
-    pub directives: Vec<String>,
+    pub directives: Vec<Directive>,
+}
+
+/// An extra `[Service]` line, `Key=Value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directive {
+    pub key: String,
+    pub value: String,
+    /// As written, for messages.
+    written: String,
+}
+
+impl Directive {
+    /// `Key=Value`, with blanks around either trimmed; `None` without a key.
+    pub fn parse(text: &str) -> Option<Directive> {
+        let (key, value) = text.split_once('=')?;
+        if text.starts_with('=') {
+            return None;
+        }
+        Some(Directive {
+            key: key.trim().to_string(),
+            value: value.trim().to_string(),
+            written: text.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for Directive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.written)
+    }
 }
 
 impl TaskConfig {
@@ -95,10 +114,11 @@ impl TaskConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("invalid `[package.metadata.bgapp]` in `{manifest}`: {source}")]
+    #[error("invalid `[package.metadata.bgapp]` in `{manifest}`: {error}")]
     Parse {
         manifest: String,
-        source: serde_json::Error,
+        // Not a `source`: the message says it already.
+        error: serde_json::Error,
     },
     #[error("`[package.metadata.bgapp.tasks.{0}]` names no task of this package\n\nhelp: the tasks are: {1}")]
     UnknownTask(String, String),
@@ -121,34 +141,12 @@ impl Config {
         let Some(value) = metadata.get("bgapp") else {
             return Ok(Config::default());
         };
-        let config: Config =
-            serde_json::from_value(value.clone()).map_err(|source| ConfigError::Parse {
+        let raw: raw::Config =
+            serde_json::from_value(value.clone()).map_err(|error| ConfigError::Parse {
                 manifest: manifest.to_string(),
-                source,
+                error,
             })?;
-        for asset in &config.assets {
-            if !asset.dest.starts_with('/') {
-                return Err(ConfigError::Dest(asset.dest.clone()));
-            }
-            if let Some(mode) = &asset.mode {
-                parse_mode(mode)?;
-            }
-        }
-        for t in std::iter::once(&config.service).chain(config.tasks.values()) {
-            if let Some(d) = t
-                .directives
-                .iter()
-                .find(|d| !d.contains('=') || d.starts_with('='))
-            {
-                return Err(ConfigError::Directive(d.clone()));
-            }
-            if let Some(c) = t.capabilities.iter().find(|c| {
-                !c.starts_with("CAP_") || !c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
-            }) {
-                return Err(ConfigError::Capability(c.clone()));
-            }
-        }
-        Ok(config)
+        raw.resolve()
     }
 
     /// Checks that every `tasks.<name>` table names a task.
@@ -163,6 +161,11 @@ impl Config {
         }
         Ok(())
     }
+
+    /// The relaxations of task `name`: those for every task, and its own.
+    pub fn task(&self, name: &str) -> TaskConfig {
+        self.service.merged(self.tasks.get(name))
+    }
 }
 
 pub fn parse_mode(text: &str) -> Result<u32, ConfigError> {
@@ -170,6 +173,125 @@ pub fn parse_mode(text: &str) -> Result<u32, ConfigError> {
         .ok()
         .filter(|m| *m <= 0o7777)
         .ok_or_else(|| ConfigError::Mode(text.to_string()))
+}
+
+/// The table as written: what serde reads, strictly.
+mod raw {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
+    use super::{ConfigError, Directive};
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Config {
+        maintainer: Option<String>,
+        section: Option<String>,
+        priority: Option<String>,
+        #[serde(default)]
+        depends: Vec<String>,
+        #[serde(default)]
+        libraries: BTreeMap<String, String>,
+        user: Option<String>,
+        strip: Option<bool>,
+        #[serde(default)]
+        assets: Vec<Asset>,
+        #[serde(default)]
+        conf_files: Vec<String>,
+        #[serde(default)]
+        service: TaskConfig,
+        #[serde(default)]
+        tasks: BTreeMap<String, TaskConfig>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    struct Asset {
+        source: String,
+        dest: String,
+        mode: Option<String>,
+    }
+
+    #[derive(Default, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    struct TaskConfig {
+        #[serde(default)]
+        network: bool,
+        #[serde(default)]
+        devices: Vec<String>,
+        #[serde(default)]
+        capabilities: Vec<String>,
+        #[serde(default)]
+        read_write_paths: Vec<String>,
+        #[serde(default)]
+        directives: Vec<String>,
+    }
+
+    impl Config {
+        pub fn resolve(self) -> Result<super::Config, ConfigError> {
+            let assets = self
+                .assets
+                .into_iter()
+                .map(Asset::resolve)
+                .collect::<Result<_, _>>()?;
+            let service = self.service.resolve()?;
+            let tasks = self
+                .tasks
+                .into_iter()
+                .map(|(name, t)| Ok((name, t.resolve()?)))
+                .collect::<Result<_, ConfigError>>()?;
+            Ok(super::Config {
+                maintainer: self.maintainer,
+                section: self.section,
+                priority: self.priority,
+                depends: self.depends,
+                libraries: self.libraries,
+                user: self.user,
+                strip: self.strip,
+                assets,
+                conf_files: self.conf_files,
+                service,
+                tasks,
+            })
+        }
+    }
+
+    impl Asset {
+        fn resolve(self) -> Result<super::Asset, ConfigError> {
+            if !self.dest.starts_with('/') {
+                return Err(ConfigError::Dest(self.dest));
+            }
+            let mode = self.mode.as_deref().map(super::parse_mode).transpose()?;
+            Ok(super::Asset {
+                source: self.source,
+                dest: self.dest,
+                mode,
+            })
+        }
+    }
+
+    impl TaskConfig {
+        fn resolve(self) -> Result<super::TaskConfig, ConfigError> {
+            let directives = self
+                .directives
+                .iter()
+                .map(|d| Directive::parse(d).ok_or_else(|| ConfigError::Directive(d.clone())))
+                .collect::<Result<_, _>>()?;
+            if let Some(c) = self.capabilities.iter().find(|c| {
+                !c.starts_with("CAP_") || !c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+            }) {
+                return Err(ConfigError::Capability(c.clone()));
+            }
+            Ok(super::TaskConfig {
+                network: self.network,
+                devices: self.devices,
+                capabilities: self.capabilities,
+                read_write_paths: self.read_write_paths,
+                directives,
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -205,9 +327,41 @@ mod tests {
         let t = c.service.merged(c.tasks.get("up"));
         assert!(t.network);
         assert_eq!(t.devices, ["/dev/ttyUSB0"]);
+        assert_eq!(
+            t.directives,
+            [Directive::parse("Nice=5").unwrap()],
+            "parsed once, here"
+        );
+        assert_eq!(c.task("up").devices, ["/dev/ttyUSB0"]);
+        assert!(c.task("down").network && c.task("down").devices.is_empty());
+        assert_eq!(c.assets[0].mode, Some(0o640));
         assert!(c.check_tasks(&["up"]).is_ok());
         assert!(c.check_tasks(&["down"]).is_err());
         assert_eq!(parse_mode("0640").unwrap(), 0o640);
+    }
+
+    #[test]
+    fn directives() {
+        let d = Directive::parse(" Nice = 5 ").unwrap();
+        assert_eq!((d.key.as_str(), d.value.as_str()), ("Nice", "5"));
+        assert_eq!(d.to_string(), " Nice = 5 ", "shown as written");
+        let d = Directive::parse("Environment=A=B").unwrap();
+        assert_eq!((d.key.as_str(), d.value.as_str()), ("Environment", "A=B"));
+        assert_eq!(Directive::parse("Nice"), None);
+        assert_eq!(Directive::parse("=5"), None);
+    }
+
+    /// The serde error is in the message, once: not again as its cause.
+    #[test]
+    fn a_parse_error_says_it_once() {
+        let meta = json!({ "bgapp": { "maintaner": "x" } });
+        let err = anyhow::Error::from(Config::from_metadata(&meta, "Cargo.toml").unwrap_err());
+        let shown = format!("{err:?}");
+        assert_eq!(
+            shown.matches("unknown field `maintaner`").count(),
+            1,
+            "{shown}"
+        );
     }
 
     #[test]

@@ -24,78 +24,8 @@ pub const LARGE_PAYLOAD: usize = 24 << 20;
 
 pub fn build(plan: &Plan) -> anyhow::Result<Vec<u8>> {
     let control = control_file(plan)?;
-    let data_files: Vec<&BundleFile> = plan.files.iter().collect();
-    let payload: usize = plan.files.iter().map(|f| f.data.len()).sum();
-
-    let large = payload > LARGE_PAYLOAD;
-    let (data_name, data) = if large {
-        let gz = write_tar(gzip(Vec::new(), 3), "./", &data_files, plan.mtime)
-            .context("failed to write `data.tar.gz`")?;
-        (
-            "data.tar.gz",
-            gz.finish().context("failed to compress `data.tar.gz`")?,
-        )
-    } else {
-        let xz = liblzma::write::XzEncoder::new_stream(Vec::new(), xz_stream(&plan.deb_arch)?);
-        let xz = write_tar(xz, "./", &data_files, plan.mtime)
-            .context("failed to write `data.tar.xz`")?;
-        (
-            "data.tar.xz",
-            xz.finish().context("failed to compress `data.tar.xz`")?,
-        )
-    };
-
-    let mut md5sums = String::new();
-    for f in &plan.files {
-        if plan
-            .conffiles
-            .iter()
-            .any(|c| c.trim_start_matches('/') == f.path)
-        {
-            continue;
-        }
-        let _ = writeln!(md5sums, "{:x}  {}", Md5::digest(&f.data), f.path);
-    }
-    let mut control_files = vec![
-        BundleFile {
-            path: "control".into(),
-            mode: 0o644,
-            data: control.into_bytes(),
-        },
-        BundleFile {
-            path: "md5sums".into(),
-            mode: 0o644,
-            data: md5sums.into_bytes(),
-        },
-        BundleFile {
-            path: "postinst".into(),
-            mode: 0o755,
-            data: plan.scripts.postinst.clone().into_bytes(),
-        },
-        BundleFile {
-            path: "postrm".into(),
-            mode: 0o755,
-            data: plan.scripts.postrm.clone().into_bytes(),
-        },
-        BundleFile {
-            path: "prerm".into(),
-            mode: 0o755,
-            data: plan.scripts.prerm.clone().into_bytes(),
-        },
-    ];
-    if !plan.conffiles.is_empty() {
-        control_files.push(BundleFile {
-            path: "conffiles".into(),
-            mode: 0o644,
-            data: plan
-                .conffiles
-                .iter()
-                .map(|c| format!("{c}\n"))
-                .collect::<String>()
-                .into_bytes(),
-        });
-    }
-    control_files.sort_by(|a, b| a.path.cmp(&b.path));
+    let (data_name, data) = data_tar(plan)?;
+    let control_files = control_files(plan, control);
     let control_refs: Vec<&BundleFile> = control_files.iter().collect();
     let control_tar = {
         let gz = write_tar(gzip(Vec::new(), 9), "./", &control_refs, plan.mtime)?;
@@ -109,6 +39,51 @@ pub fn build(plan: &Plan) -> anyhow::Result<Vec<u8>> {
     ar.append(data_name, &data)?;
     ar.finish().flush()?;
     Ok(out)
+}
+
+/// The files as `data.tar.xz`, or `data.tar.gz` when they are large.
+fn data_tar(plan: &Plan) -> anyhow::Result<(&'static str, Vec<u8>)> {
+    let files: Vec<&BundleFile> = plan.files.iter().collect();
+    let payload: usize = plan.files.iter().map(|f| f.data.len()).sum();
+    if payload > LARGE_PAYLOAD {
+        let gz = write_tar(gzip(Vec::new(), 3), "./", &files, plan.mtime)
+            .context("failed to write `data.tar.gz`")?;
+        let gz = gz.finish().context("failed to compress `data.tar.gz`")?;
+        Ok(("data.tar.gz", gz))
+    } else {
+        let xz = liblzma::write::XzEncoder::new_stream(Vec::new(), xz_stream(&plan.deb_arch)?);
+        let xz =
+            write_tar(xz, "./", &files, plan.mtime).context("failed to write `data.tar.xz`")?;
+        let xz = xz.finish().context("failed to compress `data.tar.xz`")?;
+        Ok(("data.tar.xz", xz))
+    }
+}
+
+/// `control`, `md5sums` (of every file but the conffiles), the maintainer
+/// scripts and `conffiles`, sorted by name.
+fn control_files(plan: &Plan, control: String) -> Vec<BundleFile> {
+    let mut md5sums = String::new();
+    let mut conffiles = String::new();
+    for f in &plan.files {
+        if f.conffile {
+            let _ = writeln!(conffiles, "/{}", f.path);
+        } else {
+            let _ = writeln!(md5sums, "{:x}  {}", Md5::digest(&f.data), f.path);
+        }
+    }
+    let scripts = &plan.scripts;
+    let mut files = vec![
+        BundleFile::new("control", 0o644, control),
+        BundleFile::new("md5sums", 0o644, md5sums),
+        BundleFile::new("postinst", 0o755, scripts.postinst.clone()),
+        BundleFile::new("postrm", 0o755, scripts.postrm.clone()),
+        BundleFile::new("prerm", 0o755, scripts.prerm.clone()),
+    ];
+    if !conffiles.is_empty() {
+        files.push(BundleFile::new("conffiles", 0o644, conffiles));
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
 }
 
 /// xz at preset 6 with a binary-tree match finder of depth 2 and a shorter

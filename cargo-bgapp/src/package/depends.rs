@@ -80,29 +80,7 @@ pub fn depends(
             } else if lib == "libstdc++.so.6" {
                 out.insert("libstdc++6".into(), "libstdc++6".into());
             } else {
-                let found = match host_arch() {
-                    Some(h) if h == arch => dpkg_query(lib, arch),
-                    _ => None,
-                };
-                let Some(pkg) = found else {
-                    let why = match host_arch() {
-                        Some(h) if h == arch => {
-                            ": `dpkg-query -S` finds no package with it".to_string()
-                        }
-                        Some(h) => format!(" (this machine is `{h}`, the package is for `{arch}`)"),
-                        None => " (`dpkg-query` is not available here)".to_string(),
-                    };
-                    return Err(DependsError::Unknown {
-                        lib: lib.clone(),
-                        bin: bin
-                            .path
-                            .file_name()
-                            .unwrap_or_default()
-                            .to_string_lossy()
-                            .into_owned(),
-                        why,
-                    });
-                };
+                let pkg = installed_package(lib, bin, arch, host_arch())?;
                 out.insert(pkg.clone(), pkg);
             }
         }
@@ -114,6 +92,37 @@ pub fn depends(
         out.insert("libgcc-s1".into(), versioned("libgcc-s1", v));
     }
     Ok(out.into_values().collect())
+}
+
+/// The package of this machine that ships `lib`, when the package is for
+/// this machine's architecture `host`; else an error that says why not.
+fn installed_package(
+    lib: &str,
+    bin: &Binary,
+    arch: &str,
+    host: Option<&str>,
+) -> Result<String, DependsError> {
+    let found = match host {
+        Some(h) if h == arch => dpkg_query(lib, arch),
+        _ => None,
+    };
+    found.ok_or_else(|| {
+        let why = match host {
+            Some(h) if h == arch => ": `dpkg-query -S` finds no package with it".to_string(),
+            Some(h) => format!(" (this machine is `{h}`, the package is for `{arch}`)"),
+            None => " (`dpkg-query` is not available here)".to_string(),
+        };
+        DependsError::Unknown {
+            lib: lib.to_string(),
+            bin: bin
+                .path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            why,
+        }
+    })
 }
 
 fn versioned(package: &str, version: Option<Vec<u32>>) -> String {

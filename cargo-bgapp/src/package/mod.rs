@@ -30,7 +30,9 @@ pub mod strip;
 pub mod tarball;
 pub mod units;
 
-use std::collections::BTreeMap;
+#[cfg(test)]
+mod golden;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -58,9 +60,8 @@ pub struct Plan {
     pub deb_version: String,
     pub triple: String,
     pub deb_arch: String,
-    /// Sorted by path.
+    /// Sorted by path, each path once; conffiles are marked.
     pub files: Vec<BundleFile>,
-    pub conffiles: Vec<String>,
     pub depends: Vec<String>,
     pub maintainer: Option<String>,
     pub section: String,
@@ -70,6 +71,7 @@ pub struct Plan {
     pub long_description: Vec<String>,
     pub scripts: Scripts,
     pub tasks: Vec<String>,
+    /// Every unit's name, sorted.
     pub units: Vec<String>,
     pub mtime: u64,
     /// Relaxations of the default sandbox and other things to tell the user.
@@ -84,257 +86,75 @@ pub struct Scripts {
     pub uninstall_sh: String,
 }
 
+/// The names the package goes by, resolved once.
+struct Names {
+    stem: String,
+    deb_name: String,
+    /// The system user the services run as.
+    user: String,
+    version: String,
+    deb_version: String,
+}
+
+/// One binary of the bundle, with the units of its tasks in task order.
+struct Installed {
+    name: String,
+    binary: Binary,
+    units: Vec<TaskUnits>,
+}
+
 impl Plan {
+    /// Resolves the command line's project, `[package.metadata.bgapp]` and
+    /// the built binaries into the plan, step by step; every check comes
+    /// before anything is written.
     pub fn new(
         project: &Project,
         config: &Config,
         binaries: Vec<(String, Binary)>,
     ) -> anyhow::Result<Plan> {
-        let package = &project.package;
-        let stem = package.name.to_string();
-        let deb_name = stem.to_lowercase().replace('_', "-");
-        let user = config.user.clone().unwrap_or_else(|| stem.to_lowercase());
-        check_user(&user)?;
-        let version = package.version.to_string();
-
-        let task_names: Vec<String> = binaries
-            .iter()
-            .flat_map(|(_, b)| b.tasks.iter().map(|t| t.name.clone()))
-            .collect();
-        config.check_tasks(&task_names.iter().map(String::as_str).collect::<Vec<_>>())?;
-        for name in &task_names {
-            bgapp_manifest::check_task_name(name)?;
-        }
-
-        let bin_refs: Vec<&Binary> = binaries.iter().map(|(_, b)| b).collect();
-        let mut depends = depends::depends(
-            &bin_refs,
-            &config.libraries,
-            project.target.deb_arch,
-            depends::host_arch,
-        )?;
-        depends.extend(config.depends.iter().cloned());
-
-        let mut warnings = Vec::new();
-        let mut files = Vec::new();
-        let mut all_units: Vec<TaskUnits> = Vec::new();
-        let mut doc = ManifestDoc {
-            package: stem.clone(),
-            version: version.clone(),
-            target: project.target.triple.clone(),
-            binaries: Vec::new(),
-        };
-        for (bin_name, binary) in binaries {
-            let ctx = UnitContext {
-                stem: &stem,
-                bin: &bin_name,
-                user: &user,
-            };
-            let mut unit_map = BTreeMap::new();
-            for task in &binary.tasks {
-                let cfg = config.service.merged(config.tasks.get(&task.name));
-                let u = units::generate(&ctx, task, &cfg);
-                unit_map.insert(
-                    task.name.clone(),
-                    u.units().map(|u| u.name.clone()).collect(),
-                );
-                warnings.extend(u.warnings.iter().cloned());
-                all_units.push(u);
-            }
-            doc.binaries.push(BinaryDoc {
-                name: bin_name.clone(),
-                path: PathBuf::from(format!("/usr/bin/{bin_name}")),
-                target: project.target.triple.clone(),
-                tasks: binary.tasks.clone(),
-                units: unit_map,
-            });
-            files.push(BundleFile {
-                path: format!("usr/bin/{bin_name}"),
-                mode: 0o755,
-                data: binary.data,
-            });
-        }
-        if !warnings.is_empty() {
-            warnings.push(
-                "these relax the default sandbox; `systemd-analyze security` will rate the services lower".to_string(),
-            );
-        }
-
-        for u in &all_units {
-            for unit in u.units() {
-                files.push(BundleFile {
-                    path: format!("usr/lib/systemd/system/{}", unit.name),
-                    mode: 0o644,
-                    data: unit.text.clone().into_bytes(),
-                });
-            }
-        }
-
-        // Triggers stop before the services they start.
-        let mut unit_names: Vec<String> = all_units
-            .iter()
-            .filter_map(|u| u.trigger.as_ref().map(|t| t.name.clone()))
-            .collect();
-        let services: Vec<String> = all_units.iter().map(|u| u.service.name.clone()).collect();
-        unit_names.extend(services.iter().cloned());
-        let mut dirs: Vec<String> = all_units
-            .iter()
-            .flat_map(|u| u.dirs.iter().cloned())
-            .collect();
-        dirs.sort();
-        dirs.dedup();
-        let script_plan = ScriptPlan {
-            stem: &stem,
-            version: &version,
-            user: &user,
-            units: unit_names.clone(),
-            enable: all_units.iter().filter_map(|u| u.enable.clone()).collect(),
-            services,
-            dirs,
-        };
-        files.push(BundleFile {
-            path: format!("usr/lib/sysusers.d/{stem}.conf"),
-            mode: 0o644,
-            data: script_plan.sysusers().into_bytes(),
-        });
-        if let Some(tmpfiles) = script_plan.tmpfiles() {
-            files.push(BundleFile {
-                path: format!("usr/lib/tmpfiles.d/{stem}.conf"),
-                mode: 0o644,
-                data: tmpfiles.into_bytes(),
-            });
-        }
-        let mut manifest_json = serde_json::to_vec_pretty(&doc)?;
-        manifest_json.push(b'\n');
-        files.push(BundleFile {
-            path: format!("usr/share/bgapp/{stem}/bgapp-manifest.json"),
-            mode: 0o644,
-            data: manifest_json,
-        });
+        let names = names(project, config)?;
+        let tasks = task_names(config, &binaries)?;
+        let depends = depends(project, config, &binaries)?;
+        let (installed, warnings) = units(&names, config, binaries);
+        let doc = manifest_doc(project, &names, &installed);
+        let script_plan = script_plan(&names, &installed);
         let mtime = source_date_epoch(project.manifest_dir());
-        files.push(BundleFile {
-            path: format!("usr/share/doc/{deb_name}/copyright"),
-            mode: 0o644,
-            data: copyright(project, config, mtime).into_bytes(),
-        });
         let maintainer = maintainer(project, config);
-        let deb_version = format!("{}-1", debian_version(&version));
-        if let Some(m) = &maintainer {
-            // Debian wants a changelog even for a package built from
-            // upstream: one entry for this build.
-            let text = format!(
-                "{deb_name} ({deb_version}) unstable; urgency=medium\n\n  * Packaged by cargo-bgapp from {stem} {version}.\n\n -- {m}  {}\n",
-                rfc2822(mtime)
-            );
-            let mut gz = archive::gzip(Vec::new(), 9);
-            std::io::Write::write_all(&mut gz, text.as_bytes())?;
-            files.push(BundleFile {
-                path: format!("usr/share/doc/{deb_name}/changelog.Debian.gz"),
-                mode: 0o644,
-                data: gz.finish()?,
-            });
-        }
 
-        let mut conffiles = Vec::new();
-        for asset in &config.assets {
-            let source = project.manifest_dir().join(&asset.source);
-            let data = std::fs::read(&source)
-                .with_context(|| format!("failed to read asset `{}`", source.display()))?;
-            let dest = asset.dest.trim_start_matches('/').to_string();
-            let mode = match &asset.mode {
-                Some(m) => config::parse_mode(m)?,
-                None if dest.contains("bin/") => 0o755,
-                None => 0o644,
-            };
-            if asset.dest.starts_with("/etc/") {
-                conffiles.push(asset.dest.clone());
-            }
-            files.push(BundleFile {
-                path: dest,
-                mode,
-                data,
-            });
-        }
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        if let Some(dup) = files.windows(2).find(|w| w[0].path == w[1].path) {
-            bail!("two files of the bundle go to `/{}`", dup[0].path);
-        }
-        for c in &config.conf_files {
-            if !files.iter().any(|f| format!("/{}", f.path) == *c) {
-                bail!("conf-file `{c}` is not a file of the bundle\n\nhelp: add it to `assets` in `[package.metadata.bgapp]`");
-            }
-            if !conffiles.contains(c) {
-                conffiles.push(c.clone());
-            }
-        }
-        conffiles.sort();
-
-        let scripts = Scripts {
-            postinst: script_plan.postinst(),
-            prerm: script_plan.prerm(),
-            postrm: script_plan.postrm(),
-            install_sh: {
-                let list: Vec<(&str, u32)> =
-                    files.iter().map(|f| (f.path.as_str(), f.mode)).collect();
-                script_plan.install_sh(&list)
-            },
-            uninstall_sh: {
-                let list: Vec<(&str, u32)> =
-                    files.iter().map(|f| (f.path.as_str(), f.mode)).collect();
-                script_plan.uninstall_sh(&list)
-            },
+        let mut files = installed_files(installed);
+        let documents = Documents {
+            doc: &doc,
+            scripts: &script_plan,
+            maintainer: maintainer.as_deref(),
+            mtime,
         };
-
-        let summary = package
-            .description
-            .as_deref()
-            .and_then(|d| d.lines().next())
-            .map(|d| d.trim().trim_end_matches('.').to_string())
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| format!("background application {stem}"));
-        let long_description = package
-            .readme
-            .as_ref()
-            .map(|r| project.manifest_dir().join(r.as_std_path()))
-            .or_else(|| Some(project.manifest_dir().join("README.md")))
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .map(|text| first_paragraph(&text, &summary))
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| describe_tasks(&doc, package.description.as_deref()));
-
-        let tasks = task_names;
+        files.extend(documents.files(project, config, &names)?);
+        files.extend(assets(project, config)?);
+        let files = checked(files, config)?;
+        let scripts = scripts(&script_plan, &files);
+        let (summary, long_description) = description(project, &doc);
+        let package = &project.package;
         Ok(Plan {
-            deb_version,
-            stem,
-            deb_name,
-            version,
+            units: unit_names(&doc),
             triple: project.target.triple.clone(),
             deb_arch: project.target.deb_arch.to_string(),
-            files,
-            conffiles,
-            depends,
-            maintainer,
-            section: config.section.clone().unwrap_or_else(|| "misc".to_string()),
-            priority: config
-                .priority
-                .clone()
-                .unwrap_or_else(|| "optional".to_string()),
+            section: config.section.clone().unwrap_or_else(|| "misc".into()),
+            priority: config.priority.clone().unwrap_or_else(|| "optional".into()),
             homepage: package
                 .homepage
                 .clone()
                 .or_else(|| package.repository.clone()),
+            stem: names.stem,
+            deb_name: names.deb_name,
+            version: names.version,
+            deb_version: names.deb_version,
+            files,
+            depends,
+            maintainer,
             summary,
             long_description,
             scripts,
             tasks,
-            units: {
-                let mut all: Vec<String> = all_units
-                    .iter()
-                    .flat_map(|u| u.units().map(|u| u.name.clone()))
-                    .collect();
-                all.sort();
-                all
-            },
             mtime,
             warnings,
         })
@@ -354,6 +174,301 @@ impl Plan {
     pub fn tar_file_name(&self) -> String {
         format!("{}.tar.gz", self.tar_top())
     }
+}
+
+/// The package's names: Cargo's, Debian's, and the system user's.
+fn names(project: &Project, config: &Config) -> anyhow::Result<Names> {
+    let stem = project.package.name.to_string();
+    let user = config.user.clone().unwrap_or_else(|| stem.to_lowercase());
+    check_user(&user)?;
+    let version = project.package.version.to_string();
+    Ok(Names {
+        deb_name: stem.to_lowercase().replace('_', "-"),
+        deb_version: format!("{}-1", debian_version(&version)),
+        stem,
+        user,
+        version,
+    })
+}
+
+/// Every task's name, binary by binary, checked by the contract's rules;
+/// every `[package.metadata.bgapp.tasks.<name>]` must name one.
+fn task_names(config: &Config, binaries: &[(String, Binary)]) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> = binaries
+        .iter()
+        .flat_map(|(_, b)| b.tasks.iter().map(|t| t.name.clone()))
+        .collect();
+    config.check_tasks(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
+    for name in &names {
+        bgapp_manifest::check_task_name(name)?;
+    }
+    Ok(names)
+}
+
+/// `Depends:`: what the binaries need, then what the configuration adds.
+fn depends(
+    project: &Project,
+    config: &Config,
+    binaries: &[(String, Binary)],
+) -> anyhow::Result<Vec<String>> {
+    let bins: Vec<&Binary> = binaries.iter().map(|(_, b)| b).collect();
+    let mut out = depends::depends(
+        &bins,
+        &config.libraries,
+        project.target.deb_arch,
+        depends::host_arch,
+    )?;
+    out.extend(config.depends.iter().cloned());
+    Ok(out)
+}
+
+/// The units of every task, and the warnings about relaxed sandboxes.
+fn units(
+    names: &Names,
+    config: &Config,
+    binaries: Vec<(String, Binary)>,
+) -> (Vec<Installed>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut installed = Vec::new();
+    for (name, binary) in binaries {
+        let ctx = UnitContext {
+            stem: &names.stem,
+            bin: &name,
+            user: &names.user,
+        };
+        let units: Vec<TaskUnits> = binary
+            .tasks
+            .iter()
+            .map(|task| units::generate(&ctx, task, &config.task(&task.name)))
+            .collect();
+        warnings.extend(units.iter().flat_map(|u| u.warnings.iter().cloned()));
+        installed.push(Installed {
+            name,
+            binary,
+            units,
+        });
+    }
+    if !warnings.is_empty() {
+        warnings.push(
+            "these relax the default sandbox; `systemd-analyze security` will rate the services lower".to_string(),
+        );
+    }
+    (installed, warnings)
+}
+
+/// `bgapp-manifest.json`: the tasks of each binary, with installed paths
+/// and the units of each task.
+fn manifest_doc(project: &Project, names: &Names, installed: &[Installed]) -> ManifestDoc {
+    let target = &project.target.triple;
+    let binaries = installed
+        .iter()
+        .map(|b| BinaryDoc {
+            name: b.name.clone(),
+            path: PathBuf::from(format!("/usr/bin/{}", b.name)),
+            target: target.clone(),
+            tasks: b.binary.tasks.clone(),
+            units: b
+                .binary
+                .tasks
+                .iter()
+                .zip(&b.units)
+                .map(|(t, u)| (t.name.clone(), u.units().map(|u| u.name.clone()).collect()))
+                .collect(),
+        })
+        .collect();
+    ManifestDoc {
+        package: names.stem.clone(),
+        version: names.version.clone(),
+        target: target.clone(),
+        binaries,
+    }
+}
+
+/// Every unit's name, sorted.
+fn unit_names(doc: &ManifestDoc) -> Vec<String> {
+    let mut all: Vec<String> = doc
+        .binaries
+        .iter()
+        .flat_map(|b| b.units.values().flatten().cloned())
+        .collect();
+    all.sort();
+    all
+}
+
+/// What the install and removal scripts act on.
+fn script_plan<'a>(names: &'a Names, installed: &[Installed]) -> ScriptPlan<'a> {
+    let all: Vec<&TaskUnits> = installed.iter().flat_map(|b| &b.units).collect();
+    let services: Vec<String> = all.iter().map(|u| u.service.name.clone()).collect();
+    // Triggers stop before the services they start.
+    let units = all
+        .iter()
+        .filter_map(|u| u.trigger.as_ref().map(|t| t.name.clone()))
+        .chain(services.iter().cloned())
+        .collect();
+    let mut dirs: Vec<String> = all.iter().flat_map(|u| u.dirs.iter().cloned()).collect();
+    dirs.sort();
+    dirs.dedup();
+    ScriptPlan {
+        stem: &names.stem,
+        deb_name: &names.deb_name,
+        version: &names.version,
+        user: &names.user,
+        units,
+        enable: all.iter().filter_map(|u| u.enable.clone()).collect(),
+        services,
+        dirs,
+    }
+}
+
+/// The binaries in `/usr/bin` and their units.
+fn installed_files(installed: Vec<Installed>) -> Vec<BundleFile> {
+    let mut files = Vec::new();
+    for b in installed {
+        for unit in b.units.iter().flat_map(TaskUnits::units) {
+            let path = format!("usr/lib/systemd/system/{}", unit.name);
+            files.push(BundleFile::new(path, 0o644, unit.text.clone()));
+        }
+        files.push(BundleFile::new(
+            format!("usr/bin/{}", b.name),
+            0o755,
+            b.binary.data,
+        ));
+    }
+    files
+}
+
+/// What the files that describe the package are made from.
+struct Documents<'a> {
+    doc: &'a ManifestDoc,
+    scripts: &'a ScriptPlan<'a>,
+    maintainer: Option<&'a str>,
+    mtime: u64,
+}
+
+impl Documents<'_> {
+    /// The system user, the watched directories, the task manifest, the
+    /// copyright and, with a maintainer, the Debian changelog.
+    fn files(
+        &self,
+        project: &Project,
+        config: &Config,
+        names: &Names,
+    ) -> anyhow::Result<Vec<BundleFile>> {
+        let stem = &names.stem;
+        let doc_dir = format!("usr/share/doc/{}", names.deb_name);
+        let mut files = vec![BundleFile::new(
+            format!("usr/lib/sysusers.d/{stem}.conf"),
+            0o644,
+            self.scripts.sysusers(),
+        )];
+        if let Some(tmpfiles) = self.scripts.tmpfiles() {
+            let path = format!("usr/lib/tmpfiles.d/{stem}.conf");
+            files.push(BundleFile::new(path, 0o644, tmpfiles));
+        }
+        let mut json = serde_json::to_vec_pretty(self.doc)?;
+        json.push(b'\n');
+        let path = format!("usr/share/bgapp/{stem}/bgapp-manifest.json");
+        files.push(BundleFile::new(path, 0o644, json));
+        let text = copyright(project, config, self.mtime);
+        files.push(BundleFile::new(format!("{doc_dir}/copyright"), 0o644, text));
+        if let Some(m) = self.maintainer {
+            let gz = changelog(names, m, self.mtime)?;
+            let path = format!("{doc_dir}/changelog.Debian.gz");
+            files.push(BundleFile::new(path, 0o644, gz));
+        }
+        Ok(files)
+    }
+}
+
+/// Debian wants a changelog even for a package built from upstream: one
+/// entry for this build, gzipped.
+fn changelog(names: &Names, maintainer: &str, mtime: u64) -> anyhow::Result<Vec<u8>> {
+    let text = format!(
+        "{deb_name} ({deb_version}) unstable; urgency=medium\n\n  * Packaged by cargo-bgapp from {stem} {version}.\n\n -- {maintainer}  {date}\n",
+        deb_name = names.deb_name,
+        deb_version = names.deb_version,
+        stem = names.stem,
+        version = names.version,
+        date = rfc2822(mtime)
+    );
+    let mut gz = archive::gzip(Vec::new(), 9);
+    std::io::Write::write_all(&mut gz, text.as_bytes())?;
+    Ok(gz.finish()?)
+}
+
+/// The files `assets` names, read from the package's directory; those
+/// under `/etc` are conffiles.
+fn assets(project: &Project, config: &Config) -> anyhow::Result<Vec<BundleFile>> {
+    let mut files = Vec::new();
+    for asset in &config.assets {
+        let source = project.manifest_dir().join(&asset.source);
+        let data = std::fs::read(&source)
+            .with_context(|| format!("failed to read asset `{}`", source.display()))?;
+        let path = asset.dest.trim_start_matches('/').to_string();
+        let mode = match asset.mode {
+            Some(mode) => mode,
+            None if path.contains("bin/") => 0o755,
+            None => 0o644,
+        };
+        let mut file = BundleFile::new(path, mode, data);
+        file.conffile = asset.dest.starts_with("/etc/");
+        files.push(file);
+    }
+    Ok(files)
+}
+
+/// The files sorted by path, no two at one path, and those `conf-files`
+/// names marked as conffiles.
+fn checked(mut files: Vec<BundleFile>, config: &Config) -> anyhow::Result<Vec<BundleFile>> {
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    if let Some(dup) = files.windows(2).find(|w| w[0].path == w[1].path) {
+        bail!("two files of the bundle go to `/{}`", dup[0].path);
+    }
+    for c in &config.conf_files {
+        let Some(file) = files
+            .iter_mut()
+            .find(|f| c.strip_prefix('/') == Some(f.path.as_str()))
+        else {
+            bail!("conf-file `{c}` is not a file of the bundle\n\nhelp: add it to `assets` in `[package.metadata.bgapp]`");
+        };
+        file.conffile = true;
+    }
+    Ok(files)
+}
+
+/// The `.deb`'s maintainer scripts and the tarball's install scripts.
+fn scripts(plan: &ScriptPlan<'_>, files: &[BundleFile]) -> Scripts {
+    let list: Vec<(&str, u32)> = files.iter().map(|f| (f.path.as_str(), f.mode)).collect();
+    Scripts {
+        postinst: plan.postinst(),
+        prerm: plan.prerm(),
+        postrm: plan.postrm(),
+        install_sh: plan.install_sh(&list),
+        uninstall_sh: plan.uninstall_sh(&list),
+    }
+}
+
+/// The summary (the first line of the package's description) and the long
+/// description (the README's first paragraph, else the tasks).
+fn description(project: &Project, doc: &ManifestDoc) -> (String, Vec<String>) {
+    let package = &project.package;
+    let summary = package
+        .description
+        .as_deref()
+        .and_then(|d| d.lines().next())
+        .map(|d| d.trim().trim_end_matches('.').to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| format!("background application {}", package.name));
+    let readme = match &package.readme {
+        Some(r) => project.manifest_dir().join(r.as_std_path()),
+        None => project.manifest_dir().join("README.md"),
+    };
+    let long = std::fs::read_to_string(readme)
+        .ok()
+        .map(|text| first_paragraph(&text, &summary))
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| describe_tasks(doc, package.description.as_deref()));
+    (summary, long)
 }
 
 /// `maintainer` from `[package.metadata.bgapp]`, else the first author.

@@ -10,16 +10,8 @@ use super::Plan;
 
 pub fn build(plan: &Plan) -> anyhow::Result<Vec<u8>> {
     let extra = [
-        BundleFile {
-            path: "install.sh".into(),
-            mode: 0o755,
-            data: plan.scripts.install_sh.clone().into_bytes(),
-        },
-        BundleFile {
-            path: "uninstall.sh".into(),
-            mode: 0o755,
-            data: plan.scripts.uninstall_sh.clone().into_bytes(),
-        },
+        BundleFile::new("install.sh", 0o755, plan.scripts.install_sh.clone()),
+        BundleFile::new("uninstall.sh", 0o755, plan.scripts.uninstall_sh.clone()),
     ];
     let mut files: Vec<&BundleFile> = plan.files.iter().chain(extra.iter()).collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -27,11 +19,7 @@ pub fn build(plan: &Plan) -> anyhow::Result<Vec<u8>> {
     for f in &files {
         let _ = writeln!(sums, "{:x}  {}", Sha256::digest(&f.data), f.path);
     }
-    let sums = BundleFile {
-        path: "SHA256SUMS".into(),
-        mode: 0o644,
-        data: sums.into_bytes(),
-    };
+    let sums = BundleFile::new("SHA256SUMS", 0o644, sums);
     files.push(&sums);
     files.sort_by(|a, b| a.path.cmp(&b.path));
 

@@ -6,10 +6,12 @@
 //! rates "OK" or better (2.0 or lower); `[package.metadata.bgapp]` can
 //! relax it per task, and each relaxation is reported as a warning.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use bgapp_manifest::policy::{
-    start_limit_burst, watched_dir, RESTART_DELAY, START_LIMIT_INTERVAL, STOP_MARGIN,
+    start_limit_burst, stop_kill_after, watched_dir, RESTART_DELAY, START_LIMIT_INTERVAL,
+    STOP_MARGIN,
 };
 use bgapp_manifest::{
     exit, format_systemd, unit_stem, ListenAddress, Restart, Schedule, TaskManifest, Trigger,
@@ -100,212 +102,121 @@ const HARDENING_KEYS: &[&str] = &[
     "SupplementaryGroups",
 ];
 
-pub fn generate(ctx: &UnitContext<'_>, task: &TaskManifest, config: &TaskConfig) -> TaskUnits {
-    let stem = unit_stem(ctx.stem, &task.name);
-    let service_name = format!("{stem}.service");
-    let mut warnings = Vec::new();
-    let mut dirs = Vec::new();
-    let mut read_write: Vec<String> = Vec::new();
+/// The sandbox every service gets whatever its configuration, after its
+/// identity and before what the configuration decides (devices,
+/// capabilities, network, writable paths).
+const SANDBOX: &[(&str, &str)] = &[
+    ("NoNewPrivileges", "yes"),
+    ("ProtectSystem", "strict"),
+    ("ProtectHome", "yes"),
+    ("PrivateTmp", "yes"),
+    ("PrivateMounts", "yes"),
+    ("PrivateIPC", "yes"),
+    ("ProtectHostname", "yes"),
+    ("ProtectClock", "yes"),
+    ("ProtectKernelTunables", "yes"),
+    ("ProtectKernelModules", "yes"),
+    ("ProtectKernelLogs", "yes"),
+    ("ProtectControlGroups", "yes"),
+    ("ProtectProc", "invisible"),
+    ("ProcSubset", "pid"),
+    ("RestrictNamespaces", "yes"),
+    ("RestrictRealtime", "yes"),
+    ("RestrictSUIDSGID", "yes"),
+    ("LockPersonality", "yes"),
+    ("MemoryDenyWriteExecute", "yes"),
+    ("RemoveIPC", "yes"),
+    ("KeyringMode", "private"),
+    ("SystemCallArchitectures", "native"),
+    ("SystemCallErrorNumber", "EPERM"),
+    ("SystemCallFilter", "@system-service"),
+    ("SystemCallFilter", "~@privileged @resources"),
+];
 
-    let listen = match &task.trigger {
-        Trigger::Socket { listen } => Some(listen.as_str()),
-        _ => None,
-    };
-    let inet_socket = listen
-        .and_then(|l| ListenAddress::parse(l).ok())
-        .is_some_and(|a| a.is_inet());
-    if config.network && !inet_socket {
-        warnings.push(format!(
-            "task `{}` may use the network (AF_INET, AF_INET6, IP traffic)",
-            task.name
-        ));
-    }
-    let network = config.network || inet_socket;
+/// The lines of one section, in order; a key may repeat.
+#[derive(Debug, Default)]
+struct Lines(Vec<(String, String)>);
 
-    if let Trigger::Path { condition, path } = &task.trigger {
-        match watched_dir(*condition, path) {
-            Some(dir) => {
-                read_write.push(dir.clone());
-                dirs.push(dir);
-            }
-            // `-`: a missing path must not stop the service from starting.
-            None => read_write.push(format!("-{}", path.trim_end_matches('/'))),
-        }
-    }
-    for p in &config.read_write_paths {
-        warnings.push(format!("task `{}` may write to `{p}`", task.name));
-        read_write.push(p.clone());
-    }
-
-    // [Unit]
-    let description = task
-        .description
-        .as_deref()
-        .map(|d| d.lines().next().unwrap_or_default().trim().to_string())
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| format!("{} background task", task.name));
-    let mut s = String::new();
-    s.push_str("[Unit]\n");
-    s.push_str(&format!("Description={}\n", escape(&description)));
-    s.push_str(&format!(
-        "Documentation=file:///usr/share/bgapp/{}/bgapp-manifest.json\n",
-        ctx.stem
-    ));
-    // Stopped before D-Bus at shutdown, so that the runtime can still ask
-    // systemd whether the system is shutting down (Terminated) or an
-    // operator stopped the task (ClosedByUser).
-    s.push_str("After=dbus.service\n");
-    // A crash loop ends in the failed state instead of spinning forever.
-    s.push_str(&format!(
-        "StartLimitIntervalSec={}s\n",
-        START_LIMIT_INTERVAL.as_secs()
-    ));
-    s.push_str(&format!("StartLimitBurst={}\n", start_limit_burst(task)));
-    s.push('\n');
-
-    // [Service]: the lifecycle, from the manifest.
-    let mut service: Vec<(String, String)> = Vec::new();
-    let mut set = |k: &str, v: String| service.push((k.to_string(), v));
-    set("Type", "notify".into());
-    set(
-        "ExecStart",
-        format!("/usr/bin/{} {}", escape(ctx.bin), escape(&task.name)),
-    );
-    set(
-        "Restart",
-        match task.restart {
-            Restart::Always => "always",
-            Restart::OnFailure => "on-failure",
-            Restart::Never => "no",
-        }
-        .into(),
-    );
-    set("RestartSec", format_systemd(RESTART_DELAY));
-    set("RestartPreventExitStatus", join_codes(exit::NO_RESTART));
-    set("SuccessExitStatus", join_codes(exit::ALSO_SUCCESS));
-    let stop = task.stop_timeout();
-    set("TimeoutStopSec", format_systemd(stop + STOP_MARGIN));
-    if let Some(limit) = task.time_limit() {
-        // The runtime cancels at the limit and then has `stop_timeout` to
-        // save; systemd steps in only after both.
-        set("RuntimeMaxSec", format_systemd(limit + stop + STOP_MARGIN));
-    }
-    if let Some(watchdog) = task.watchdog() {
-        set("WatchdogSec", format_systemd(watchdog));
-    }
-    set("User", ctx.user.into());
-    set("Group", ctx.user.into());
-    set("StateDirectory", ctx.stem.into());
-    set("StateDirectoryMode", "0750".into());
-    set("UMask", "0077".into());
-
-    // [Service]: the sandbox.
-    for (k, v) in [
-        ("NoNewPrivileges", "yes"),
-        ("ProtectSystem", "strict"),
-        ("ProtectHome", "yes"),
-        ("PrivateTmp", "yes"),
-        ("PrivateMounts", "yes"),
-        ("PrivateIPC", "yes"),
-        ("ProtectHostname", "yes"),
-        ("ProtectClock", "yes"),
-        ("ProtectKernelTunables", "yes"),
-        ("ProtectKernelModules", "yes"),
-        ("ProtectKernelLogs", "yes"),
-        ("ProtectControlGroups", "yes"),
-        ("ProtectProc", "invisible"),
-        ("ProcSubset", "pid"),
-        ("RestrictNamespaces", "yes"),
-        ("RestrictRealtime", "yes"),
-        ("RestrictSUIDSGID", "yes"),
-        ("LockPersonality", "yes"),
-        ("MemoryDenyWriteExecute", "yes"),
-        ("RemoveIPC", "yes"),
-        ("KeyringMode", "private"),
-        ("SystemCallArchitectures", "native"),
-        ("SystemCallErrorNumber", "EPERM"),
-    ] {
-        set(k, v.into());
-    }
-    set("SystemCallFilter", "@system-service".into());
-    set("SystemCallFilter", "~@privileged @resources".into());
-
-    if config.devices.is_empty() {
-        set("PrivateDevices", "yes".into());
-    } else {
-        warnings.push(format!(
-            "task `{}` may use the devices {}",
-            task.name,
-            config.devices.join(", ")
-        ));
-        set("PrivateDevices", "no".into());
-        set("DevicePolicy", "closed".into());
-        for d in &config.devices {
-            set("DeviceAllow", format!("{d} rw"));
-        }
-    }
-    if config.capabilities.is_empty() {
-        set("CapabilityBoundingSet", String::new());
-        set("AmbientCapabilities", String::new());
-        // Capabilities and devices need the host's user namespace.
-        if config.devices.is_empty() {
-            set("PrivateUsers", "yes".into());
-        }
-    } else {
-        warnings.push(format!(
-            "task `{}` keeps the capabilities {}",
-            task.name,
-            config.capabilities.join(" ")
-        ));
-        set("CapabilityBoundingSet", config.capabilities.join(" "));
-        set("AmbientCapabilities", config.capabilities.join(" "));
-    }
-    if network {
-        // AF_NETLINK: glibc's getaddrinfo asks the kernel for interfaces.
-        set(
-            "RestrictAddressFamilies",
-            "AF_UNIX AF_INET AF_INET6 AF_NETLINK".into(),
-        );
-    } else {
-        // AF_UNIX: sd_notify, the journal and D-Bus (logind).
-        set("RestrictAddressFamilies", "AF_UNIX".into());
-        set("PrivateNetwork", "yes".into());
-        set("IPAddressDeny", "any".into());
-    }
-    for p in &read_write {
-        set("ReadWritePaths", escape(p));
+impl Lines {
+    fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.0.push((key.to_string(), value.into()));
     }
 
-    // Extra directives replace ours with the same key, or are added.
-    for directive in &config.directives {
-        let (key, value) = directive.split_once('=').expect("checked when parsed");
-        let key = key.trim();
-        if HARDENING_KEYS.contains(&key) {
-            warnings.push(format!(
-                "task `{}` overrides `{key}=` with `{directive}`",
-                task.name
-            ));
-        }
-        match service.iter().position(|(k, _)| k == key) {
+    /// Replaces every line with `key` by one with `value`, where the first
+    /// was, or adds it at the end.
+    fn replace(&mut self, key: &str, value: &str) {
+        match self.0.iter().position(|(k, _)| k == key) {
             Some(first) => {
-                service[first].1 = value.trim().to_string();
+                self.0[first].1 = value.to_string();
                 let mut i = 0;
-                service.retain(|(k, _)| {
+                self.0.retain(|(k, _)| {
                     i += 1;
                     k != key || i - 1 == first
                 });
             }
-            None => service.push((key.to_string(), value.trim().to_string())),
+            None => self.set(key, value),
         }
     }
 
-    s.push_str("[Service]\n");
-    for (k, v) in &service {
-        s.push_str(&format!("{k}={v}\n"));
+    fn write(&self, out: &mut String) {
+        for (k, v) in &self.0 {
+            let _ = writeln!(out, "{k}={v}");
+        }
     }
-    if matches!(task.trigger, Trigger::Boot) {
-        s.push_str("\n[Install]\nWantedBy=multi-user.target\n");
+}
+
+/// The warnings about one task's relaxations of the default sandbox.
+struct Relaxations<'a> {
+    task: &'a str,
+    warnings: Vec<String>,
+}
+
+impl Relaxations<'_> {
+    /// "task `<task>` <what>".
+    fn warn(&mut self, what: std::fmt::Arguments<'_>) {
+        self.warnings.push(format!("task `{}` {what}", self.task));
     }
+}
+
+/// What a task's service may reach beyond the default sandbox.
+struct Access {
+    /// AF_INET and AF_INET6 and IP traffic.
+    network: bool,
+    /// `ReadWritePaths=`, escaped when written.
+    read_write: Vec<String>,
+    /// Directories the package creates for the task (a watched directory).
+    dirs: Vec<String>,
+}
+
+pub fn generate(ctx: &UnitContext<'_>, task: &TaskManifest, config: &TaskConfig) -> TaskUnits {
+    let stem = unit_stem(ctx.stem, &task.name);
+    let service_name = format!("{stem}.service");
+    let description = description(task);
+    let mut relaxed = Relaxations {
+        task: &task.name,
+        warnings: Vec::new(),
+    };
+    let access = access(task, config, &mut relaxed);
+
+    let mut service = Lines::default();
+    service.set("Type", "notify");
+    service.set(
+        "ExecStart",
+        format!("/usr/bin/{} {}", escape(ctx.bin), escape(&task.name)),
+    );
+    restart_policy(&mut service, task);
+    timeouts(&mut service, task);
+    identity(&mut service, ctx);
+    for (key, value) in SANDBOX {
+        service.set(key, *value);
+    }
+    devices(&mut service, config, &mut relaxed);
+    capabilities(&mut service, config, &mut relaxed);
+    network(&mut service, &access);
+    for p in &access.read_write {
+        service.set("ReadWritePaths", escape(p));
+    }
+    directives(&mut service, config, &mut relaxed);
 
     let trigger = trigger_unit(&stem, &service_name, task, &description);
     let enable = match (&task.trigger, &trigger) {
@@ -315,14 +226,194 @@ pub fn generate(ctx: &UnitContext<'_>, task: &TaskManifest, config: &TaskConfig)
     };
     TaskUnits {
         service: Unit {
+            text: service_unit(ctx, task, &description, &service),
             name: service_name,
-            text: s,
         },
         trigger,
         enable,
-        dirs,
-        warnings,
+        dirs: access.dirs,
+        warnings: relaxed.warnings,
     }
+}
+
+/// The first line of the task's description, or one made from its name.
+fn description(task: &TaskManifest) -> String {
+    task.description
+        .as_deref()
+        .map(|d| d.lines().next().unwrap_or_default().trim().to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| format!("{} background task", task.name))
+}
+
+/// The network and the paths the service needs: an IP socket's service
+/// gets the network; a path task may write where it watches.
+fn access(task: &TaskManifest, config: &TaskConfig, relaxed: &mut Relaxations<'_>) -> Access {
+    let inet_socket = match &task.trigger {
+        Trigger::Socket { listen } => ListenAddress::parse(listen).is_ok_and(|a| a.is_inet()),
+        _ => false,
+    };
+    if config.network && !inet_socket {
+        relaxed.warn(format_args!(
+            "may use the network (AF_INET, AF_INET6, IP traffic)"
+        ));
+    }
+    let mut access = Access {
+        network: config.network || inet_socket,
+        read_write: Vec::new(),
+        dirs: Vec::new(),
+    };
+    if let Trigger::Path { condition, path } = &task.trigger {
+        match watched_dir(*condition, path) {
+            Some(dir) => {
+                access.read_write.push(dir.clone());
+                access.dirs.push(dir);
+            }
+            // `-`: a missing path must not stop the service from starting.
+            None => access
+                .read_write
+                .push(format!("-{}", path.trim_end_matches('/'))),
+        }
+    }
+    for p in &config.read_write_paths {
+        relaxed.warn(format_args!("may write to `{p}`"));
+        access.read_write.push(p.clone());
+    }
+    access
+}
+
+/// When systemd restarts the service, and which exits are not failures
+/// (the exit codes are the contract's).
+fn restart_policy(service: &mut Lines, task: &TaskManifest) {
+    let restart = match task.restart {
+        Restart::Always => "always",
+        Restart::OnFailure => "on-failure",
+        Restart::Never => "no",
+    };
+    service.set("Restart", restart);
+    service.set("RestartSec", format_systemd(RESTART_DELAY));
+    service.set("RestartPreventExitStatus", join_codes(exit::NO_RESTART));
+    service.set("SuccessExitStatus", join_codes(exit::ALSO_SUCCESS));
+}
+
+/// systemd's deadlines come after the runtime's own, by [`STOP_MARGIN`].
+fn timeouts(service: &mut Lines, task: &TaskManifest) {
+    let stop = task.stop_timeout();
+    service.set("TimeoutStopSec", format_systemd(stop_kill_after(task)));
+    if let Some(limit) = task.time_limit() {
+        // The runtime cancels at the limit and then has `stop_timeout` to
+        // save; systemd steps in only after both.
+        service.set("RuntimeMaxSec", format_systemd(limit + stop + STOP_MARGIN));
+    }
+    if let Some(watchdog) = task.watchdog() {
+        service.set("WatchdogSec", format_systemd(watchdog));
+    }
+}
+
+/// The system user, and the state directory it owns.
+fn identity(service: &mut Lines, ctx: &UnitContext<'_>) {
+    service.set("User", ctx.user);
+    service.set("Group", ctx.user);
+    service.set("StateDirectory", ctx.stem);
+    service.set("StateDirectoryMode", "0750");
+    service.set("UMask", "0077");
+}
+
+/// `PrivateDevices=`, or the devices the configuration allows.
+fn devices(service: &mut Lines, config: &TaskConfig, relaxed: &mut Relaxations<'_>) {
+    if config.devices.is_empty() {
+        service.set("PrivateDevices", "yes");
+        return;
+    }
+    relaxed.warn(format_args!(
+        "may use the devices {}",
+        config.devices.join(", ")
+    ));
+    service.set("PrivateDevices", "no");
+    service.set("DevicePolicy", "closed");
+    for d in &config.devices {
+        service.set("DeviceAllow", format!("{d} rw"));
+    }
+}
+
+/// No capability and a private user namespace, or the capabilities the
+/// configuration keeps.
+fn capabilities(service: &mut Lines, config: &TaskConfig, relaxed: &mut Relaxations<'_>) {
+    if config.capabilities.is_empty() {
+        service.set("CapabilityBoundingSet", "");
+        service.set("AmbientCapabilities", "");
+        // Capabilities and devices need the host's user namespace.
+        if config.devices.is_empty() {
+            service.set("PrivateUsers", "yes");
+        }
+        return;
+    }
+    let capabilities = config.capabilities.join(" ");
+    relaxed.warn(format_args!("keeps the capabilities {capabilities}"));
+    service.set("CapabilityBoundingSet", capabilities.clone());
+    service.set("AmbientCapabilities", capabilities);
+}
+
+/// Unix sockets only, or the IP network too.
+fn network(service: &mut Lines, access: &Access) {
+    if access.network {
+        // AF_NETLINK: glibc's getaddrinfo asks the kernel for interfaces.
+        service.set(
+            "RestrictAddressFamilies",
+            "AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+        );
+    } else {
+        // AF_UNIX: sd_notify, the journal and D-Bus (logind).
+        service.set("RestrictAddressFamilies", "AF_UNIX");
+        service.set("PrivateNetwork", "yes");
+        service.set("IPAddressDeny", "any");
+    }
+}
+
+/// Extra directives replace ours with the same key, or are added.
+fn directives(service: &mut Lines, config: &TaskConfig, relaxed: &mut Relaxations<'_>) {
+    for directive in &config.directives {
+        if HARDENING_KEYS.contains(&directive.key.as_str()) {
+            relaxed.warn(format_args!(
+                "overrides `{}=` with `{directive}`",
+                directive.key
+            ));
+        }
+        service.replace(&directive.key, &directive.value);
+    }
+}
+
+/// The `.service` unit: `[Unit]`, the `[Service]` lines, and `[Install]`
+/// for a boot task.
+fn service_unit(
+    ctx: &UnitContext<'_>,
+    task: &TaskManifest,
+    description: &str,
+    service: &Lines,
+) -> String {
+    let mut s = String::from("[Unit]\n");
+    let _ = writeln!(s, "Description={}", escape(description));
+    let _ = writeln!(
+        s,
+        "Documentation=file:///usr/share/bgapp/{}/bgapp-manifest.json",
+        ctx.stem
+    );
+    // Stopped before D-Bus at shutdown, so that the runtime can still ask
+    // systemd whether the system is shutting down (Terminated) or an
+    // operator stopped the task (ClosedByUser).
+    s.push_str("After=dbus.service\n");
+    // A crash loop ends in the failed state instead of spinning forever.
+    let _ = writeln!(
+        s,
+        "StartLimitIntervalSec={}s",
+        START_LIMIT_INTERVAL.as_secs()
+    );
+    let _ = writeln!(s, "StartLimitBurst={}", start_limit_burst(task));
+    s.push_str("\n[Service]\n");
+    service.write(&mut s);
+    if matches!(task.trigger, Trigger::Boot) {
+        s.push_str("\n[Install]\nWantedBy=multi-user.target\n");
+    }
+    s
 }
 
 fn join_codes(codes: &[u8]) -> String {
@@ -333,66 +424,66 @@ fn join_codes(codes: &[u8]) -> String {
         .join(" ")
 }
 
+/// The unit that starts a timer, socket or path task's service.
 fn trigger_unit(stem: &str, service: &str, task: &TaskManifest, description: &str) -> Option<Unit> {
+    // The socket's service has its name, so no `Service=` is needed; timers
+    // and paths name theirs for clarity.
     let (suffix, section, lines, wanted_by) = match &task.trigger {
         Trigger::Boot | Trigger::Manual => return None,
         Trigger::Timer { schedule } => {
-            let mut lines = Vec::new();
-            match schedule {
-                Schedule::Every(every) => {
-                    let text = format_systemd(*every);
-                    lines.push(format!("OnBootSec={text}"));
-                    lines.push(format!("OnUnitActiveSec={text}"));
-                    // The default accuracy (1 min) would blur short intervals.
-                    if *every <= Duration::from_secs(600) {
-                        lines.push("AccuracySec=1s".to_string());
-                    }
-                }
-                Schedule::Calendar(cal) => {
-                    lines.push(format!("OnCalendar={}", escape(cal)));
-                    // Catch up on a run missed while the device was off.
-                    lines.push("Persistent=true".to_string());
-                }
-            }
+            let mut lines = timer_lines(schedule);
+            lines.set("Unit", service);
             ("timer", "Timer", lines, "timers.target")
         }
-        Trigger::Socket { listen } => (
-            "socket",
-            "Socket",
-            vec![format!("ListenStream={}", escape(listen))],
-            "sockets.target",
-        ),
-        Trigger::Path { condition, path } => (
-            "path",
-            "Path",
-            vec![format!("{}={}", condition.directive(), escape(path))],
-            "paths.target",
-        ),
+        Trigger::Socket { listen } => {
+            let mut lines = Lines::default();
+            lines.set("ListenStream", escape(listen));
+            ("socket", "Socket", lines, "sockets.target")
+        }
+        Trigger::Path { condition, path } => {
+            let mut lines = Lines::default();
+            lines.set(condition.directive(), escape(path));
+            lines.set("Unit", service);
+            ("path", "Path", lines, "paths.target")
+        }
     };
-    let mut s = String::new();
-    s.push_str("[Unit]\n");
-    s.push_str(&format!("Description={} ({suffix})\n", escape(description)));
-    s.push('\n');
-    s.push_str(&format!("[{section}]\n"));
-    for l in lines {
-        s.push_str(&l);
-        s.push('\n');
-    }
-    // The socket's service has its name, so no `Service=` is needed; timers
-    // and paths name theirs for clarity.
-    if !matches!(task.trigger, Trigger::Socket { .. }) {
-        s.push_str(&format!("Unit={service}\n"));
-    }
-    s.push_str(&format!("\n[Install]\nWantedBy={wanted_by}\n"));
+    let mut s = String::from("[Unit]\n");
+    let _ = writeln!(s, "Description={} ({suffix})", escape(description));
+    let _ = writeln!(s, "\n[{section}]");
+    lines.write(&mut s);
+    let _ = writeln!(s, "\n[Install]\nWantedBy={wanted_by}");
     Some(Unit {
         name: format!("{stem}.{suffix}"),
         text: s,
     })
 }
 
+/// `[Timer]`: an interval from the last activation, or a calendar.
+fn timer_lines(schedule: &Schedule) -> Lines {
+    let mut lines = Lines::default();
+    match schedule {
+        Schedule::Every(every) => {
+            let text = format_systemd(*every);
+            lines.set("OnBootSec", text.clone());
+            lines.set("OnUnitActiveSec", text);
+            // The default accuracy (1 min) would blur short intervals.
+            if *every <= Duration::from_secs(600) {
+                lines.set("AccuracySec", "1s");
+            }
+        }
+        Schedule::Calendar(cal) => {
+            lines.set("OnCalendar", escape(cal));
+            // Catch up on a run missed while the device was off.
+            lines.set("Persistent", "true");
+        }
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::package::config::Directive;
     use bgapp_manifest::FORMAT_VERSION;
 
     fn task(name: &str, trigger: Trigger) -> TaskManifest {
@@ -526,13 +617,21 @@ mod tests {
             devices: vec!["/dev/ttyUSB0".into()],
             capabilities: vec!["CAP_NET_BIND_SERVICE".into()],
             read_write_paths: vec![],
-            directives: vec![
-                "SystemCallFilter=@system-service @resources".into(),
-                "Nice=5".into(),
-            ],
+            directives: ["SystemCallFilter=@system-service @resources", "Nice=5"]
+                .iter()
+                .map(|d| Directive::parse(d).unwrap())
+                .collect(),
         };
         let u = generate(&ctx(), &task("hello", Trigger::Boot), &cfg);
-        assert_eq!(u.warnings.len(), 4, "{:?}", u.warnings);
+        assert_eq!(
+            u.warnings,
+            [
+                "task `hello` may use the network (AF_INET, AF_INET6, IP traffic)",
+                "task `hello` may use the devices /dev/ttyUSB0",
+                "task `hello` keeps the capabilities CAP_NET_BIND_SERVICE",
+                "task `hello` overrides `SystemCallFilter=` with `SystemCallFilter=@system-service @resources`",
+            ]
+        );
         let s = &u.service.text;
         assert_eq!(s.matches("SystemCallFilter=").count(), 1, "{s}");
         assert!(s.contains("SystemCallFilter=@system-service @resources\n"));
