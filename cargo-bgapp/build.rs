@@ -1,23 +1,34 @@
-//! Embeds the project templates (`templates/` at the repository root) into
-//! the binary: `cargo bgapp new` needs no network and no separate install.
+//! Embeds the project templates (`cargo-bgapp/templates/`, inside this
+//! crate so that the packaged crate carries them) into the binary:
+//! `cargo bgapp new` needs no network and no separate install.
 //!
 //! Generates `$OUT_DIR/templates.rs` with one `(path, contents)` pair per
-//! file, paths relative to `templates/` with `/` separators, sorted.
+//! file, paths relative to `templates/` with `/` separators, sorted. A
+//! template's manifest is stored as `Cargo.toml.tmpl` and embedded as
+//! `Cargo.toml`: cargo leaves any directory holding a `Cargo.toml` out of a
+//! packaged crate (it takes it for another package).
+//!
+//! Also passes on the target triple cargo-bgapp is built for, as
+//! `CARGO_BGAPP_HOST_TRIPLE`: the architecture of the machine it runs on.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
+/// The name a template's `Cargo.toml` is stored under.
+const STORED_MANIFEST: &str = "Cargo.toml.tmpl";
+
 fn main() {
+    let target = env::var("TARGET").expect("set by cargo");
+    println!("cargo::rustc-env=CARGO_BGAPP_HOST_TRIPLE={target}");
+
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    // A packaged crate carries its own copy; a checkout uses the shared one.
-    let root = [
-        manifest_dir.join("templates"),
-        manifest_dir.join("../templates"),
-    ]
-    .into_iter()
-    .find(|dir| dir.is_dir())
-    .expect("the `templates` directory is missing");
+    let root = manifest_dir.join("templates");
+    assert!(
+        root.is_dir(),
+        "the `templates` directory is missing from `{}`",
+        manifest_dir.display()
+    );
     println!("cargo::rerun-if-changed={}", root.display());
 
     let mut files = Vec::new();
@@ -40,18 +51,27 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, String)>) {
         let entry = entry.expect("failed to read a directory entry");
         let path = entry.path();
         let file_type = entry.file_type().expect("failed to read a file type");
-        // A template built in place leaves a `target` directory and a lock file.
         let name = entry.file_name();
+        // A generated project built for a try leaves these behind.
         if name == "target" || name == "Cargo.lock" {
             continue;
         }
+        assert!(
+            name != "Cargo.toml",
+            "`{}`: name it `{STORED_MANIFEST}`; cargo leaves a directory with a `Cargo.toml` out of the packaged crate",
+            path.display()
+        );
         if file_type.is_dir() {
             collect(root, &path, files);
         } else if file_type.is_file() {
             let relative = path.strip_prefix(root).expect("below the root");
             let relative = relative
                 .components()
-                .map(|c| c.as_os_str().to_str().expect("template paths are UTF-8"))
+                .map(|c| match c.as_os_str().to_str() {
+                    Some(STORED_MANIFEST) => "Cargo.toml",
+                    Some(part) => part,
+                    None => panic!("`{}`: template paths are UTF-8", path.display()),
+                })
                 .collect::<Vec<_>>()
                 .join("/");
             let absolute = path.to_str().expect("template paths are UTF-8").to_string();

@@ -1,10 +1,18 @@
-//! The command line as clap parses it: raw options only. Commands resolve
-//! them, with Cargo's metadata and `[package.metadata.bgapp]`, into a plan.
+//! The command line as clap parses it: every clap type, raw options only.
+//!
+//! Layer: cli, the top. Commands (`commands/`) take these structs and turn
+//! them, with the conversions at the end of this file, into the plain
+//! values the layers below take ([`Selection`], [`scaffold::Vcs`],
+//! [`CancellationReason`], [`Shell`]); nothing below this file knows clap.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
+use bgapp_manifest::CancellationReason;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::project::Selection;
+use crate::scaffold;
 use crate::shell::{ColorChoice, Shell, Verbosity};
 
 #[derive(Parser)]
@@ -32,37 +40,32 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true)]
     pub verbose: bool,
     /// Coloring
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-    pub color: ColorChoice,
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
+    pub color: Color,
 }
 
-impl GlobalArgs {
-    pub fn shell(&self) -> Shell {
-        let verbosity = if self.quiet {
-            Verbosity::Quiet
-        } else if self.verbose {
-            Verbosity::Verbose
-        } else {
-            Verbosity::Normal
-        };
-        Shell::new(verbosity, self.color)
-    }
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum Color {
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Subcommand)]
 pub enum Command {
     /// Create a new background app in a new directory
-    New(crate::commands::new::NewArgs),
+    New(NewArgs),
     /// Create a new background app in an existing directory
-    Init(crate::commands::new::InitArgs),
+    Init(InitArgs),
     /// Print the tasks' manifest, read from the built binary, as JSON
     Manifest(ManifestArgs),
     /// Build installable bundles (.deb, .tar.gz) with generated systemd units
-    Package(crate::commands::package::PackageArgs),
+    Package(PackageArgs),
     /// Build and run the app's tasks under a local supervisor
-    Run(crate::commands::run::RunArgs),
+    Run(RunArgs),
     /// Fire a task, or deliver a lifecycle event, in a running `cargo bgapp run`
-    Trigger(crate::commands::trigger::TriggerArgs),
+    Trigger(TriggerArgs),
 }
 
 /// Selecting and building one package's binary, shared by the commands
@@ -95,6 +98,78 @@ pub struct BuildArgs {
     pub offline: bool,
 }
 
+// --- new, init ---
+
+#[derive(Args)]
+pub struct NewArgs {
+    /// Directory to create the app in; its name is the package name
+    #[arg(value_name = "PATH", required_unless_present = "list")]
+    pub path: Option<PathBuf>,
+    /// List the templates, one per line with a description (with `-v`, and their variables)
+    #[arg(long, conflicts_with = "path")]
+    pub list: bool,
+    #[command(flatten)]
+    pub options: NewOptions,
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// Directory to add the app to
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub options: NewOptions,
+}
+
+/// The options `new` and `init` share.
+#[derive(Args)]
+pub struct NewOptions {
+    /// Set the package name [default: the directory name]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Template to use (see `cargo bgapp new --list`)
+    #[arg(short, long, value_name = "NAME", default_value = "hello")]
+    pub template: String,
+    /// Initialize a new repository for the given version control system,
+    /// or none [default: git, unless already inside a repository]
+    #[arg(long, value_enum, value_name = "VCS")]
+    pub vcs: Option<Vcs>,
+    /// The package description
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Set a template variable (see `cargo bgapp new --list -v`)
+    #[arg(short = 'd', long = "define", value_name = "KEY=VALUE", value_parser = parse_define)]
+    pub defines: Vec<(String, String)>,
+    /// Do not add the package to an enclosing workspace; make it its own workspace
+    #[arg(long)]
+    pub no_workspace: bool,
+    /// Depend on the `bgapp` crate in this directory
+    /// [default: the bgapp repository cargo-bgapp was built from, if it is still there]
+    #[arg(long, value_name = "DIR", conflicts_with = "bgapp_version")]
+    pub bgapp_path: Option<PathBuf>,
+    /// Depend on this version of `bgapp` from crates.io
+    /// [default: the version of cargo-bgapp]
+    #[arg(long, value_name = "VERSION")]
+    pub bgapp_version: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Vcs {
+    Git,
+    None,
+}
+
+fn parse_define(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected `KEY=VALUE`, found `{text}`")),
+    }
+}
+
+// --- manifest, package ---
+
 #[derive(Args)]
 pub struct ManifestArgs {
     #[command(flatten)]
@@ -104,9 +179,176 @@ pub struct ManifestArgs {
     pub no_build: bool,
 }
 
+#[derive(Args)]
+pub struct PackageArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Which bundles to write
+    #[arg(long, value_enum, default_value_t = Format::All)]
+    pub format: Format,
+    /// Where to write the bundles [default: <target-dir>/bgapp]
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Package the binary as it is, without building it first
+    #[arg(long)]
+    pub no_build: bool,
+    /// How to print the written bundles on stdout
+    #[arg(long, value_enum, default_value_t, value_name = "FMT")]
+    pub message_format: MessageFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Deb,
+    Tar,
+    All,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum MessageFormat {
     #[default]
     Human,
     Json,
+}
+
+// --- run, trigger ---
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Run only this task (repeatable) [default: every task]
+    #[arg(long, value_name = "NAME")]
+    pub task: Vec<String>,
+    /// Build in release mode, with optimizations
+    #[arg(short, long, conflicts_with = "profile")]
+    pub release: bool,
+    /// Arguments passed to every task, after its name
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<OsString>,
+}
+
+#[derive(Args)]
+pub struct TriggerArgs {
+    /// The task
+    pub task: String,
+    /// Stop the task (SIGTERM, as `systemctl stop`); waits until it has ended
+    #[arg(long, conflicts_with_all = ["sleep", "resume"])]
+    pub stop: bool,
+    /// Stop for this reason, delivered on the task's control socket
+    #[arg(long, requires = "stop", value_enum, value_name = "REASON")]
+    pub reason: Option<Reason>,
+    /// Tell the task the system is about to sleep
+    #[arg(long, conflicts_with = "resume")]
+    pub sleep: bool,
+    /// The time the task has before the sleep
+    #[arg(
+        long,
+        requires = "sleep",
+        default_value = "5s",
+        value_name = "DURATION"
+    )]
+    pub deadline: String,
+    /// Tell the task the system woke up
+    #[arg(long)]
+    pub resume: bool,
+    /// Path to Cargo.toml
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Package whose run to talk to
+    #[arg(short, long, value_name = "SPEC")]
+    pub package: Option<String>,
+    /// The target directory of the run (as given to `cargo bgapp run`)
+    #[arg(long, value_name = "DIRECTORY")]
+    pub target_dir: Option<PathBuf>,
+}
+
+/// The cancellation reasons, as `cargo bgapp trigger --stop --reason` takes
+/// them; sent as the runtime spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Reason {
+    /// An operator stop (next start: closed-by-user)
+    #[value(name = "stop-requested")]
+    StopRequested,
+    /// The system shuts down (next start: terminated)
+    #[value(name = "shutdown", alias = "system-shutdown")]
+    Shutdown,
+    /// The system goes to sleep (next start: terminated)
+    #[value(name = "sleep", alias = "system-sleep")]
+    Sleep,
+    #[value(name = "time-limit")]
+    TimeLimit,
+    #[value(name = "watchdog")]
+    Watchdog,
+    #[value(name = "fatal-error")]
+    FatalError,
+}
+
+// --- into the plain values of the layers below ---
+
+impl GlobalArgs {
+    pub fn shell(&self) -> Shell {
+        let verbosity = if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        };
+        let color = match self.color {
+            Color::Auto => ColorChoice::Auto,
+            Color::Always => ColorChoice::Always,
+            Color::Never => ColorChoice::Never,
+        };
+        Shell::new(verbosity, color)
+    }
+}
+
+impl BuildArgs {
+    pub fn selection(&self) -> Selection {
+        Selection {
+            manifest_path: self.manifest_path.clone(),
+            package: self.package.clone(),
+            bin: self.bin.clone(),
+            target: self.target.clone(),
+            profile: self.profile.clone(),
+            target_dir: self.target_dir.clone(),
+            locked: self.locked,
+            offline: self.offline,
+        }
+    }
+}
+
+impl TriggerArgs {
+    /// The run to talk to is found as `cargo bgapp run` found its project.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            manifest_path: self.manifest_path.clone(),
+            package: self.package.clone(),
+            target_dir: self.target_dir.clone(),
+            ..Selection::default()
+        }
+    }
+}
+
+impl From<Vcs> for scaffold::Vcs {
+    fn from(vcs: Vcs) -> Self {
+        match vcs {
+            Vcs::Git => scaffold::Vcs::Git,
+            Vcs::None => scaffold::Vcs::None,
+        }
+    }
+}
+
+impl From<Reason> for CancellationReason {
+    fn from(r: Reason) -> Self {
+        match r {
+            Reason::StopRequested => CancellationReason::StopRequested,
+            Reason::Shutdown => CancellationReason::SystemShutdown,
+            Reason::Sleep => CancellationReason::SystemSleep,
+            Reason::TimeLimit => CancellationReason::TimeLimit,
+            Reason::Watchdog => CancellationReason::Watchdog,
+            Reason::FatalError => CancellationReason::FatalError,
+        }
+    }
 }

@@ -1,17 +1,26 @@
 //! `cargo bgapp`: scaffold, run, trigger and package background apps.
 //!
-//! This file only parses the command line and maps errors to an exit code;
-//! each command lives in `commands/`.
+//! This file only parses the command line and maps errors to an exit code.
+//! The modules are layered in one direction; each uses only those below it:
+//!
+//! ```text
+//! cli         every clap type; raw options
+//! commands/   one file per subcommand: parse, call, print
+//! scaffold/   package/   supervise/      new+init, bundles, the local supervisor
+//! project/    the Cargo project, building it, its binaries, the architecture table
+//! bgapp_manifest                         the contract shared with the runtime
+//! ```
+//!
+//! `shell` (cargo-style output on stderr) is used by every layer that
+//! reports to the user.
 
-mod binary;
-mod build;
 mod cli;
 mod commands;
 mod package;
+mod project;
 mod scaffold;
 mod shell;
 mod supervise;
-mod triple;
 
 use std::process::ExitCode;
 

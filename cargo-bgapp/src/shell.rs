@@ -2,6 +2,9 @@
 //! right-aligned in 12 columns (`   Packaging hello v0.1.0`), `warning:` and
 //! `error:` labels, colour only where the stream is a terminal and
 //! `--color` allows it. Machine output goes to stdout through `println!`.
+//!
+//! Layer: beside the others; every layer that reports to the user (the
+//! commands, the supervisor, cargo's build) writes through a [`Shell`].
 
 use std::io::Write;
 
@@ -14,9 +17,8 @@ pub enum Verbosity {
     Verbose,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColorChoice {
-    #[default]
     Auto,
     Always,
     Never,

@@ -1,10 +1,12 @@
 //! `cargo bgapp package`: build the binary, read its tasks, and write a
-//! `.deb` and a `.tar.gz` with generated, hardened systemd units.
+//! `.deb` and a `.tar.gz` with generated, hardened systemd units (the work
+//! is in `package/`).
 //!
-//! Everything that can be wrong is checked before anything is written
-//! (the output directory before the build, so a long build is not wasted),
-//! and each bundle is written to a temporary file in the output directory
-//! and renamed into place, so no partial bundle is ever left behind.
+//! Layer: commands. Everything that can be wrong is checked before anything
+//! is written (the output directory before the build, so a long build is
+//! not wasted), and each bundle is written to a temporary file in the
+//! output directory and renamed into place, so no partial bundle is ever
+//! left behind.
 
 use std::fs;
 use std::io::Write as _;
@@ -15,37 +17,13 @@ use anyhow::Context as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::build::Project;
-use crate::cli::{BuildArgs, MessageFormat};
-use crate::commands::manifest::load_tasks;
+use crate::cli::{Format, MessageFormat, PackageArgs};
 use crate::package::config::Config;
 use crate::package::{deb, strip, tarball, Plan};
+use crate::project::binary::Binary;
+use crate::project::tasks::load_tasks;
+use crate::project::Project;
 use crate::shell::Shell;
-
-#[derive(clap::Args)]
-pub struct PackageArgs {
-    #[command(flatten)]
-    pub build: BuildArgs,
-    /// Which bundles to write
-    #[arg(long, value_enum, default_value_t = Format::All)]
-    pub format: Format,
-    /// Where to write the bundles [default: <target-dir>/bgapp]
-    #[arg(long, value_name = "DIR")]
-    pub out_dir: Option<PathBuf>,
-    /// Package the binary as it is, without building it first
-    #[arg(long)]
-    pub no_build: bool,
-    /// How to print the written bundles on stdout
-    #[arg(long, value_enum, default_value_t, value_name = "FMT")]
-    pub message_format: MessageFormat,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Deb,
-    Tar,
-    All,
-}
 
 /// One line of `--message-format json`.
 #[derive(Serialize)]
@@ -58,8 +36,11 @@ struct BundleMessage<'a> {
     units: &'a [String],
 }
 
+/// A bundle, built in memory: its format, where it goes, its bytes.
+type Bundle = (&'static str, PathBuf, Vec<u8>);
+
 pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
-    let project = Project::resolve(&args.build)?;
+    let project = Project::resolve(&args.build.selection())?;
     let config = Config::from_metadata(
         &project.package.metadata,
         project.package.manifest_path.as_str(),
@@ -69,9 +50,7 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| project.target_dir.join("bgapp"));
     check_writable(&out_dir)?;
-    let want_deb = args.format != Format::Tar;
-    let want_tar = args.format != Format::Deb;
-    if want_deb && crate::package::maintainer(&project, &config).is_none() {
+    if args.format != Format::Tar && crate::package::maintainer(&project, &config).is_none() {
         // Before the build, which may take minutes.
         return Err(deb::no_maintainer(project.name()));
     }
@@ -79,12 +58,37 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     let built = if args.no_build {
         project.existing()?
     } else {
-        project.build(&args.build, shell)?
+        project.build(shell)?
     };
-    let mut binaries = load_tasks(&project, built, args.build.bin.is_some())?;
-    for (name, bin) in &mut binaries {
+    let mut binaries = load_tasks(&project, built)?;
+    prepare_binaries(&mut binaries, &project, &config, &out_dir, shell)?;
+    let plan = Plan::new(&project, &config, binaries)?;
+
+    shell.status(
+        "Packaging",
+        format_args!("{} v{} ({})", plan.stem, plan.version, plan.triple),
+    );
+    for w in &plan.warnings {
+        shell.warn(w);
+    }
+    for bundle in build_bundles(&plan, args.format, &out_dir)? {
+        write_bundle(&bundle, &plan, args.message_format, shell)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Strips what keeps its symbols (unless `strip = false`), and says which
+/// binaries are static.
+fn prepare_binaries(
+    binaries: &mut [(String, Binary)],
+    project: &Project,
+    config: &Config,
+    scratch: &Path,
+    shell: &Shell,
+) -> anyhow::Result<()> {
+    for (name, bin) in binaries {
         if bin.unstripped && config.strip != Some(false) {
-            if let Some(why) = strip::strip(bin, project.target.deb_arch, &out_dir)? {
+            if let Some(why) = strip::strip(bin, project.target.deb_arch, scratch)? {
                 shell.warn(format_args!(
                     "`{name}` keeps its symbols: {why}; lintian will flag it\n\n\
                      help: set `strip = true` under `[profile.release]` in `Cargo.toml`"
@@ -97,54 +101,55 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    let plan = Plan::new(&project, &config, binaries)?;
+    Ok(())
+}
 
-    shell.status(
-        "Packaging",
-        format_args!("{} v{} ({})", plan.stem, plan.version, plan.triple),
-    );
-    for w in &plan.warnings {
-        shell.warn(w);
-    }
-
+/// The bundles `--format` asks for, laid out in parallel.
+fn build_bundles(plan: &Plan, format: Format, out_dir: &Path) -> anyhow::Result<Vec<Bundle>> {
     let (deb_bytes, tar_bytes) = std::thread::scope(|s| {
-        let deb = want_deb.then(|| s.spawn(|| deb::build(&plan)));
-        let tar = want_tar.then(|| s.spawn(|| tarball::build(&plan)));
+        let deb = (format != Format::Tar).then(|| s.spawn(|| deb::build(plan)));
+        let tar = (format != Format::Deb).then(|| s.spawn(|| tarball::build(plan)));
         let join = |h: std::thread::ScopedJoinHandle<'_, anyhow::Result<Vec<u8>>>| {
             h.join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("a packaging thread panicked")))
         };
         (deb.map(join), tar.map(join))
     });
-
-    let mut written = Vec::new();
+    let mut bundles = Vec::new();
     if let Some(bytes) = deb_bytes {
-        let bytes = bytes?;
-        written.push(("deb", out_dir.join(plan.deb_file_name()), bytes));
+        bundles.push(("deb", out_dir.join(plan.deb_file_name()), bytes?));
     }
     if let Some(bytes) = tar_bytes {
-        let bytes = bytes?;
-        written.push(("tar", out_dir.join(plan.tar_file_name()), bytes));
+        bundles.push(("tar", out_dir.join(plan.tar_file_name()), bytes?));
     }
-    for (format, path, bytes) in &written {
-        write_atomically(path, bytes)?;
-        shell.status("Finished", format_args!("{format} `{}`", path.display()));
-        match args.message_format {
-            MessageFormat::Human => println!("{}", path.display()),
-            MessageFormat::Json => {
-                let msg = BundleMessage {
-                    path,
-                    format,
-                    sha256: format!("{:x}", Sha256::digest(bytes)),
-                    size: bytes.len() as u64,
-                    tasks: &plan.tasks,
-                    units: &plan.units,
-                };
-                println!("{}", serde_json::to_string(&msg)?);
-            }
+    Ok(bundles)
+}
+
+/// Writes one bundle into place and prints it: status on stderr, the path
+/// (or a JSON line) on stdout.
+fn write_bundle(
+    (format, path, bytes): &Bundle,
+    plan: &Plan,
+    message_format: MessageFormat,
+    shell: &Shell,
+) -> anyhow::Result<()> {
+    write_atomically(path, bytes)?;
+    shell.status("Finished", format_args!("{format} `{}`", path.display()));
+    match message_format {
+        MessageFormat::Human => println!("{}", path.display()),
+        MessageFormat::Json => {
+            let msg = BundleMessage {
+                path,
+                format,
+                sha256: format!("{:x}", Sha256::digest(bytes)),
+                size: bytes.len() as u64,
+                tasks: &plan.tasks,
+                units: &plan.units,
+            };
+            println!("{}", serde_json::to_string(&msg)?);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Creates the output directory and proves it writable before any work.

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use crate::binary::Binary;
+use crate::project::binary::Binary;
 
 /// The parts of glibc that Debian ships in `libc6`.
 const GLIBC: &[&str] = &[
@@ -172,7 +172,7 @@ pub fn host_arch() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::binary::Machine;
+    use crate::project::binary::Machine;
     use std::path::PathBuf;
 
     fn amd64() -> Option<String> {

@@ -37,9 +37,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
-use crate::binary::Binary;
-use crate::build::Project;
-use crate::commands::manifest::{BinaryDoc, ManifestDoc};
+use crate::project::binary::Binary;
+use crate::project::tasks::{BinaryDoc, ManifestDoc};
+use crate::project::Project;
 use archive::BundleFile;
 use config::Config;
 use scripts::ScriptPlan;

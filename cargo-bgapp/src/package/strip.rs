@@ -13,37 +13,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context as _};
 
-use crate::binary::Binary;
-
-/// The GNU tuple Debian's cross binutils are prefixed with.
-fn gnu_tuple(deb_arch: &str) -> Option<&'static str> {
-    Some(match deb_arch {
-        "amd64" => "x86_64-linux-gnu",
-        "arm64" => "aarch64-linux-gnu",
-        "armhf" => "arm-linux-gnueabihf",
-        "armel" => "arm-linux-gnueabi",
-        "i386" => "i686-linux-gnu",
-        "riscv64" => "riscv64-linux-gnu",
-        "ppc64el" => "powerpc64le-linux-gnu",
-        "s390x" => "s390x-linux-gnu",
-        "loong64" => "loongarch64-linux-gnu",
-        _ => return None,
-    })
-}
-
-/// This machine's Debian architecture, as far as `strip` is concerned.
-fn host_deb_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "i386",
-        "riscv64" => "riscv64",
-        "powerpc64" if cfg!(target_endian = "little") => "ppc64el",
-        "s390x" => "s390x",
-        "loongarch64" => "loong64",
-        other => other,
-    }
-}
+use crate::project::arch::Arch;
+use crate::project::binary::Binary;
 
 fn runs(tool: &str) -> bool {
     Command::new(tool)
@@ -57,10 +28,10 @@ fn runs(tool: &str) -> bool {
 /// installed, for the caller to warn about.
 pub fn strip(bin: &mut Binary, deb_arch: &str, scratch: &Path) -> anyhow::Result<Option<String>> {
     let mut candidates = Vec::new();
-    if let Some(tuple) = gnu_tuple(deb_arch) {
-        candidates.push(format!("{tuple}-strip"));
+    if let Some(arch) = Arch::by_deb(deb_arch) {
+        candidates.push(format!("{}-strip", arch.gnu_type));
     }
-    if deb_arch == host_deb_arch() {
+    if Arch::host().is_some_and(|host| host.deb == deb_arch) {
         candidates.push("strip".to_string());
     }
     let Some(tool) = candidates.iter().find(|t| runs(t)) else {

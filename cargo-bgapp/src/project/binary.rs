@@ -4,6 +4,8 @@
 //!
 //! Everything is read from the ELF headers, so a cross-compiled binary is
 //! read exactly like a native one.
+//!
+//! Layer: project; the packager (`package/`) reads these fields.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
