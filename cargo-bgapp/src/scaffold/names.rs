@@ -1,6 +1,8 @@
 //! Package names, checked the way `cargo new` checks them, and a little
 //! more: a bgapp package name also becomes a systemd unit name and a
 //! Debian package name, so it must be ASCII.
+//!
+//! Layer: scaffold.
 
 /// Why a name cannot be a package name. Each message completes
 /// "the name `x` cannot be used as a package name, ...".

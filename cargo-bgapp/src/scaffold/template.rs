@@ -1,7 +1,10 @@
 //! The templates embedded in the binary, and the one placeholder engine.
 //!
-//! A template is a directory under `templates/`: the files of a project,
+//! A template is a directory under `cargo-bgapp/templates/`: the files of
+//! a project (its `Cargo.toml` stored as `Cargo.toml.tmpl`, see `build.rs`),
 //! and a `template.toml` that describes it and declares its variables.
+//!
+//! Layer: scaffold.
 //!
 //! Placeholders are a variable name in double braces, `{{name}}`, with
 //! optional spaces inside the braces. A placeholder that names no variable

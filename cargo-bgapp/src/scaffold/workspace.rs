@@ -1,6 +1,8 @@
 //! The `Cargo.toml` edits, all through `toml_edit` so that a user's
 //! formatting and comments survive: joining an enclosing workspace, and
 //! merging a template's manifest into an existing one (`init`).
+//!
+//! Layer: scaffold.
 
 use std::path::{Component, Path, PathBuf};
 
