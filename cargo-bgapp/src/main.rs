@@ -1,21 +1,25 @@
 //! `cargo bgapp`: scaffold, run, trigger and package background apps.
 //!
-//! This file only parses the command line and maps errors to an exit code.
-//! The modules are layered in one direction; each uses only those below it:
+//! This file only parses the command line (`cli`) and hands it to
+//! `commands`, then maps errors to an exit code. The modules are layered in
+//! one direction, each using only what is below it (`layers.rs` checks it):
 //!
 //! ```text
-//! cli         every clap type; raw options
-//! commands/   one file per subcommand: parse, call, print
+//! cli         every clap type; raw options, turned into the plain values below
+//! commands/   one file per subcommand: take the cli's structs, call, print
 //! scaffold/   package/   supervise/      new+init, bundles, the local supervisor
 //! project/    the Cargo project, building it, its binaries, the architecture table
 //! bgapp_manifest                         the contract shared with the runtime
 //! ```
 //!
-//! `shell` (cargo-style output on stderr) is used by every layer that
-//! reports to the user.
+//! `package/` plans bundles from `project/`; `scaffold/` and `supervise/`
+//! need nothing from it. `shell` (cargo-style output on stderr) serves
+//! every layer that reports to the user.
 
 mod cli;
 mod commands;
+#[cfg(test)]
+mod layers;
 mod package;
 mod project;
 mod scaffold;
