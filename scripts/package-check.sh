@@ -25,7 +25,7 @@ cargo package -p bgapp-manifest -p cargo-bgapp "$@"
 for crate in bgapp-manifest cargo-bgapp; do
   tar -xzf "$target/package/$crate-$version.crate" -C "$work"
 done
-cargo install --locked \
+cargo install --locked --debug \
   --path "$work/cargo-bgapp-$version" \
   --root "$work/root" \
   --target-dir "$target/package-check" \
