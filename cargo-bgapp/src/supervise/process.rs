@@ -112,6 +112,8 @@ struct Exec {
 // SAFETY: the raw pointers point into buffers `Exec` owns; it moves into the
 // `pre_exec` closure whole and is only used there.
 unsafe impl Send for Exec {}
+// SAFETY: as for `Send`: nothing reads or writes through the pointers
+// outside the child's `pre_exec` hook.
 unsafe impl Sync for Exec {}
 
 /// A copy of `fd` at 10 or above, so that moving descriptors to 3 and 4 in

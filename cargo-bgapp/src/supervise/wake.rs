@@ -136,10 +136,8 @@ mod tests {
     fn a_signal_caught_in_a_forked_child_is_not_the_supervisors() {
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills the array it is given.
-        assert_eq!(
-            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
-            0
-        );
+        let made = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        assert_eq!(made, 0);
         SIGNAL_FD.store(fds[1], Ordering::Relaxed);
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
