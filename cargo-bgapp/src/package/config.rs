@@ -124,12 +124,60 @@ pub enum ConfigError {
     UnknownTask(String, String),
     #[error("invalid asset mode `{0}`; write it in octal, like `\"0644\"`")]
     Mode(String),
-    #[error("asset destination `{0}` must be an absolute path")]
-    Dest(String),
+    #[error("asset destination `{dest}` {why}")]
+    Dest { dest: String, why: String },
+    #[error("conf-file `{file}` {why}")]
+    ConfFile { file: String, why: String },
+    #[error("{key} `{value}` {why}")]
+    Path {
+        key: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("device `{0}` is neither a path under `/dev` nor a device class like `char-usb_device`\n\nhelp: write the device node, like `\"/dev/ttyUSB0\"`")]
+    Device(String),
     #[error("directive `{0}` must be written `Key=Value`")]
     Directive(String),
+    #[error("directive `{directive}` {why}")]
+    DirectiveValue { directive: String, why: &'static str },
     #[error("capability `{0}` is not a capability name like `CAP_NET_BIND_SERVICE`")]
     Capability(String),
+    #[error(transparent)]
+    Field(#[from] super::debian::FieldError),
+    #[error("{0}")]
+    User(String),
+}
+
+/// Why an absolute path cannot be used, and what to write instead.
+/// `what` names it in the help; a directory may end with `/`.
+fn path_problem(path: &str, what: &str) -> Option<String> {
+    use bgapp_manifest::path::{check_absolute_path, normalize, PathError};
+    let why = match check_absolute_path(path) {
+        Ok(()) if path.ends_with('/') && what != "directory" => format!(
+            "ends with `/`; write the {what}'s full path, like `{path}<file>`"
+        ),
+        Ok(()) if path.trim_end() != path => {
+            format!("ends with whitespace, which systemd and dpkg do not keep; write `{}`", path.trim_end())
+        }
+        Ok(()) => return None,
+        Err(PathError::Relative(_)) => format!(
+            "must be an absolute path; write `{}`",
+            normalize(path)
+        ),
+        Err(PathError::NotNormalized { normalized, .. }) => format!(
+            "is not a normalized path (`.`, `..` and `//` are not allowed); write `{normalized}`"
+        ),
+        Err(PathError::Root(_)) => format!("is the root directory; write the {what}'s full path"),
+        Err(PathError::Control(_)) => {
+            "contains a control character; file names with newlines or tabs cannot be packaged".to_string()
+        }
+    };
+    Some(why)
+}
+
+/// `path` for a message: a newline shown as `\n`.
+fn shown(path: &str) -> String {
+    path.escape_debug().to_string()
 }
 
 impl Config {
@@ -230,11 +278,33 @@ mod raw {
 
     impl Config {
         pub fn resolve(self) -> Result<super::Config, ConfigError> {
+            use crate::package::debian;
+            if let Some(m) = &self.maintainer {
+                debian::check_maintainer(m, false)?;
+            }
+            if let Some(s) = &self.section {
+                debian::check_section(s)?;
+            }
+            if let Some(p) = &self.priority {
+                debian::check_priority(p)?;
+            }
+            if let Some(u) = &self.user {
+                crate::package::check_user(u).map_err(|e| ConfigError::User(e.to_string()))?;
+            }
+            for d in &self.depends {
+                debian::check_relation("`depends` entry", d)?;
+            }
+            for (lib, d) in &self.libraries {
+                debian::check_relation(&format!("`libraries` entry `{lib}` ="), d)?;
+            }
             let assets = self
                 .assets
                 .into_iter()
                 .map(Asset::resolve)
                 .collect::<Result<_, _>>()?;
+            for c in &self.conf_files {
+                check_conf_file(c)?;
+            }
             let service = self.service.resolve()?;
             let tasks = self
                 .tasks
@@ -257,10 +327,33 @@ mod raw {
         }
     }
 
+    /// A conffile is a file under `/etc` (Policy 10.7.2; lintian's
+    /// `non-etc-file-marked-as-conffile` is an error).
+    fn check_conf_file(file: &str) -> Result<(), ConfigError> {
+        let fail = |why: String| ConfigError::ConfFile {
+            file: super::shown(file),
+            why,
+        };
+        if let Some(why) = super::path_problem(file, "conf-file") {
+            return Err(fail(why));
+        }
+        if !file.starts_with("/etc/") {
+            return Err(fail(
+                "is not under `/etc`; dpkg keeps only files under `/etc` as configuration (lintian: non-etc-file-marked-as-conffile)\n\n\
+                 help: install the file under `/etc` with `assets`, or remove it from `conf-files`"
+                    .to_string(),
+            ));
+        }
+        Ok(())
+    }
+
     impl Asset {
         fn resolve(self) -> Result<super::Asset, ConfigError> {
-            if !self.dest.starts_with('/') {
-                return Err(ConfigError::Dest(self.dest));
+            if let Some(why) = super::path_problem(&self.dest, "file") {
+                return Err(ConfigError::Dest {
+                    dest: super::shown(&self.dest),
+                    why,
+                });
             }
             let mode = self.mode.as_deref().map(super::parse_mode).transpose()?;
             Ok(super::Asset {
@@ -276,12 +369,26 @@ mod raw {
             let directives = self
                 .directives
                 .iter()
-                .map(|d| Directive::parse(d).ok_or_else(|| ConfigError::Directive(d.clone())))
+                .map(|d| check_directive(d))
                 .collect::<Result<_, _>>()?;
             if let Some(c) = self.capabilities.iter().find(|c| {
                 !c.starts_with("CAP_") || !c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
             }) {
                 return Err(ConfigError::Capability(c.clone()));
+            }
+            for p in &self.read_write_paths {
+                // `-`: systemd's "ignore if missing".
+                let path = p.strip_prefix('-').unwrap_or(p);
+                if let Some(why) = super::path_problem(path, "directory") {
+                    return Err(ConfigError::Path {
+                        key: "read-write path",
+                        value: super::shown(p),
+                        why,
+                    });
+                }
+            }
+            for d in &self.devices {
+                check_device(d)?;
             }
             Ok(super::TaskConfig {
                 network: self.network,
@@ -291,6 +398,50 @@ mod raw {
                 directives,
             })
         }
+    }
+
+    /// `DeviceAllow=` takes a device node or a class, `char-<driver>` or
+    /// `block-<driver>`.
+    fn check_device(device: &str) -> Result<(), ConfigError> {
+        let class = ["char-", "block-"].iter().any(|p| {
+            device.strip_prefix(p).is_some_and(|rest| {
+                !rest.is_empty() && !rest.contains(|c: char| c.is_whitespace() || c.is_control())
+            })
+        });
+        if class {
+            return Ok(());
+        }
+        if !device.starts_with("/dev/") {
+            return Err(ConfigError::Device(super::shown(device)));
+        }
+        match super::path_problem(device, "device") {
+            Some(why) => Err(ConfigError::Path {
+                key: "device",
+                value: super::shown(device),
+                why,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// A `Key=Value` line that stays one line of the unit: a key of letters
+    /// and digits, no control character, no trailing `\` (which would
+    /// continue it onto the next line).
+    fn check_directive(text: &str) -> Result<Directive, ConfigError> {
+        let d = Directive::parse(text).ok_or_else(|| ConfigError::Directive(super::shown(text)))?;
+        let why = if text.chars().any(char::is_control) {
+            "contains a control character; write each directive as its own string"
+        } else if d.key.is_empty() || !d.key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            "has a key that is not a systemd setting name (letters and digits)"
+        } else if d.value.ends_with('\\') {
+            "ends with `\\`, which would continue it onto the next line of the unit"
+        } else {
+            return Ok(d);
+        };
+        Err(ConfigError::DirectiveValue {
+            directive: super::shown(text),
+            why,
+        })
     }
 }
 
@@ -374,5 +525,74 @@ mod tests {
         ] {
             assert!(Config::from_metadata(&bad, "Cargo.toml").is_err(), "{bad}");
         }
+    }
+
+    fn refusal(meta: serde_json::Value) -> String {
+        match Config::from_metadata(&json!({ "bgapp": meta }), "Cargo.toml") {
+            Ok(_) => panic!("accepted {meta}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Each refusal names the value and says what to write instead.
+    #[test]
+    fn refuses_what_cannot_be_packaged_and_says_what_to_write() {
+        let asset = |dest: &str| json!({ "assets": [{ "source": "a", "dest": dest }] });
+        for (dest, says) in [
+            ("/etc/../../evil", "asset destination `/etc/../../evil` is not a normalized path (`.`, `..` and `//` are not allowed); write `/evil`"),
+            ("/etc//hello.toml", "write `/etc/hello.toml`"),
+            ("/etc/./hello.toml", "write `/etc/hello.toml`"),
+            ("/etc/hello/", "asset destination `/etc/hello/` ends with `/`; write the file's full path, like `/etc/hello/<file>`"),
+            ("/", "asset destination `/` is the root directory"),
+            ("etc/a", "must be an absolute path; write `/etc/a`"),
+            ("/etc/a\nb", "asset destination `/etc/a\\nb` contains a control character"),
+            ("/etc/a ", "ends with whitespace"),
+        ] {
+            let dest = dest.replace("\\n", "\n");
+            let msg = refusal(asset(&dest));
+            assert!(msg.contains(says), "{dest:?}: {msg}");
+        }
+        let msg = refusal(json!({ "conf-files": ["/opt/app/app.conf"] }));
+        assert!(
+            msg.starts_with("conf-file `/opt/app/app.conf` is not under `/etc`") && msg.contains("non-etc-file-marked-as-conffile"),
+            "{msg}"
+        );
+        let msg = refusal(json!({ "maintainer": "A <a@b.c>\nEssential: yes" }));
+        assert!(msg.starts_with("maintainer `A <a@b.c>\\nEssential: yes` is not `Name <email>`"), "{msg}");
+        let msg = refusal(json!({ "section": "net\nEvil: yes" }));
+        assert!(msg.starts_with("`section = \"net\\nEvil: yes\"` is not one of Debian's sections"), "{msg}");
+        let msg = refusal(json!({ "priority": "extra" }));
+        assert!(msg.contains("write one of `required`"), "{msg}");
+        let msg = refusal(json!({ "depends": ["curl (>= "] }));
+        assert!(msg.starts_with("`depends` entry `curl (>= ` is not a Debian relation"), "{msg}");
+        let msg = refusal(json!({ "libraries": { "libfoo.so.1": "libfoo1 (>= 1.2" } }));
+        assert!(msg.starts_with("`libraries` entry `libfoo.so.1` = `libfoo1 (>= 1.2` is not a Debian relation"), "{msg}");
+        let msg = refusal(json!({ "user": "Root" }));
+        assert!(msg.starts_with("`Root` is not a valid system user name"), "{msg}");
+        let msg = refusal(json!({ "service": { "read-write-paths": ["/srv/../etc"] } }));
+        assert!(msg.starts_with("read-write path `/srv/../etc` is not a normalized path") && msg.contains("write `/etc`"), "{msg}");
+        let msg = refusal(json!({ "service": { "devices": ["ttyUSB0"] } }));
+        assert!(msg.starts_with("device `ttyUSB0` is neither a path under `/dev`"), "{msg}");
+        let msg = refusal(json!({ "service": { "directives": ["Nice=5\nUser=root"] } }));
+        assert!(msg.starts_with("directive `Nice=5\\nUser=root` contains a control character"), "{msg}");
+        let msg = refusal(json!({ "service": { "directives": ["Environment=A=b\\"] } }));
+        assert!(msg.contains("would continue it onto the next line"), "{msg}");
+        let msg = refusal(json!({ "service": { "directives": ["Nice Level=5"] } }));
+        assert!(msg.contains("has a key that is not a systemd setting name"), "{msg}");
+
+        let ok = json!({ "bgapp": {
+            "maintainer": "Jane Doe <jane@example.com>",
+            "section": "contrib/net",
+            "priority": "optional",
+            "depends": ["curl (>= 7.88) | wget"],
+            "user": "root",
+            "assets": [{ "source": "a", "dest": "/opt/sp/my notes.txt" }],
+            "conf-files": ["/etc/app/app.conf"],
+            "service": {
+                "read-write-paths": ["/srv/my data/", "-/srv/maybe"],
+                "devices": ["/dev/odd dev", "char-usb_device"],
+            }
+        }});
+        Config::from_metadata(&ok, "Cargo.toml").unwrap();
     }
 }

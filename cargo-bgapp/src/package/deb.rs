@@ -104,17 +104,12 @@ fn xz_stream(deb_arch: &str) -> anyhow::Result<liblzma::stream::Stream> {
 }
 
 pub fn no_maintainer(package: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "the .deb needs a maintainer, and package `{package}` names none\n\n\
-         help: set `authors = [\"Name <email>\"]` in `[package]`, or `maintainer = \"Name <email>\"` in `[package.metadata.bgapp]`"
-    )
+    super::MaintainerError::Missing(package.to_string()).into()
 }
 
 /// The `control` file.
 pub fn control_file(plan: &Plan) -> anyhow::Result<String> {
-    let Some(maintainer) = &plan.maintainer else {
-        return Err(no_maintainer(&plan.stem));
-    };
+    let maintainer = plan.maintainer.as_ref().map_err(|e| e.clone())?;
     let mut dirs = BTreeSet::new();
     for f in &plan.files {
         let mut p = f.path.as_str();
@@ -145,9 +140,9 @@ pub fn control_file(plan: &Plan) -> anyhow::Result<String> {
     if let Some(h) = &plan.homepage {
         let _ = writeln!(s, "Homepage: {h}");
     }
-    let _ = writeln!(s, "Description: {}", plan.summary);
-    for line in &plan.long_description {
-        let _ = writeln!(s, " {line}");
-    }
+    s.push_str(&super::debian::description_field(
+        &plan.summary,
+        &plan.long_description,
+    ));
     Ok(s)
 }

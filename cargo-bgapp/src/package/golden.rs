@@ -119,6 +119,7 @@ fn cases() -> Vec<Case> {
         ),
         case("manual", never),
         relaxed(),
+        odd_values(),
         case("named-like-the-package", named),
     ]
 }
@@ -136,13 +137,40 @@ fn relaxed() -> Case {
         task: task("relaxed", Trigger::Boot),
         config: TaskConfig {
             network: true,
-            devices: vec!["/dev/ttyUSB0".into(), "/dev/i2c-1".into()],
+            devices: vec![
+                "/dev/ttyUSB0".into(),
+                "/dev/i2c-1".into(),
+                "/dev/odd \"dev\" 100%".into(),
+            ],
             capabilities: vec!["CAP_NET_BIND_SERVICE".into(), "CAP_SYS_TIME".into()],
             read_write_paths: vec!["/srv/hello".into()],
             directives: directives
                 .iter()
                 .map(|d| Directive::parse(d).expect("a valid directive"))
                 .collect(),
+        },
+    }
+}
+
+/// Values each file format must quote or escape its own way: a watched
+/// path with spaces, quotes, a backslash and `%`, a writable path with a
+/// space, and a description that ends in `\` (which must not continue
+/// onto the next line of the unit).
+fn odd_values() -> Case {
+    let mut t = task(
+        "odd",
+        path(
+            PathCondition::NotEmpty,
+            "/var/spool/it's \"my\" spool \\ 100%",
+        ),
+    );
+    t.description = Some("Watches 100% of a spool \\".into());
+    Case {
+        name: "odd-values",
+        task: t,
+        config: TaskConfig {
+            read_write_paths: vec!["/srv/my data".into(), "-/srv/maybe here/".into()],
+            ..TaskConfig::default()
         },
     }
 }
@@ -218,6 +246,7 @@ fn units_match_the_golden_files() {
     for case in &cases {
         let dir = root.join(case.name);
         let generated: BTreeMap<String, String> = generate(&ctx, &case.task, &case.config)
+            .expect("the case's units generate")
             .units()
             .map(|u| (u.name.clone(), u.text.clone()))
             .collect();
@@ -261,6 +290,7 @@ fn case_units_have_distinct_names() {
         .iter()
         .flat_map(|c| {
             generate(&ctx, &c.task, &c.config)
+                .expect("the case's units generate")
                 .units()
                 .map(|u| u.name.clone())
                 .collect::<Vec<_>>()

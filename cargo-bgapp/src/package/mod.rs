@@ -24,7 +24,9 @@ pub mod ar;
 pub mod archive;
 pub mod config;
 pub mod deb;
+pub mod debian;
 pub mod depends;
+pub mod quote;
 pub mod scripts;
 pub mod strip;
 pub mod tarball;
@@ -42,12 +44,16 @@ use crate::project::tasks::{BinaryDoc, ManifestDoc};
 use crate::project::Project;
 use archive::BundleFile;
 use config::Config;
-use scripts::ScriptPlan;
+use scripts::{ScriptFile, ScriptPlan};
 use units::{TaskUnits, UnitContext};
 
 /// Used when neither `SOURCE_DATE_EPOCH` nor a git commit gives a time:
 /// 2020-01-01T00:00:00Z.
 const FALLBACK_EPOCH: u64 = 1_577_836_800;
+
+/// The latest time a bundle can carry: a tar header holds 11 octal digits
+/// (2242-03-16T12:56:31Z); the `.deb`'s `ar` header holds more.
+pub const MAX_EPOCH: u64 = 0o77_777_777_777;
 
 /// Everything the bundles contain, resolved and checked.
 pub struct Plan {
@@ -63,7 +69,8 @@ pub struct Plan {
     /// Sorted by path, each path once; conffiles are marked.
     pub files: Vec<BundleFile>,
     pub depends: Vec<String>,
-    pub maintainer: Option<String>,
+    /// The `.deb`'s maintainer, or why there is none it could name.
+    pub maintainer: Result<String, MaintainerError>,
     pub section: String,
     pub priority: String,
     pub homepage: Option<String>,
@@ -112,20 +119,20 @@ impl Plan {
         config: &Config,
         binaries: Vec<(String, Binary)>,
     ) -> anyhow::Result<Plan> {
+        let Preflight { mtime, maintainer } = preflight(project, config)?;
+        let homepage = homepage(project)?;
         let names = names(project, config)?;
         let tasks = task_names(config, &binaries)?;
         let depends = depends(project, config, &binaries)?;
-        let (installed, warnings) = units(&names, config, binaries);
+        let (installed, warnings) = units(&names, config, binaries)?;
         let doc = manifest_doc(project, &names, &installed);
         let script_plan = script_plan(&names, &installed);
-        let mtime = source_date_epoch(project.manifest_dir());
-        let maintainer = maintainer(project, config);
 
         let mut files = installed_files(installed);
         let documents = Documents {
             doc: &doc,
             scripts: &script_plan,
-            maintainer: maintainer.as_deref(),
+            maintainer: maintainer.as_deref().ok(),
             mtime,
         };
         files.extend(documents.files(project, config, &names)?);
@@ -133,17 +140,13 @@ impl Plan {
         let files = checked(files, config)?;
         let scripts = scripts(&script_plan, &files);
         let (summary, long_description) = description(project, &doc);
-        let package = &project.package;
         Ok(Plan {
             units: unit_names(&doc),
             triple: project.target.triple.clone(),
             deb_arch: project.target.deb_arch.to_string(),
             section: config.section.clone().unwrap_or_else(|| "misc".into()),
             priority: config.priority.clone().unwrap_or_else(|| "optional".into()),
-            homepage: package
-                .homepage
-                .clone()
-                .or_else(|| package.repository.clone()),
+            homepage,
             stem: names.stem,
             deb_name: names.deb_name,
             version: names.version,
@@ -181,9 +184,16 @@ fn names(project: &Project, config: &Config) -> anyhow::Result<Names> {
     let stem = project.package.name.to_string();
     let user = config.user.clone().unwrap_or_else(|| stem.to_lowercase());
     check_user(&user)?;
+    let deb_name = stem.to_lowercase().replace('_', "-");
+    if deb_name.len() < 2 {
+        bail!(
+            "package name `{stem}` is too short for Debian, which wants at least two characters\n\n\
+             help: rename the package in `Cargo.toml`"
+        );
+    }
     let version = project.package.version.to_string();
     Ok(Names {
-        deb_name: stem.to_lowercase().replace('_', "-"),
+        deb_name,
         deb_version: format!("{}-1", debian_version(&version)),
         stem,
         user,
@@ -227,8 +237,13 @@ fn units(
     names: &Names,
     config: &Config,
     binaries: Vec<(String, Binary)>,
-) -> (Vec<Installed>, Vec<String>) {
+) -> anyhow::Result<(Vec<Installed>, Vec<String>)> {
     let mut warnings = Vec::new();
+    if names.user == "root" {
+        warnings.push(
+            "`user = \"root\"`: every task runs as root, with the power to change the whole system".to_string(),
+        );
+    }
     let mut installed = Vec::new();
     for (name, binary) in binaries {
         let ctx = UnitContext {
@@ -240,7 +255,7 @@ fn units(
             .tasks
             .iter()
             .map(|task| units::generate(&ctx, task, &config.task(&task.name)))
-            .collect();
+            .collect::<Result<_, _>>()?;
         warnings.extend(units.iter().flat_map(|u| u.warnings.iter().cloned()));
         installed.push(Installed {
             name,
@@ -253,7 +268,7 @@ fn units(
             "these relax the default sandbox; `systemd-analyze security` will rate the services lower".to_string(),
         );
     }
-    (installed, warnings)
+    Ok((installed, warnings))
 }
 
 /// `bgapp-manifest.json`: the tasks of each binary, with installed paths
@@ -424,6 +439,20 @@ fn checked(mut files: Vec<BundleFile>, config: &Config) -> anyhow::Result<Vec<Bu
     if let Some(dup) = files.windows(2).find(|w| w[0].path == w[1].path) {
         bail!("two files of the bundle go to `/{}`", dup[0].path);
     }
+    let paths: std::collections::BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    for f in &files {
+        let mut p = f.path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if paths.contains(parent) {
+                bail!(
+                    "`/{parent}` is both a file and a directory of the bundle: `/{}` is inside it\n\n\
+                     help: change the `dest` of one of them in `assets`",
+                    f.path
+                );
+            }
+            p = parent;
+        }
+    }
     for c in &config.conf_files {
         let Some(file) = files
             .iter_mut()
@@ -438,7 +467,14 @@ fn checked(mut files: Vec<BundleFile>, config: &Config) -> anyhow::Result<Vec<Bu
 
 /// The `.deb`'s maintainer scripts and the tarball's install scripts.
 fn scripts(plan: &ScriptPlan<'_>, files: &[BundleFile]) -> Scripts {
-    let list: Vec<(&str, u32)> = files.iter().map(|f| (f.path.as_str(), f.mode)).collect();
+    let list: Vec<ScriptFile<'_>> = files
+        .iter()
+        .map(|f| ScriptFile {
+            path: &f.path,
+            mode: f.mode,
+            conffile: f.conffile,
+        })
+        .collect();
     Scripts {
         postinst: plan.postinst(),
         prerm: plan.prerm(),
@@ -456,7 +492,7 @@ fn description(project: &Project, doc: &ManifestDoc) -> (String, Vec<String>) {
         .description
         .as_deref()
         .and_then(|d| d.lines().next())
-        .map(|d| d.trim().trim_end_matches('.').to_string())
+        .map(|d| debian::one_line(d).trim_end_matches('.').to_string())
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| format!("background application {}", package.name));
     let readme = match &package.readme {
@@ -479,8 +515,66 @@ pub fn maintainer(project: &Project, config: &Config) -> Option<String> {
         .or_else(|| project.package.authors.first().cloned())
 }
 
+/// Why the `.deb` cannot name a maintainer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MaintainerError {
+    #[error("the .deb needs a maintainer, and package `{0}` names none\n\n\
+             help: set `authors = [\"Name <email>\"]` in `[package]`, or `maintainer = \"Name <email>\"` in `[package.metadata.bgapp]`")]
+    Missing(String),
+    #[error(transparent)]
+    Malformed(#[from] debian::FieldError),
+}
+
+/// The `.deb`'s `Maintainer:`, checked: `maintainer` (which the
+/// configuration has checked already) or the first of `authors`, which
+/// must be `Name <email>` too. The tarball needs none.
+///
+/// `package` calls this before it builds or writes anything when it is to
+/// write a `.deb`.
+pub fn deb_maintainer(project: &Project, config: &Config) -> Result<String, MaintainerError> {
+    if let Some(m) = &config.maintainer {
+        return Ok(m.clone());
+    }
+    let Some(author) = project.package.authors.first() else {
+        return Err(MaintainerError::Missing(project.package.name.to_string()));
+    };
+    debian::check_maintainer(author, true)?;
+    Ok(author.clone())
+}
+
+/// `Homepage:`: `homepage`, else `repository`, on one line.
+fn homepage(project: &Project) -> anyhow::Result<Option<String>> {
+    let p = &project.package;
+    if let Some(h) = &p.homepage {
+        debian::check_url("homepage", h)?;
+    }
+    if let Some(r) = &p.repository {
+        debian::check_url("repository", r)?;
+    }
+    Ok(p.homepage.clone().or_else(|| p.repository.clone()))
+}
+
+/// What `package` can check before it builds or writes anything.
+pub struct Preflight {
+    /// The bundles' timestamp: a valid `SOURCE_DATE_EPOCH`, else the last
+    /// commit's time.
+    pub mtime: u64,
+    /// The `.deb`'s maintainer: an error only when a `.deb` is wanted.
+    pub maintainer: Result<String, MaintainerError>,
+}
+
+/// Checks `SOURCE_DATE_EPOCH` and finds the maintainer; `package` calls it
+/// before it builds or writes anything (and fails on the maintainer if it
+/// is to write a `.deb`), and [`Plan::new`] takes its values from it.
+pub fn preflight(project: &Project, config: &Config) -> anyhow::Result<Preflight> {
+    Ok(Preflight {
+        mtime: source_date_epoch(project.manifest_dir())?,
+        maintainer: deb_maintainer(project, config),
+    })
+}
+
 /// A system user name that `useradd` and sysusers accept.
-fn check_user(user: &str) -> anyhow::Result<()> {
+pub(crate) fn check_user(user: &str) -> anyhow::Result<()> {
     let ok = !user.is_empty()
         && user.len() <= 31
         && user.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
@@ -531,11 +625,12 @@ fn describe_tasks(doc: &ManifestDoc, package_description: Option<&str>) -> Vec<S
         let what = task
             .description
             .as_deref()
-            .filter(|d| Some(*d) != package_description);
+            .filter(|d| Some(*d) != package_description)
+            .map(debian::one_line);
         let mut line = format!(" - {}: {when}", task.name);
-        if let Some(what) = what {
+        if let Some(what) = what.filter(|w| !w.is_empty()) {
             line.push_str("; ");
-            line.push_str(what);
+            line.push_str(&what);
         }
         if line.len() > 79 {
             let cut = (0..=76)
@@ -617,14 +712,19 @@ fn unlink(line: &str) -> String {
 }
 
 /// `SOURCE_DATE_EPOCH`, else the last commit's time, else a fixed epoch.
-fn source_date_epoch(dir: &Path) -> u64 {
-    if let Some(t) = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-    {
-        return t;
+///
+/// A malformed or out-of-range `SOURCE_DATE_EPOCH` is an error, as the
+/// reproducible-builds specification asks: a build must never quietly use
+/// another time than the one it was given. Empty counts as unset.
+fn source_date_epoch(dir: &Path) -> anyhow::Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => return parse_epoch(&v),
+        Err(std::env::VarError::NotUnicode(v)) => {
+            return parse_epoch(&v.to_string_lossy());
+        }
+        _ => {}
     }
-    std::process::Command::new("git")
+    Ok(std::process::Command::new("git")
         .args(["log", "-1", "--format=%ct"])
         .current_dir(dir)
         .stderr(std::process::Stdio::null())
@@ -632,26 +732,50 @@ fn source_date_epoch(dir: &Path) -> u64 {
         .ok()
         .filter(|o| o.status.success())
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(FALLBACK_EPOCH)
+        .filter(|t| *t <= MAX_EPOCH)
+        .unwrap_or(FALLBACK_EPOCH))
+}
+
+/// A `SOURCE_DATE_EPOCH` value: decimal digits only, as `date +%s` prints a
+/// time from 1970 on, up to [`MAX_EPOCH`].
+fn parse_epoch(value: &str) -> anyhow::Result<u64> {
+    let shown = value.escape_debug();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        bail!(
+            "`SOURCE_DATE_EPOCH={shown}` is not a Unix time: it must be a whole number of seconds since 1970, as `date +%s` prints\n\n\
+             help: set it like `SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)`, or unset it to use the last commit's time"
+        );
+    }
+    match value.parse::<u64>() {
+        Ok(t) if t <= MAX_EPOCH => Ok(t),
+        _ => bail!(
+            "`SOURCE_DATE_EPOCH={shown}` is out of range: a bundle's timestamps go up to {MAX_EPOCH} (2242-03-16)\n\n\
+             help: set it like `SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)`, or unset it to use the last commit's time"
+        ),
+    }
 }
 
 /// A machine-readable `debian/copyright` from the package's license.
 fn copyright(project: &Project, config: &Config, mtime: u64) -> String {
     let p = &project.package;
-    let mut holders: Vec<String> = p.authors.clone();
+    let mut holders: Vec<String> = p.authors.iter().map(|a| debian::one_line(a)).collect();
     if holders.is_empty() {
         holders.extend(config.maintainer.clone());
     }
     if holders.is_empty() {
         holders.push(format!("the {} authors", p.name));
     }
-    let license = p.license.clone().unwrap_or_else(|| "UNKNOWN".to_string());
+    let license = p
+        .license
+        .as_deref()
+        .map(debian::one_line)
+        .unwrap_or_else(|| "UNKNOWN".to_string());
     let mut s = String::from(
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n",
     );
     s.push_str(&format!("Upstream-Name: {}\n", p.name));
     if let Some(repo) = &p.repository {
-        s.push_str(&format!("Source: {repo}\n"));
+        s.push_str(&format!("Source: {}\n", debian::one_line(repo)));
     }
     s.push_str("\nFiles: *\n");
     let year = civil(mtime).year;
@@ -659,7 +783,11 @@ fn copyright(project: &Project, config: &Config, mtime: u64) -> String {
     s.push_str(&format!("Copyright: {}\n", holders.join("\n           ")));
     s.push_str(&format!("License: {license}\n"));
     if let Some(file) = &p.license_file {
-        s.push_str(&format!(" See {file} in the source of {}.\n", p.name));
+        s.push_str(&format!(
+            " See {} in the source of {}.\n",
+            debian::one_line(file.as_str()),
+            p.name
+        ));
     }
     s
 }
@@ -719,6 +847,33 @@ mod tests {
             ["A bgapp app that says hello."]
         );
         assert_eq!(wrap("aaa bbb ccc", 7), ["aaa bbb", "ccc"]);
+    }
+
+    /// A malformed or out-of-range `SOURCE_DATE_EPOCH` is refused (it was
+    /// replaced by 2020-01-01, or made a corrupt `ar` header), naming it.
+    #[test]
+    fn source_date_epochs() {
+        assert_eq!(parse_epoch("0").unwrap(), 0);
+        assert_eq!(parse_epoch("1700000000").unwrap(), 1_700_000_000);
+        assert_eq!(parse_epoch("8589934591").unwrap(), MAX_EPOCH);
+        for bad in ["-1", "abc", "1e9", " 17", "17 ", "1.5", "+5", "0x10"] {
+            let msg = parse_epoch(bad).unwrap_err().to_string();
+            assert!(
+                msg.starts_with(&format!("`SOURCE_DATE_EPOCH={bad}` is not a Unix time")),
+                "{msg}"
+            );
+        }
+        for bad in ["18446744073709551615", "8589934592", "99999999999999999999999"] {
+            let msg = parse_epoch(bad).unwrap_err().to_string();
+            assert!(
+                msg.starts_with(&format!("`SOURCE_DATE_EPOCH={bad}` is out of range")),
+                "{msg}"
+            );
+        }
+        // The bundles hold the latest time allowed.
+        let mut ar = ar::ArWriter::new(Vec::new(), MAX_EPOCH).unwrap();
+        ar.append("debian-binary", b"2.0\n").unwrap();
+        assert_eq!(ar.finish().len(), 8 + 60 + 4);
     }
 
     #[test]

@@ -2,11 +2,26 @@
 //! maintainer scripts, and the tarball's `install.sh` / `uninstall.sh`.
 //!
 //! They are POSIX sh and use only `systemctl` (no debhelper helpers, which
-//! minimal images lack). Where systemd is not running (an image build, a
-//! chroot: no `/run/systemd/system`), units are still enabled, offline, and
-//! nothing is started.
+//! minimal images lack). Where systemd is not running (an image build in a
+//! plain `chroot`, without `/proc`: no `/run/systemd/system`), units are
+//! still enabled, offline, the watched directories are made with `mkdir`
+//! (`systemd-tmpfiles` needs `/proc`; it runs at the first boot anyway),
+//! and nothing is started, as debhelper's scripts do.
+//!
+//! Every path is written as one single-quoted word ([`quote::sh`]), so a
+//! name with spaces, quotes, `$` or backticks is that name and nothing else.
+//! Unit names and the user name are checked to hold none of those.
+//!
+//! Conffiles (files under `/etc`): `install.sh` and `uninstall.sh` do what
+//! dpkg does. A conffile changed since it was installed is kept on upgrade
+//! and the new version goes beside it as `<file>.bgapp-new`; one deleted is
+//! not installed again; removal keeps them all, `--purge` deletes them. The
+//! versions as installed are kept in `/var/lib/bgapp/<package>.conffiles/`
+//! to tell a changed file from an unchanged one.
 
 use std::fmt::Write as _;
+
+use super::quote::sh;
 
 /// What the scripts act on.
 pub struct ScriptPlan<'a> {
@@ -22,6 +37,15 @@ pub struct ScriptPlan<'a> {
     pub services: Vec<String>,
     /// Directories owned by the system user (watched paths).
     pub dirs: Vec<String>,
+}
+
+/// A file of the bundle, as the tarball's scripts install it.
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptFile<'a> {
+    /// Relative to the tarball's top folder and to `/`.
+    pub path: &'a str,
+    pub mode: u32,
+    pub conffile: bool,
 }
 
 const RUNNING: &str = "[ -d /run/systemd/system ]";
@@ -42,6 +66,11 @@ impl ScriptPlan<'_> {
         format!("/var/lib/bgapp/{}.removed", self.stem)
     }
 
+    /// Where `install.sh` keeps the conffiles as it installed them.
+    fn conffile_copies(&self) -> String {
+        format!("/var/lib/bgapp/{}.conffiles", self.stem)
+    }
+
     /// `/usr/lib/sysusers.d/<stem>.conf`.
     pub fn sysusers(&self) -> String {
         format!(
@@ -52,7 +81,8 @@ impl ScriptPlan<'_> {
         )
     }
 
-    /// `/usr/lib/tmpfiles.d/<stem>.conf`, if the tasks watch directories.
+    /// `/usr/lib/tmpfiles.d/<stem>.conf`, if the tasks watch directories:
+    /// each path in double quotes, escaped for tmpfiles.d(5).
     pub fn tmpfiles(&self) -> Option<String> {
         if self.dirs.is_empty() {
             return None;
@@ -63,12 +93,17 @@ impl ScriptPlan<'_> {
         );
         for d in &self.dirs {
             // Group-writable, so producers in the user's group can drop files.
-            let _ = writeln!(s, "d {d} 0770 {u} {u} -", u = self.user);
+            let _ = writeln!(
+                s,
+                "d {} 0770 {u} {u} -",
+                super::quote::systemd_word(d),
+                u = self.user
+            );
         }
         Some(s)
     }
 
-    fn create_user_and_dirs(&self, s: &mut String) {
+    fn create_user_and_dirs(&self, s: &mut String, script: &str) {
         let user = self.user;
         let _ = write!(
             s,
@@ -81,20 +116,27 @@ impl ScriptPlan<'_> {
 ",
             conf = self.sysusers_conf()
         );
-        if let Some(_conf) = self.tmpfiles() {
+        if self.dirs.is_empty() {
+            return;
+        }
+        // systemd-tmpfiles needs /proc, which an image built in a chroot
+        // lacks; without a running systemd the directories are made here,
+        // and systemd-tmpfiles-setup.service applies the file at boot.
+        let _ = writeln!(
+            s,
+            "    if {RUNNING} && command -v systemd-tmpfiles >/dev/null 2>&1; then\n        \
+             systemd-tmpfiles --create {conf} || echo \"{script}: systemd-tmpfiles could not create the directories of {conf}\" >&2\n    \
+             else",
+            conf = self.tmpfiles_conf()
+        );
+        for d in &self.dirs {
+            let d = sh(d);
             let _ = writeln!(
                 s,
-                "    if command -v systemd-tmpfiles >/dev/null 2>&1; then\n        systemd-tmpfiles --create {}\n    else",
-                self.tmpfiles_conf()
+                "        mkdir -p {d} && chown {user}:{user} {d} && chmod 0770 {d} ||\n            printf '{script}: could not create %s\\n' {d} >&2"
             );
-            for d in &self.dirs {
-                let _ = writeln!(
-                    s,
-                    "        mkdir -p {d} && chown {user}:{user} {d} && chmod 0770 {d}"
-                );
-            }
-            s.push_str("    fi\n");
         }
+        s.push_str("    fi\n");
     }
 
     fn enable_and_start(&self, s: &mut String, indent: &str) {
@@ -159,16 +201,16 @@ impl ScriptPlan<'_> {
     fn purge(&self, s: &mut String, indent: &str) {
         // The app's local data goes with it, as in the seeds; watched
         // directories only if nothing is left in them.
-        let _ = writeln!(s, "{indent}rm -rf /var/lib/{}", self.stem);
+        let _ = writeln!(s, "{indent}rm -rf {}", sh(&format!("/var/lib/{}", self.stem)));
         for d in &self.dirs {
-            let _ = writeln!(s, "{indent}rmdir {d} 2>/dev/null || true");
+            let _ = writeln!(s, "{indent}rmdir {} 2>/dev/null || true", sh(d));
         }
     }
 
     pub fn postinst(&self) -> String {
         let mut s = header("postinst");
         s.push_str("case \"$1\" in\nconfigure)\n");
-        self.create_user_and_dirs(&mut s);
+        self.create_user_and_dirs(&mut s, "postinst");
         self.reload(&mut s, "    ");
         let _ = writeln!(
             s,
@@ -209,9 +251,8 @@ impl ScriptPlan<'_> {
         s
     }
 
-    /// `install.sh` of the tarball: `files` are (path, mode) relative to the
-    /// tarball's top folder and to `/`.
-    pub fn install_sh(&self, files: &[(&str, u32)]) -> String {
+    /// `install.sh` of the tarball.
+    pub fn install_sh(&self, files: &[ScriptFile<'_>]) -> String {
         let mut s = format!(
             "#!/bin/sh\n\
              # Installs {stem} {version} from this folder, for systems without dpkg.\n\
@@ -232,11 +273,49 @@ impl ScriptPlan<'_> {
             "upgrade=no\nif [ -e /usr/share/bgapp/{}/bgapp-manifest.json ]; then\n    upgrade=yes\nfi",
             self.stem
         );
-        for (path, mode) in files {
-            let _ = writeln!(s, "install -D -m {mode:04o} \"$here/{path}\" /{path}");
+        let conffiles: Vec<&ScriptFile<'_>> = files.iter().filter(|f| f.conffile).collect();
+        if !conffiles.is_empty() {
+            let _ = write!(
+                s,
+                r#"
+# A conffile changed since it was installed is kept, with the new version
+# beside it; one deleted stays deleted; as dpkg does. $1: the file in this
+# folder, $2: where it goes, $3: its mode.
+copies={copies}
+conffile() {{
+    copy="$copies$2"
+    if [ ! -e "$2" ] && [ ! -L "$2" ]; then
+        if [ -e "$copy" ]; then
+            echo "install.sh: not installing $2 again: it was deleted since it was installed" >&2
+        else
+            install -D -m "$3" "$1" "$2"
+        fi
+    elif cmp -s "$1" "$2"; then
+        rm -f "$2.bgapp-new"
+    elif [ -e "$copy" ] && cmp -s "$copy" "$2"; then
+        install -m "$3" "$1" "$2"
+        rm -f "$2.bgapp-new"
+    else
+        install -m "$3" "$1" "$2.bgapp-new"
+        echo "install.sh: kept $2, which was changed since it was installed; the new version is $2.bgapp-new" >&2
+    fi
+    install -D -m 0644 "$1" "$copy"
+}}
+"#,
+                copies = sh(&self.conffile_copies())
+            );
+        }
+        for f in files {
+            let from = format!("\"$here\"/{}", sh(f.path));
+            let to = sh(&format!("/{}", f.path));
+            if f.conffile {
+                let _ = writeln!(s, "conffile {from} {to} {:04o}", f.mode);
+            } else {
+                let _ = writeln!(s, "install -D -m {:04o} {from} {to}", f.mode);
+            }
         }
         s.push_str("\n(\n");
-        self.create_user_and_dirs(&mut s);
+        self.create_user_and_dirs(&mut s, "install.sh");
         self.reload(&mut s, "    ");
         s.push_str(
             "    if [ \"$start\" = no ]; then\n        :\n    elif [ \"$upgrade\" = no ]; then\n",
@@ -249,12 +328,13 @@ impl ScriptPlan<'_> {
         s
     }
 
-    /// `uninstall.sh` of the tarball; `--purge` also deletes the app's data.
-    pub fn uninstall_sh(&self, files: &[(&str, u32)]) -> String {
+    /// `uninstall.sh` of the tarball; `--purge` also deletes the app's data
+    /// and its conffiles.
+    pub fn uninstall_sh(&self, files: &[ScriptFile<'_>]) -> String {
         let mut s = format!(
             "#!/bin/sh\n\
              # Removes {stem} installed by install.sh.\n\
-             # Usage: sudo ./uninstall.sh [--purge]   (--purge also deletes /var/lib/{stem})\n\
+             # Usage: sudo ./uninstall.sh [--purge]   (--purge also deletes /var/lib/{stem} and the configuration in /etc)\n\
              # Generated by cargo-bgapp.\n\
              set -eu\n\n",
             stem = self.stem
@@ -264,14 +344,38 @@ impl ScriptPlan<'_> {
         );
         s.push_str("if [ \"$(id -u)\" != 0 ]; then\n    echo \"uninstall.sh: run as root\" >&2\n    exit 1\nfi\n");
         self.stop_and_disable(&mut s, "");
-        for (path, _) in files {
-            let _ = writeln!(s, "rm -f /{path}");
+        for f in files.iter().filter(|f| !f.conffile) {
+            let _ = writeln!(s, "rm -f {}", sh(&format!("/{}", f.path)));
+        }
+        let conffiles: Vec<String> = files
+            .iter()
+            .filter(|f| f.conffile)
+            .map(|f| format!("/{}", f.path))
+            .collect();
+        if !conffiles.is_empty() {
+            s.push_str("if [ \"$purge\" = yes ]; then\n");
+            for c in &conffiles {
+                let _ = writeln!(
+                    s,
+                    "    rm -f {} {}",
+                    sh(c),
+                    sh(&format!("{c}.bgapp-new"))
+                );
+            }
+            let _ = writeln!(s, "    rm -rf {}", sh(&self.conffile_copies()));
+            s.push_str("else\n");
+            let _ = writeln!(
+                s,
+                "    printf 'uninstall.sh: kept %s; --purge deletes it\\n' {}",
+                conffiles.iter().map(|c| sh(c)).collect::<Vec<_>>().join(" ")
+            );
+            s.push_str("fi\n");
         }
         // The package's own directories, deepest first; `rmdir` leaves any
         // that still hold something.
         let mut dirs = std::collections::BTreeSet::new();
-        for (path, _) in files {
-            let mut p = *path;
+        for f in files {
+            let mut p = f.path;
             while let Some((parent, _)) = p.rsplit_once('/') {
                 if parent
                     .rsplit('/')
@@ -284,12 +388,13 @@ impl ScriptPlan<'_> {
             }
         }
         for d in dirs.iter().rev() {
-            let _ = writeln!(s, "rmdir /{d} 2>/dev/null || true");
+            let _ = writeln!(s, "rmdir {} 2>/dev/null || true", sh(&format!("/{d}")));
         }
         s.push_str("rmdir /usr/share/bgapp 2>/dev/null || true\n");
         self.reload(&mut s, "");
         s.push_str("if [ \"$purge\" = yes ]; then\n");
         self.purge(&mut s, "    ");
+        s.push_str("    rmdir /var/lib/bgapp 2>/dev/null || true\n");
         s.push_str("fi\n");
         let _ = writeln!(s, "echo \"removed {}\"", self.stem);
         s
@@ -324,7 +429,18 @@ mod tests {
     #[test]
     fn scripts_parse_as_posix_sh() {
         let p = plan();
-        let files = [("usr/bin/hello", 0o755)];
+        let files = [
+            ScriptFile {
+                path: "usr/bin/hello",
+                mode: 0o755,
+                conffile: false,
+            },
+            ScriptFile {
+                path: "etc/hello/it's \"q\" $HOME `date`.conf",
+                mode: 0o644,
+                conffile: true,
+            },
+        ];
         for script in [
             p.postinst(),
             p.prerm(),
@@ -361,6 +477,6 @@ mod tests {
         assert!(s.contains("systemd-sysusers /usr/lib/sysusers.d/hello.conf"));
         assert!(s.contains("[ -d /run/systemd/system ]"));
         let s = plan().postrm();
-        assert!(s.contains("rm -rf /var/lib/hello"));
+        assert!(s.contains("rm -rf '/var/lib/hello'"), "{s}");
     }
 }

@@ -18,6 +18,7 @@ use bgapp_manifest::{
 };
 
 use super::config::TaskConfig;
+use super::quote::{specifiers as escape, systemd_word, unit_text};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
@@ -52,11 +53,6 @@ pub struct UnitContext<'a> {
     /// The binary's name in `/usr/bin`.
     pub bin: &'a str,
     pub user: &'a str,
-}
-
-/// systemd expands `%` specifiers in most settings; keep text literal.
-fn escape(text: &str) -> String {
-    text.replace('%', "%%")
 }
 
 /// Which `[Service]` keys are sandboxing; overriding one is a relaxation.
@@ -188,7 +184,23 @@ struct Access {
     dirs: Vec<String>,
 }
 
-pub fn generate(ctx: &UnitContext<'_>, task: &TaskManifest, config: &TaskConfig) -> TaskUnits {
+/// Why a task's units cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum UnitError {
+    #[error("task `{task}` watches `{path}`, which systemd cannot take: {why}\n\nhelp: rebuild the binary with the current bgapp, which refuses such a path in the attribute")]
+    Path {
+        task: String,
+        path: String,
+        why: String,
+    },
+}
+
+pub fn generate(
+    ctx: &UnitContext<'_>,
+    task: &TaskManifest,
+    config: &TaskConfig,
+) -> Result<TaskUnits, UnitError> {
+    check_trigger(task)?;
     let stem = unit_stem(ctx.stem, &task.name);
     let service_name = format!("{stem}.service");
     let description = description(task);
@@ -214,7 +226,7 @@ pub fn generate(ctx: &UnitContext<'_>, task: &TaskManifest, config: &TaskConfig)
     capabilities(&mut service, config, &mut relaxed);
     network(&mut service, &access);
     for p in &access.read_write {
-        service.set("ReadWritePaths", escape(p));
+        service.set("ReadWritePaths", systemd_word(p));
     }
     directives(&mut service, config, &mut relaxed);
 
@@ -224,7 +236,7 @@ pub fn generate(ctx: &UnitContext<'_>, task: &TaskManifest, config: &TaskConfig)
         (Trigger::Boot, None) => Some(service_name.clone()),
         _ => None,
     };
-    TaskUnits {
+    Ok(TaskUnits {
         service: Unit {
             text: service_unit(ctx, task, &description, &service),
             name: service_name,
@@ -233,16 +245,43 @@ pub fn generate(ctx: &UnitContext<'_>, task: &TaskManifest, config: &TaskConfig)
         enable,
         dirs: access.dirs,
         warnings: relaxed.warnings,
-    }
+    })
 }
 
-/// The first line of the task's description, or one made from its name.
+/// A watched path as systemd takes it: the attribute checks it, and a
+/// binary built by an older bgapp is checked here again.
+fn check_trigger(task: &TaskManifest) -> Result<(), UnitError> {
+    let Trigger::Path { path, .. } = &task.trigger else {
+        return Ok(());
+    };
+    let why = match bgapp_manifest::path::check_absolute_path(path) {
+        Err(e) => e.to_string(),
+        Ok(()) if path.trim_end() != path => {
+            "it ends with whitespace, which systemd strips".to_string()
+        }
+        Ok(()) => return Ok(()),
+    };
+    Err(UnitError::Path {
+        task: task.name.clone(),
+        path: path.escape_debug().to_string(),
+        why,
+    })
+}
+
+/// The first line of the task's description, or one made from its name,
+/// as unit text (specifiers escaped, no trailing `\`).
 fn description(task: &TaskManifest) -> String {
-    task.description
+    let first = task
+        .description
         .as_deref()
-        .map(|d| d.lines().next().unwrap_or_default().trim().to_string())
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| format!("{} background task", task.name))
+        .and_then(|d| d.lines().next())
+        .map(unit_text)
+        .unwrap_or_default();
+    if first.is_empty() {
+        format!("{} background task", task.name)
+    } else {
+        first
+    }
 }
 
 /// The network and the paths the service needs: an IP socket's service
@@ -331,7 +370,7 @@ fn devices(service: &mut Lines, config: &TaskConfig, relaxed: &mut Relaxations<'
     service.set("PrivateDevices", "no");
     service.set("DevicePolicy", "closed");
     for d in &config.devices {
-        service.set("DeviceAllow", format!("{d} rw"));
+        service.set("DeviceAllow", format!("{} rw", systemd_word(d)));
     }
 }
 
@@ -391,7 +430,7 @@ fn service_unit(
     service: &Lines,
 ) -> String {
     let mut s = String::from("[Unit]\n");
-    let _ = writeln!(s, "Description={}", escape(description));
+    let _ = writeln!(s, "Description={description}");
     let _ = writeln!(
         s,
         "Documentation=file:///usr/share/bgapp/{}/bgapp-manifest.json",
@@ -448,7 +487,7 @@ fn trigger_unit(stem: &str, service: &str, task: &TaskManifest, description: &st
         }
     };
     let mut s = String::from("[Unit]\n");
-    let _ = writeln!(s, "Description={} ({suffix})", escape(description));
+    let _ = writeln!(s, "Description={description} ({suffix})");
     let _ = writeln!(s, "\n[{section}]");
     lines.write(&mut s);
     let _ = writeln!(s, "\n[Install]\nWantedBy={wanted_by}");
@@ -514,7 +553,7 @@ mod tests {
         let mut t = task("hello", Trigger::Boot);
         t.time_limit_ms = Some(600_000);
         t.watchdog_ms = Some(30_000);
-        let u = generate(&ctx(), &t, &TaskConfig::default());
+        let u = generate(&ctx(), &t, &TaskConfig::default()).unwrap();
         assert_eq!(u.service.name, "hello.service");
         assert!(u.trigger.is_none());
         assert_eq!(u.enable.as_deref(), Some("hello.service"));
@@ -545,7 +584,7 @@ mod tests {
         let every = Trigger::Timer {
             schedule: Schedule::Every(Duration::from_secs(3)),
         };
-        let text = generate(&ctx(), &task("hello", every), &TaskConfig::default())
+        let text = generate(&ctx(), &task("hello", every), &TaskConfig::default()).unwrap()
             .service
             .text;
         assert!(text.contains("StartLimitIntervalSec=60s\n"), "{text}");
@@ -560,7 +599,7 @@ mod tests {
                 schedule: Schedule::Every(Duration::from_secs(900)),
             },
         );
-        let u = generate(&ctx(), &t, &TaskConfig::default());
+        let u = generate(&ctx(), &t, &TaskConfig::default()).unwrap();
         assert_eq!(u.service.name, "hello-up.service");
         let timer = u.trigger.as_ref().unwrap();
         assert_eq!(timer.name, "hello-up.timer");
@@ -575,7 +614,7 @@ mod tests {
                 schedule: Schedule::Calendar("*-*-* 02:00:00".into()),
             },
         );
-        let timer = generate(&ctx(), &t, &TaskConfig::default())
+        let timer = generate(&ctx(), &t, &TaskConfig::default()).unwrap()
             .trigger
             .unwrap();
         assert!(timer
@@ -588,7 +627,7 @@ mod tests {
                 listen: "8080".into(),
             },
         );
-        let u = generate(&ctx(), &t, &TaskConfig::default());
+        let u = generate(&ctx(), &t, &TaskConfig::default()).unwrap();
         assert!(u.trigger.unwrap().text.contains("ListenStream=8080\n"));
         assert!(u.service.text.contains("AF_INET6"));
         assert!(u.warnings.is_empty(), "a socket task needs no relaxation");
@@ -600,7 +639,7 @@ mod tests {
                 path: "/var/spool/hello".into(),
             },
         );
-        let u = generate(&ctx(), &t, &TaskConfig::default());
+        let u = generate(&ctx(), &t, &TaskConfig::default()).unwrap();
         assert!(u
             .trigger
             .unwrap()
@@ -622,7 +661,7 @@ mod tests {
                 .map(|d| Directive::parse(d).unwrap())
                 .collect(),
         };
-        let u = generate(&ctx(), &task("hello", Trigger::Boot), &cfg);
+        let u = generate(&ctx(), &task("hello", Trigger::Boot), &cfg).unwrap();
         assert_eq!(
             u.warnings,
             [
@@ -639,5 +678,47 @@ mod tests {
         assert!(s.contains("DeviceAllow=/dev/ttyUSB0 rw\n"));
         assert!(s.contains("AmbientCapabilities=CAP_NET_BIND_SERVICE\n"));
         assert!(!s.contains("PrivateUsers"));
+    }
+
+    /// A description ending in `\` would continue `Description=` onto the
+    /// next line of the unit, swallowing `Documentation=`; control
+    /// characters and `%` are made literal text.
+    #[test]
+    fn descriptions_stay_on_their_line() {
+        let mut t = task("hello", Trigger::Boot);
+        t.description = Some("Ends in a backslash \\\tand 100% \\".into());
+        let u = generate(&ctx(), &t, &TaskConfig::default()).unwrap();
+        let text = &u.service.text;
+        assert!(
+            text.starts_with(
+                "[Unit]\nDescription=Ends in a backslash \\ and 100%%\nDocumentation="
+            ),
+            "{text}"
+        );
+        for line in text.lines() {
+            assert!(!line.ends_with('\\'), "`{line}` continues onto the next line");
+        }
+    }
+
+    #[test]
+    fn refuses_a_path_systemd_would_refuse() {
+        for (path, says) in [
+            ("/etc/../tmp/x", "is not normalized"),
+            ("/var/spool/in ", "ends with whitespace"),
+            ("var/spool", "is not absolute"),
+        ] {
+            let t = task(
+                "spool",
+                Trigger::Path {
+                    condition: bgapp_manifest::PathCondition::NotEmpty,
+                    path: path.into(),
+                },
+            );
+            let msg = generate(&ctx(), &t, &TaskConfig::default())
+                .unwrap_err()
+                .to_string();
+            assert!(msg.starts_with("task `spool` watches `"), "{msg}");
+            assert!(msg.contains(says), "{path}: {msg}");
+        }
     }
 }
