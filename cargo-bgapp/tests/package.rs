@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use support::{fixture, fixtures_target, have, have_all, run, success, tempdir, text};
+use support::{
+    fixture, fixtures_target, have, have_all, is_root, run, sh_quote, skip, success, tempdir, text,
+    ScratchRoot,
+};
 
 const EPOCH: &str = "1700000000";
 
@@ -279,7 +282,7 @@ fn deb_has_the_files_units_scripts_and_control_fields() {
         "{postinst}"
     );
     let postrm = fs::read_to_string(control.path().join("postrm")).unwrap();
-    assert!(postrm.contains("rm -rf /var/lib/hello"), "{postrm}");
+    assert!(postrm.contains("rm -rf '/var/lib/hello'"), "{postrm}");
     let prerm = fs::read_to_string(control.path().join("prerm")).unwrap();
     assert!(prerm.contains("systemctl stop hello.service"), "{prerm}");
     for script in ["postinst", "prerm", "postrm"] {
@@ -530,28 +533,25 @@ fn lintian_finds_no_errors() {
     }
 }
 
-/// The check above can fail: a maintainer without an address (which
-/// `package` accepts today) is an error to lintian, and [`lintian`] says so.
+/// The check above can fail: a dependency on an essential package without
+/// a version (which `package` accepts: it is a valid relation) is an error
+/// to lintian, and [`lintian`] says so.
 #[test]
 fn lintian_check_reports_a_real_error() {
     if !have_all(&["lintian", "dpkg-deb"]) {
         return;
     }
     let app = variant("hello", |m| {
-        let m = m.replace(
-            "authors = [\"Bgapp Tests <tests@bgapp.invalid>\"]",
-            "authors = [\"Jane Doe\"]",
-        );
-        assert!(m.contains("\"Jane Doe\""), "the fixture's authors changed");
-        m
+        m + "\n[package.metadata.bgapp]\ndepends = [\"bash\"]\n"
     });
     let out = tempdir();
     let bundles = package(app.path(), out.path(), &["--format", "deb"]);
-    let errors = lintian(&bundles[0]).expect_err("lintian must find the malformed maintainer");
+    let errors =
+        lintian(&bundles[0]).expect_err("lintian must find the unversioned essential dependency");
     assert!(
-        errors
-            .lines()
-            .any(|l| l.starts_with("E: hello: malformed-contact Maintainer ")),
+        errors.lines().any(|l| l.starts_with(
+            "E: hello: depends-on-essential-package-without-using-version Depends: bash"
+        )),
         "{errors}"
     );
 }
@@ -1000,4 +1000,552 @@ fn target_dir_overrides_the_environment_as_in_cargo() {
         "{bundle:?}"
     );
     assert!(bundle.is_file());
+}
+
+/// The asset destinations of the `oddpaths` fixture: a space, quotes, `$`,
+/// backticks, a backslash, `%` and a leading `-`.
+const ODD_ASSETS: &[&str] = &[
+    "/opt/oddpaths/my notes.txt",
+    "/opt/oddpaths/it's \"quoted\" $HOME `id` \\ 100%.txt",
+    "/opt/oddpaths/-rf",
+];
+const ODD_CONFFILE: &str = "/etc/oddpaths/odd app.conf";
+/// The directories its path tasks watch.
+const ODD_DIRS: &[&str] = &[
+    "/var/spool/oddpaths/my spool",
+    "/srv/oddpaths/it's \"quoted\" $HOME `id` \\ 100%/in",
+    "/var/spool/oddpaths/-rf x",
+];
+/// What an unquoted `rm -f /opt/oddpaths/my notes.txt` (or a word split
+/// elsewhere) would delete in the directory the scripts run in.
+const BAIT: &str = "touch -- notes.txt my \"it's\" -rf x 100%.txt id";
+
+/// `stat -c '%U %a'` of `path` in `root`.
+fn owner_and_mode(root: &ScratchRoot, path: &str) -> String {
+    root.run(&format!("stat -c '%U %a' {}", sh_quote(path)))
+        .trim()
+        .to_string()
+}
+
+#[track_caller]
+fn assert_bait_intact(root: &ScratchRoot) {
+    let listed = root.run("ls -A /root/cwd");
+    let mut left: Vec<&str> = listed.lines().collect();
+    left.sort_unstable();
+    assert_eq!(
+        left,
+        ["-rf", "100%.txt", "id", "it's", "my", "notes.txt", "x"],
+        "the scripts touched the directory they ran in"
+    );
+}
+
+/// `install.sh` and `uninstall.sh` quote every path: run for real in a
+/// scratch root, from a directory holding files named like the words of
+/// the odd paths, they install and remove exactly the odd paths, and leave
+/// that directory alone (an unquoted `rm -f /opt/oddpaths/my notes.txt`
+/// deleted `notes.txt` there, and `install.sh` stopped half-way).
+#[test]
+fn tarball_scripts_quote_every_path() {
+    let Some(root) = ScratchRoot::new() else {
+        return;
+    };
+    let out = tempdir();
+    let bundles = package(&built("oddpaths"), out.path(), &["--format", "tar"]);
+    root.put(&bundles[0], "/root/oddpaths.tar.gz");
+    root.run(&format!(
+        "mkdir -p /root/bundle /root/cwd && tar -xzf /root/oddpaths.tar.gz -C /root/bundle && cd /root/cwd && {BAIT}"
+    ));
+    let top = "/root/bundle/oddpaths-0.1.0-x86_64-unknown-linux-gnu";
+    let said = root.run(&format!("cd /root/cwd && {top}/install.sh"));
+    assert!(said.contains("installed oddpaths 0.1.0"), "{said}");
+    for dest in ODD_ASSETS.iter().chain([&ODD_CONFFILE]) {
+        assert_eq!(
+            fs::read_to_string(root.upper(dest)).ok().as_deref(),
+            Some("notes\n"),
+            "{dest} installed"
+        );
+    }
+    for dir in ODD_DIRS {
+        assert_eq!(owner_and_mode(&root, dir), "oddpaths 770", "{dir}");
+    }
+    assert!(root.exists("/etc/systemd/system/paths.target.wants/oddpaths-spool.path"));
+    assert_bait_intact(&root);
+
+    let said = root.run(&format!("cd /root/cwd && {top}/uninstall.sh"));
+    assert!(
+        said.contains(&format!(
+            "uninstall.sh: kept {ODD_CONFFILE}; --purge deletes it"
+        )),
+        "{said}"
+    );
+    for dest in ODD_ASSETS {
+        assert!(!root.exists(dest), "{dest} removed");
+    }
+    assert!(
+        root.exists(ODD_CONFFILE),
+        "a plain removal keeps the conffile"
+    );
+    for dir in ODD_DIRS {
+        assert!(root.exists(dir), "{dir} kept without --purge");
+    }
+    assert_bait_intact(&root);
+
+    root.run(&format!("cd /root/cwd && {top}/uninstall.sh --purge"));
+    assert!(!root.exists(ODD_CONFFILE), "--purge removes the conffile");
+    for dir in ODD_DIRS {
+        assert!(!root.exists(dir), "{dir} removed by --purge");
+    }
+    assert!(!root.exists("/var/lib/bgapp"), "nothing of bgapp's is left");
+    assert_bait_intact(&root);
+}
+
+/// The `.deb` of path tasks installs into an image built with a plain
+/// `chroot`: no `/proc` (where `systemd-tmpfiles` fails, and the postinst
+/// failed with it under `set -e`) and no running systemd, as debhelper's
+/// scripts allow. The watched directories are made all the same, with
+/// their odd names, and removal and purge take exactly them.
+#[test]
+fn deb_installs_in_a_chroot_without_proc_and_quotes_every_path() {
+    if !have("dpkg") {
+        return;
+    }
+    let Some(root) = ScratchRoot::new() else {
+        return;
+    };
+    let out = tempdir();
+    let bundles = package(&built("oddpaths"), out.path(), &["--format", "deb"]);
+    root.put(&bundles[0], "/root/oddpaths.deb");
+    root.run(&format!("mkdir -p /root/cwd && cd /root/cwd && {BAIT}"));
+    assert!(!root.exists("/proc/self"), "the scratch root has no /proc");
+    assert!(!root.exists("/run/systemd/system"), "nor a running systemd");
+    let said = root.run("cd /root/cwd && dpkg -i /root/oddpaths.deb");
+    assert!(
+        !said.contains("postinst"),
+        "the postinst said something:\n{said}"
+    );
+    assert_eq!(
+        root.run("dpkg-query -W -f '${Status}' oddpaths"),
+        "install ok installed"
+    );
+    for dir in ODD_DIRS {
+        assert_eq!(owner_and_mode(&root, dir), "oddpaths 770", "{dir}");
+    }
+    assert!(root.exists("/etc/systemd/system/paths.target.wants/oddpaths-spool.path"));
+    assert_bait_intact(&root);
+
+    root.run("cd /root/cwd && dpkg -r oddpaths");
+    assert!(!root.exists(ODD_ASSETS[0]));
+    assert!(root.exists(ODD_CONFFILE), "dpkg -r keeps the conffile");
+    assert!(!root.exists("/etc/systemd/system/paths.target.wants/oddpaths-spool.path"));
+    root.run("cd /root/cwd && dpkg -P oddpaths");
+    for dir in ODD_DIRS {
+        assert!(!root.exists(dir), "{dir} removed by dpkg -P");
+    }
+    assert_bait_intact(&root);
+
+    // Without systemd's tools at all (a minbase image): the user comes
+    // from useradd.
+    root.run(
+        "rm -f /usr/bin/systemd-sysusers /bin/systemd-sysusers /usr/bin/systemd-tmpfiles /bin/systemd-tmpfiles /usr/bin/systemctl /bin/systemctl",
+    );
+    root.run("cd /root/cwd && dpkg -i /root/oddpaths.deb");
+    for dir in ODD_DIRS {
+        assert_eq!(owner_and_mode(&root, dir), "oddpaths 770", "{dir}");
+    }
+    assert!(root
+        .run("getent passwd oddpaths")
+        .contains(":/usr/sbin/nologin"));
+}
+
+/// Unpacks the `.deb` of the `oddpaths` fixture.
+fn odd_root() -> tempfile::TempDir {
+    let out = tempdir();
+    let bundles = package(&built("oddpaths"), out.path(), &["--format", "deb"]);
+    unpack_deb(&bundles[0])
+}
+
+/// The settings systemd 252 reads from `unit` in `units_dir`, as
+/// `systemd --test` dumps them (`Key: value` lines). It refuses to run as
+/// root, so it runs as nobody then.
+fn systemd_dump(units_dir: &Path, unit: &str) -> String {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        c.arg("/lib/systemd/systemd");
+        c
+    } else {
+        Command::new("/lib/systemd/systemd")
+    };
+    let output = cmd
+        .args(["--test", "--system", "--no-pager"])
+        .arg(format!("--unit={unit}"))
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", units_dir.display()))
+        .current_dir("/")
+        .output()
+        .expect("systemd runs");
+    let dump = text(&output.stdout);
+    let start = dump
+        .find(&format!("-> Unit {unit}:"))
+        .unwrap_or_else(|| panic!("no {unit} in the dump:\n{}", text(&output.stderr)));
+    let section = &dump[start..];
+    let end = section[1..]
+        .find("-> Unit ")
+        .map_or(section.len(), |e| e + 1);
+    section[..end].to_string()
+}
+
+/// Paths with spaces, quotes, a backslash and `%` reach the units and the
+/// tmpfiles.d file the way each format wants them: systemd reads exactly
+/// those paths (`ReadWritePaths=` split `/var/spool/my spool` in two, and
+/// made `/var/spool/my` writable) and `systemd-tmpfiles` makes exactly
+/// those directories (it read the mode as the user: "Failed to resolve
+/// user '0770'").
+#[test]
+fn odd_paths_reach_units_and_tmpfiles_as_written() {
+    if !have_all(&["dpkg-deb", "systemd-analyze", "systemd-tmpfiles", "setpriv"]) {
+        return;
+    }
+    let root = odd_root();
+    let units_dir = root.path().join("usr/lib/systemd/system");
+    let units: Vec<String> = fs::read_dir(&units_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    add_host_targets(&units_dir);
+    for unit in &units {
+        assert_verifies(root.path(), unit);
+    }
+    // `systemd --test` runs as nobody: let it read the units.
+    for dir in [
+        root.path(),
+        &root.path().join("usr"),
+        &root.path().join("usr/lib"),
+        &root.path().join("usr/lib/systemd"),
+        &units_dir,
+    ] {
+        fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let dump = systemd_dump(&units_dir, "oddpaths-spool.service");
+    assert!(
+        dump.contains("\tReadWritePaths: /var/spool/oddpaths/my spool /srv/oddpaths/my data\n"),
+        "{dump}"
+    );
+    assert!(dump.contains("\tDescription: Line one\n"), "{dump}");
+    let dump = systemd_dump(&units_dir, "oddpaths-quoted.service");
+    assert!(
+        dump.contains("\tReadWritePaths: /srv/oddpaths/it's \"quoted\" $HOME `id` \\ 100%/in\n"),
+        "{dump}"
+    );
+    let dump = systemd_dump(&units_dir, "oddpaths-quoted.path");
+    assert!(
+        dump.contains("\tPathChanged: /srv/oddpaths/it's \"quoted\" $HOME `id` \\ 100%/in\n"),
+        "{dump}"
+    );
+    let dump = systemd_dump(&units_dir, "oddpaths-dash.path");
+    assert!(
+        dump.contains("\tDirectoryNotEmpty: /var/spool/oddpaths/-rf x\n"),
+        "{dump}"
+    );
+
+    if !is_root() {
+        skip("systemd-tmpfiles --create gives directories to the app's user only as root");
+        return;
+    }
+    fs::create_dir_all(root.path().join("etc")).unwrap();
+    fs::write(
+        root.path().join("etc/passwd"),
+        "oddpaths:x:990:990::/:/usr/sbin/nologin\n",
+    )
+    .unwrap();
+    fs::write(root.path().join("etc/group"), "oddpaths:x:990:\n").unwrap();
+    let output = Command::new("systemd-tmpfiles")
+        .arg(format!("--root={}", root.path().display()))
+        .args(["--create", "oddpaths.conf"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "systemd-tmpfiles: {}\n{}",
+        output.status,
+        text(&output.stderr)
+    );
+    for dir in ODD_DIRS {
+        let meta =
+            fs::metadata(root.path().join(&dir[1..])).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        assert!(meta.is_dir(), "{dir}");
+        assert_eq!(
+            (meta.uid(), meta.permissions().mode() & 0o7777),
+            (990, 0o770),
+            "{dir}"
+        );
+    }
+}
+
+/// The golden units' odd values (`tests/golden/units/odd-values`) read
+/// back from systemd as written.
+#[test]
+fn golden_odd_values_read_back_from_systemd() {
+    if !have("setpriv") {
+        return;
+    }
+    let dir = tempdir();
+    fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/units");
+    for case in ["odd-values", "relaxed"] {
+        for unit in fs::read_dir(golden.join(case)).unwrap() {
+            let unit = unit.unwrap();
+            fs::copy(unit.path(), dir.path().join(unit.file_name())).unwrap();
+        }
+    }
+    let dump = systemd_dump(dir.path(), "hello-odd.service");
+    assert!(
+        dump.contains("\tDescription: Watches 100% of a spool\n"),
+        "{dump}"
+    );
+    assert!(
+        dump.contains("\tReadWritePaths: /var/spool/it's \"my\" spool \\ 100% /srv/my data -/srv/maybe here\n"),
+        "{dump}"
+    );
+    let dump = systemd_dump(dir.path(), "hello-odd.path");
+    assert!(
+        dump.contains("\tDirectoryNotEmpty: /var/spool/it's \"my\" spool \\ 100%\n"),
+        "{dump}"
+    );
+    let dump = systemd_dump(dir.path(), "hello-relaxed.service");
+    assert!(
+        dump.contains("\tDeviceAllow: /dev/odd \"dev\" 100% rw\n"),
+        "{dump}"
+    );
+}
+
+/// `DEBIAN/control` of a package without README, whose task has a
+/// description on two lines: every line of the long description starts
+/// with a space, so dpkg reads every field (the second line was a field
+/// of its own that dpkg could not parse).
+#[test]
+fn control_file_folds_descriptions() {
+    if !have("dpkg-deb") {
+        return;
+    }
+    let out = tempdir();
+    let bundles = package(&built("oddpaths"), out.path(), &["--format", "deb"]);
+    let description = run(Command::new("dpkg-deb")
+        .args(["--field"])
+        .arg(&bundles[0])
+        .arg("Description"));
+    assert!(
+        description
+            .ends_with(" - spool: when /var/spool/oddpaths/my spool changes; Line one line two\n"),
+        "{description}"
+    );
+    let section = run(Command::new("dpkg-deb")
+        .arg("--field")
+        .arg(&bundles[0])
+        .arg("Section"));
+    assert_eq!(section, "misc\n");
+}
+
+/// Values that would break or add fields to `DEBIAN/control` are refused
+/// before anything is written, each naming the value and what to write.
+#[test]
+fn control_fields_are_refused_before_anything_is_written() {
+    let out = tempdir();
+    let pkg = |dir: &Path| {
+        let mut c = cargo_bgapp(dir);
+        c.args(["package", "--no-build", "--out-dir"])
+            .arg(out.path());
+        c
+    };
+    let with_meta =
+        |meta: &'static str| variant("hello", move |m| m + "\n[package.metadata.bgapp]\n" + meta);
+    for (meta, says) in [
+        (
+            "maintainer = \"A <a@b.c>\\nEssential: yes\"\n",
+            "maintainer `A <a@b.c>\\nEssential: yes` is not `Name <email>`",
+        ),
+        ("section = \"net\\nEvil: yes\"\n", "`section = \"net\\nEvil: yes\"` is not one of Debian's sections"),
+        ("depends = [\"curl (>= \"]\n", "`depends` entry `curl (>= ` is not a Debian relation"),
+        ("conf-files = [\"/opt/hello/hello.toml\"]\n", "conf-file `/opt/hello/hello.toml` is not under `/etc`"),
+        (
+            "assets = [{ source = \"README.md\", dest = \"/etc/../../evil\" }]\n",
+            "asset destination `/etc/../../evil` is not a normalized path (`.`, `..` and `//` are not allowed); write `/evil`",
+        ),
+        (
+            "assets = [{ source = \"README.md\", dest = \"/etc/hello/\" }]\n",
+            "asset destination `/etc/hello/` ends with `/`",
+        ),
+    ] {
+        let app = with_meta(meta);
+        failure(&mut pkg(app.path()), says);
+    }
+    // A path both a file and a directory.
+    let app = with_meta(
+        "assets = [\n  { source = \"README.md\", dest = \"/etc/hello\" },\n  { source = \"README.md\", dest = \"/etc/hello/hello.toml\" },\n]\n",
+    );
+    fs::copy(
+        built("hello").join("README.md"),
+        app.path().join("README.md"),
+    )
+    .unwrap();
+    failure(
+        &mut pkg(app.path()),
+        "`/etc/hello` is both a file and a directory of the bundle: `/etc/hello/hello.toml` is inside it",
+    );
+    // An author without an address cannot be the .deb's maintainer (lintian:
+    // malformed-contact); the tarball needs none.
+    let anon = variant("hello", |m| {
+        m.replace(
+            "authors = [\"Bgapp Tests <tests@bgapp.invalid>\"]",
+            "authors = [\"Jane Doe\"]",
+        )
+    });
+    let stderr = failure(
+        pkg(anon.path()).args(["--format", "deb"]),
+        "maintainer `Jane Doe` (the first of `authors`) is not `Name <email>`: it has no email address in `<...>`",
+    );
+    assert!(
+        stderr.contains("`\"Jane Doe <jane@example.com>\"`"),
+        "{stderr}"
+    );
+    let left: Vec<_> = fs::read_dir(out.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let tar_only = tempdir();
+    package(anon.path(), tar_only.path(), &["--format", "tar"]);
+}
+
+/// A malformed or out-of-range `SOURCE_DATE_EPOCH` is refused, naming the
+/// variable (`18446744073709551615` made a corrupt `.deb`; `-1`, `abc` and
+/// `1e9` were replaced by 2020-01-01), as reproducible-builds.org asks.
+#[test]
+fn a_bad_source_date_epoch_is_refused() {
+    let hello = built("hello");
+    let out = tempdir();
+    for value in ["18446744073709551615", "-1", "abc", "1e9"] {
+        failure(
+            cargo_bgapp(&hello)
+                .env("SOURCE_DATE_EPOCH", value)
+                .args(["package", "--no-build", "--out-dir"])
+                .arg(out.path()),
+            &format!("`SOURCE_DATE_EPOCH={value}` is"),
+        );
+    }
+    let left: Vec<_> = fs::read_dir(out.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// `user = "root"` is a relaxation like the others: `package` warns.
+#[test]
+fn running_as_root_warns() {
+    let app = variant("hello", |m| {
+        m + "\n[package.metadata.bgapp]\nuser = \"root\"\n"
+    });
+    let out = tempdir();
+    let output = success(
+        cargo_bgapp(app.path())
+            .args(["package", "--no-build", "--format", "tar", "--out-dir"])
+            .arg(out.path())
+            .output()
+            .unwrap(),
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("warning: `user = \"root\"`: every task runs as root"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("these relax the default sandbox"),
+        "{stderr}"
+    );
+}
+
+/// The tarball's scripts keep conffiles as dpkg does: a changed one is
+/// kept on upgrade and the new version goes beside it as `.bgapp-new`
+/// (and `install.sh` says so); an unchanged one is replaced; a deleted one
+/// stays deleted; `uninstall.sh` keeps them, `--purge` deletes them.
+#[test]
+fn tarball_scripts_keep_conffiles_like_dpkg() {
+    let Some(root) = ScratchRoot::new() else {
+        return;
+    };
+    let app = variant("hello", |m| {
+        m + r#"
+[package.metadata.bgapp]
+assets = [
+    { source = "hello.toml", dest = "/etc/hello/hello.toml" },
+    { source = "other.toml", dest = "/etc/hello/other.toml" },
+]
+"#
+    });
+    let top = "hello-0.1.0-x86_64-unknown-linux-gnu";
+    for (version, folder) in [("1", "/root/v1"), ("2", "/root/v2")] {
+        fs::write(
+            app.path().join("hello.toml"),
+            format!("hello = {version}\n"),
+        )
+        .unwrap();
+        fs::write(
+            app.path().join("other.toml"),
+            format!("other = {version}\n"),
+        )
+        .unwrap();
+        let out = tempdir();
+        let bundles = package(app.path(), out.path(), &["--format", "tar"]);
+        root.put(&bundles[0], &format!("{folder}.tar.gz"));
+        root.run(&format!(
+            "mkdir -p {folder} && tar -xzf {folder}.tar.gz -C {folder}"
+        ));
+    }
+    let read = |path: &str| root.run(&format!("cat {path}"));
+    root.run(&format!("/root/v1/{top}/install.sh --no-start"));
+    assert_eq!(read("/etc/hello/hello.toml"), "hello = 1\n");
+
+    // Changed by the administrator, then an upgrade.
+    root.run("echo 'hello = mine' > /etc/hello/hello.toml");
+    let said = root.run(&format!("/root/v2/{top}/install.sh --no-start"));
+    assert!(
+        said.contains("install.sh: kept /etc/hello/hello.toml, which was changed since it was installed; the new version is /etc/hello/hello.toml.bgapp-new"),
+        "{said}"
+    );
+    assert_eq!(read("/etc/hello/hello.toml"), "hello = mine\n");
+    assert_eq!(read("/etc/hello/hello.toml.bgapp-new"), "hello = 2\n");
+    assert_eq!(
+        read("/etc/hello/other.toml"),
+        "other = 2\n",
+        "unchanged: replaced"
+    );
+    assert!(!root.exists("/etc/hello/other.toml.bgapp-new"));
+
+    // Removal keeps them; a deleted one is not installed again.
+    let said = root.run(&format!("/root/v2/{top}/uninstall.sh"));
+    assert!(
+        said.contains("uninstall.sh: kept /etc/hello/hello.toml"),
+        "{said}"
+    );
+    assert_eq!(read("/etc/hello/hello.toml"), "hello = mine\n");
+    assert_eq!(read("/etc/hello/other.toml"), "other = 2\n");
+    assert!(!root.exists("/usr/bin/hello"));
+    root.run("rm /etc/hello/other.toml");
+    let said = root.run(&format!("/root/v2/{top}/install.sh --no-start"));
+    assert!(
+        said.contains("install.sh: not installing /etc/hello/other.toml again: it was deleted since it was installed"),
+        "{said}"
+    );
+    assert!(!root.exists("/etc/hello/other.toml"));
+    assert_eq!(read("/etc/hello/hello.toml"), "hello = mine\n");
+
+    // --purge deletes them, the new versions beside them and the record.
+    root.run(&format!("/root/v2/{top}/uninstall.sh --purge"));
+    for gone in [
+        "/etc/hello",
+        "/var/lib/bgapp",
+        "/usr/bin/hello",
+        "/usr/share/bgapp/hello",
+    ] {
+        assert!(!root.exists(gone), "{gone} is left after --purge");
+    }
 }

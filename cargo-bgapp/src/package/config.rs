@@ -139,7 +139,10 @@ pub enum ConfigError {
     #[error("directive `{0}` must be written `Key=Value`")]
     Directive(String),
     #[error("directive `{directive}` {why}")]
-    DirectiveValue { directive: String, why: &'static str },
+    DirectiveValue {
+        directive: String,
+        why: &'static str,
+    },
     #[error("capability `{0}` is not a capability name like `CAP_NET_BIND_SERVICE`")]
     Capability(String),
     #[error(transparent)]
@@ -153,23 +156,26 @@ pub enum ConfigError {
 fn path_problem(path: &str, what: &str) -> Option<String> {
     use bgapp_manifest::path::{check_absolute_path, normalize, PathError};
     let why = match check_absolute_path(path) {
-        Ok(()) if path.ends_with('/') && what != "directory" => format!(
-            "ends with `/`; write the {what}'s full path, like `{path}<file>`"
-        ),
+        Ok(()) if path.ends_with('/') && what != "directory" => {
+            format!("ends with `/`; write the {what}'s full path, like `{path}<file>`")
+        }
         Ok(()) if path.trim_end() != path => {
-            format!("ends with whitespace, which systemd and dpkg do not keep; write `{}`", path.trim_end())
+            format!(
+                "ends with whitespace, which systemd and dpkg do not keep; write `{}`",
+                path.trim_end()
+            )
         }
         Ok(()) => return None,
-        Err(PathError::Relative(_)) => format!(
-            "must be an absolute path; write `{}`",
-            normalize(path)
-        ),
+        Err(PathError::Relative(_)) => {
+            format!("must be an absolute path; write `{}`", normalize(path))
+        }
         Err(PathError::NotNormalized { normalized, .. }) => format!(
             "is not a normalized path (`.`, `..` and `//` are not allowed); write `{normalized}`"
         ),
         Err(PathError::Root(_)) => format!("is the root directory; write the {what}'s full path"),
         Err(PathError::Control(_)) => {
-            "contains a control character; file names with newlines or tabs cannot be packaged".to_string()
+            "contains a control character; file names with newlines or tabs cannot be packaged"
+                .to_string()
         }
     };
     Some(why)
@@ -554,31 +560,65 @@ mod tests {
         }
         let msg = refusal(json!({ "conf-files": ["/opt/app/app.conf"] }));
         assert!(
-            msg.starts_with("conf-file `/opt/app/app.conf` is not under `/etc`") && msg.contains("non-etc-file-marked-as-conffile"),
+            msg.starts_with("conf-file `/opt/app/app.conf` is not under `/etc`")
+                && msg.contains("non-etc-file-marked-as-conffile"),
             "{msg}"
         );
         let msg = refusal(json!({ "maintainer": "A <a@b.c>\nEssential: yes" }));
-        assert!(msg.starts_with("maintainer `A <a@b.c>\\nEssential: yes` is not `Name <email>`"), "{msg}");
+        assert!(
+            msg.starts_with("maintainer `A <a@b.c>\\nEssential: yes` is not `Name <email>`"),
+            "{msg}"
+        );
         let msg = refusal(json!({ "section": "net\nEvil: yes" }));
-        assert!(msg.starts_with("`section = \"net\\nEvil: yes\"` is not one of Debian's sections"), "{msg}");
+        assert!(
+            msg.starts_with("`section = \"net\\nEvil: yes\"` is not one of Debian's sections"),
+            "{msg}"
+        );
         let msg = refusal(json!({ "priority": "extra" }));
         assert!(msg.contains("write one of `required`"), "{msg}");
         let msg = refusal(json!({ "depends": ["curl (>= "] }));
-        assert!(msg.starts_with("`depends` entry `curl (>= ` is not a Debian relation"), "{msg}");
+        assert!(
+            msg.starts_with("`depends` entry `curl (>= ` is not a Debian relation"),
+            "{msg}"
+        );
         let msg = refusal(json!({ "libraries": { "libfoo.so.1": "libfoo1 (>= 1.2" } }));
-        assert!(msg.starts_with("`libraries` entry `libfoo.so.1` = `libfoo1 (>= 1.2` is not a Debian relation"), "{msg}");
+        assert!(
+            msg.starts_with(
+                "`libraries` entry `libfoo.so.1` = `libfoo1 (>= 1.2` is not a Debian relation"
+            ),
+            "{msg}"
+        );
         let msg = refusal(json!({ "user": "Root" }));
-        assert!(msg.starts_with("`Root` is not a valid system user name"), "{msg}");
+        assert!(
+            msg.starts_with("`Root` is not a valid system user name"),
+            "{msg}"
+        );
         let msg = refusal(json!({ "service": { "read-write-paths": ["/srv/../etc"] } }));
-        assert!(msg.starts_with("read-write path `/srv/../etc` is not a normalized path") && msg.contains("write `/etc`"), "{msg}");
+        assert!(
+            msg.starts_with("read-write path `/srv/../etc` is not a normalized path")
+                && msg.contains("write `/etc`"),
+            "{msg}"
+        );
         let msg = refusal(json!({ "service": { "devices": ["ttyUSB0"] } }));
-        assert!(msg.starts_with("device `ttyUSB0` is neither a path under `/dev`"), "{msg}");
+        assert!(
+            msg.starts_with("device `ttyUSB0` is neither a path under `/dev`"),
+            "{msg}"
+        );
         let msg = refusal(json!({ "service": { "directives": ["Nice=5\nUser=root"] } }));
-        assert!(msg.starts_with("directive `Nice=5\\nUser=root` contains a control character"), "{msg}");
+        assert!(
+            msg.starts_with("directive `Nice=5\\nUser=root` contains a control character"),
+            "{msg}"
+        );
         let msg = refusal(json!({ "service": { "directives": ["Environment=A=b\\"] } }));
-        assert!(msg.contains("would continue it onto the next line"), "{msg}");
+        assert!(
+            msg.contains("would continue it onto the next line"),
+            "{msg}"
+        );
         let msg = refusal(json!({ "service": { "directives": ["Nice Level=5"] } }));
-        assert!(msg.contains("has a key that is not a systemd setting name"), "{msg}");
+        assert!(
+            msg.contains("has a key that is not a systemd setting name"),
+            "{msg}"
+        );
 
         let ok = json!({ "bgapp": {
             "maintainer": "Jane Doe <jane@example.com>",

@@ -162,7 +162,9 @@ pub fn check_maintainer(value: &str, from_authors: bool) -> Result<(), FieldErro
         }
     };
     if value.chars().any(char::is_control) {
-        return Err(fail("it contains a control character (a newline would add a field to the control file)"));
+        return Err(fail(
+            "it contains a control character (a newline would add a field to the control file)",
+        ));
     }
     let Some((name, rest)) = value.split_once('<') else {
         return Err(fail("it has no email address in `<...>`"));
@@ -178,7 +180,9 @@ pub fn check_maintainer(value: &str, from_authors: bool) -> Result<(), FieldErro
         return Err(fail("the name contains `<`, `>` or `,`"));
     }
     if !value.contains(" <") {
-        return Err(fail("the name and the email address must be separated by a space"));
+        return Err(fail(
+            "the name and the email address must be separated by a space",
+        ));
     }
     let valid_email = !email.contains(|c: char| c.is_whitespace() || "<>,".contains(c))
         && match email.split_once('@') {
@@ -263,7 +267,10 @@ fn parse_alternative(text: &str) -> Result<(), String> {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
-            return Err(format!("`{}` is not an architecture qualifier", shown(arch)));
+            return Err(format!(
+                "`{}` is not an architecture qualifier",
+                shown(arch)
+            ));
         }
         rest = &after[end..];
     }
@@ -278,7 +285,10 @@ fn parse_alternative(text: &str) -> Result<(), String> {
         );
     }
     let Some(inner) = rest.strip_prefix('(') else {
-        return Err(format!("unexpected `{}` after the package name", shown(rest)));
+        return Err(format!(
+            "unexpected `{}` after the package name",
+            shown(rest)
+        ));
     };
     let Some(close) = inner.find(')') else {
         return Err("the version constraint has no closing `)`".into());

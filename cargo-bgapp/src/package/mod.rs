@@ -241,7 +241,8 @@ fn units(
     let mut warnings = Vec::new();
     if names.user == "root" {
         warnings.push(
-            "`user = \"root\"`: every task runs as root, with the power to change the whole system".to_string(),
+            "`user = \"root\"`: every task runs as root, with the power to change the whole system"
+                .to_string(),
         );
     }
     let mut installed = Vec::new();
@@ -863,7 +864,11 @@ mod tests {
                 "{msg}"
             );
         }
-        for bad in ["18446744073709551615", "8589934592", "99999999999999999999999"] {
+        for bad in [
+            "18446744073709551615",
+            "8589934592",
+            "99999999999999999999999",
+        ] {
             let msg = parse_epoch(bad).unwrap_err().to_string();
             assert!(
                 msg.starts_with(&format!("`SOURCE_DATE_EPOCH={bad}` is out of range")),

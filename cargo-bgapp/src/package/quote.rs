@@ -78,11 +78,11 @@ mod tests {
         assert_eq!(systemd_word("/var/spool/hello"), "/var/spool/hello");
         assert_eq!(systemd_word("-/srv/100%"), "-/srv/100%%");
         assert_eq!(systemd_word("/it's"), "\"/it's\"");
-        assert_eq!(systemd_word("/var/spool/my spool"), "\"/var/spool/my spool\"");
         assert_eq!(
-            systemd_word(r#"/a "b" \c 100%"#),
-            r#""/a \"b\" \\c 100%%""#
+            systemd_word("/var/spool/my spool"),
+            "\"/var/spool/my spool\""
         );
+        assert_eq!(systemd_word(r#"/a "b" \c 100%"#), r#""/a \"b\" \\c 100%%""#);
         assert_eq!(unit_text("Says 100% hello\\\\"), "Says 100%% hello");
         assert_eq!(unit_text("two\nlines\t"), "two lines");
     }

@@ -107,8 +107,7 @@ impl ScriptPlan<'_> {
         let user = self.user;
         let _ = write!(
             s,
-            "\
-    if command -v systemd-sysusers >/dev/null 2>&1; then
+            "    if command -v systemd-sysusers >/dev/null 2>&1; then
         systemd-sysusers {conf}
     elif ! getent passwd {user} >/dev/null; then
         useradd --system --user-group --no-create-home --home-dir / --shell /usr/sbin/nologin {user}
@@ -201,7 +200,11 @@ impl ScriptPlan<'_> {
     fn purge(&self, s: &mut String, indent: &str) {
         // The app's local data goes with it, as in the seeds; watched
         // directories only if nothing is left in them.
-        let _ = writeln!(s, "{indent}rm -rf {}", sh(&format!("/var/lib/{}", self.stem)));
+        let _ = writeln!(
+            s,
+            "{indent}rm -rf {}",
+            sh(&format!("/var/lib/{}", self.stem))
+        );
         for d in &self.dirs {
             let _ = writeln!(s, "{indent}rmdir {} 2>/dev/null || true", sh(d));
         }
@@ -355,19 +358,18 @@ conffile() {{
         if !conffiles.is_empty() {
             s.push_str("if [ \"$purge\" = yes ]; then\n");
             for c in &conffiles {
-                let _ = writeln!(
-                    s,
-                    "    rm -f {} {}",
-                    sh(c),
-                    sh(&format!("{c}.bgapp-new"))
-                );
+                let _ = writeln!(s, "    rm -f {} {}", sh(c), sh(&format!("{c}.bgapp-new")));
             }
             let _ = writeln!(s, "    rm -rf {}", sh(&self.conffile_copies()));
             s.push_str("else\n");
             let _ = writeln!(
                 s,
                 "    printf 'uninstall.sh: kept %s; --purge deletes it\\n' {}",
-                conffiles.iter().map(|c| sh(c)).collect::<Vec<_>>().join(" ")
+                conffiles
+                    .iter()
+                    .map(|c| sh(c))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             );
             s.push_str("fi\n");
         }

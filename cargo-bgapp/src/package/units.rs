@@ -584,7 +584,8 @@ mod tests {
         let every = Trigger::Timer {
             schedule: Schedule::Every(Duration::from_secs(3)),
         };
-        let text = generate(&ctx(), &task("hello", every), &TaskConfig::default()).unwrap()
+        let text = generate(&ctx(), &task("hello", every), &TaskConfig::default())
+            .unwrap()
             .service
             .text;
         assert!(text.contains("StartLimitIntervalSec=60s\n"), "{text}");
@@ -614,7 +615,8 @@ mod tests {
                 schedule: Schedule::Calendar("*-*-* 02:00:00".into()),
             },
         );
-        let timer = generate(&ctx(), &t, &TaskConfig::default()).unwrap()
+        let timer = generate(&ctx(), &t, &TaskConfig::default())
+            .unwrap()
             .trigger
             .unwrap();
         assert!(timer
@@ -696,7 +698,10 @@ mod tests {
             "{text}"
         );
         for line in text.lines() {
-            assert!(!line.ends_with('\\'), "`{line}` continues onto the next line");
+            assert!(
+                !line.ends_with('\\'),
+                "`{line}` continues onto the next line"
+            );
         }
     }
 

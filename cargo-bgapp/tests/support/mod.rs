@@ -121,3 +121,108 @@ pub fn have_all(tools: &[&str]) -> bool {
     let missing = tools.iter().filter(|tool| !have(tool)).count();
     missing == 0
 }
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A scratch system to run install scripts in for real: an overlay of this
+/// machine's root, mounted in a private mount namespace for each command
+/// and entered with a plain `chroot`, as an image is built. It has `/dev`,
+/// but no `/proc` and an empty `/run` (no running systemd), and what the
+/// commands change lands in its own upper directory, never on this machine.
+pub struct ScratchRoot {
+    dir: tempfile::TempDir,
+}
+
+const SCRATCH_ENTER: &str = r#"set -eu
+d="$1"
+rm -rf "$d/work" && mkdir "$d/work"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$d/upper,workdir=$d/work" "$d/root"
+mount --rbind /dev "$d/root/dev"
+mount -t tmpfs -o mode=755 tmpfs "$d/root/run"
+mount -t tmpfs -o mode=1777 tmpfs "$d/root/tmp"
+exec chroot "$d/root" /bin/sh -c "$2"
+"#;
+
+impl ScratchRoot {
+    /// A fresh scratch system; `None` (after [`skip`] said why) when this
+    /// process is not root or lacks `unshare` or `chroot`.
+    #[track_caller]
+    pub fn new() -> Option<ScratchRoot> {
+        if !is_root() {
+            skip("running install scripts in a scratch root needs root (mount namespaces, overlayfs, chroot)");
+            return None;
+        }
+        if !have_all(&["unshare", "chroot"]) {
+            return None;
+        }
+        // Not under /tmp: the scratch system gets a /tmp of its own.
+        let dir = tempfile::Builder::new()
+            .prefix("scratch-root-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("a scratch directory");
+        for sub in ["upper", "work", "root"] {
+            std::fs::create_dir(dir.path().join(sub)).expect("a scratch directory");
+        }
+        std::fs::write(dir.path().join("enter.sh"), SCRATCH_ENTER).expect("the enter script");
+        Some(ScratchRoot { dir })
+    }
+
+    /// Copies `file` into the scratch system at `at` (absolute).
+    pub fn put(&self, file: &Path, at: &str) {
+        let dest = self.upper(at);
+        std::fs::create_dir_all(dest.parent().expect("a parent")).expect("a directory");
+        std::fs::copy(file, &dest).unwrap_or_else(|e| panic!("copy {}: {e}", file.display()));
+    }
+
+    /// Where `path` of the scratch system is in its upper directory, if
+    /// a command wrote it.
+    pub fn upper(&self, path: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("upper")
+            .join(path.trim_start_matches('/'))
+    }
+
+    /// Runs `script` with `/bin/sh` inside the scratch system.
+    pub fn sh(&self, script: &str) -> Output {
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh"])
+            .arg(self.dir.path().join("enter.sh"))
+            .arg(self.dir.path())
+            .arg(script)
+            .env_remove("DPKG_ROOT")
+            .output()
+            .expect("unshare runs")
+    }
+
+    /// Runs `script` inside the scratch system, checks that it succeeded,
+    /// and returns its stdout and stderr, together.
+    #[track_caller]
+    pub fn run(&self, script: &str) -> String {
+        let out = self.sh(script);
+        assert!(
+            out.status.success(),
+            "failed in the scratch root: {}\n{script}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout) + &text(&out.stderr)
+    }
+
+    /// Whether `path` exists in the scratch system (`test -e`).
+    pub fn exists(&self, path: &str) -> bool {
+        self.sh(&format!("test -e {}", sh_quote(path)))
+            .status
+            .success()
+    }
+}
+
+/// `word` as one single-quoted POSIX sh word.
+pub fn sh_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
