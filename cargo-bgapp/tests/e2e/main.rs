@@ -13,6 +13,8 @@
 //! the machine's.
 
 mod apps;
+#[path = "../support/mod.rs"]
+mod support;
 mod system;
 
 use std::io::{BufRead, BufReader, Write};
@@ -590,4 +592,40 @@ fn watchdog_restarts_a_stalled_task_and_a_permanent_failure_stays_down() {
     std::thread::sleep(3 * SECOND);
     assert_eq!(sys.prop(unit, "ActiveState"), "failed", "never restarted");
     assert_eq!(sys.prop(unit, "NRestarts"), "2");
+}
+
+/// A lean device's image is built with a plain `chroot`: no `/proc`, no
+/// running systemd. The watcher's `.deb` installs into it (its postinst
+/// ran `systemd-tmpfiles --create` under `set -e`, which fails without
+/// `/proc`), with its user, its spool folder and its path unit enabled
+/// for the first boot, as debhelper's scripts leave a package; removal and
+/// purge work there too. The chroot is an overlay of this machine's root
+/// (Debian 12 with systemd, the image a minbase + systemd bootstrap gives),
+/// entered with `chroot` as an image build does.
+#[test]
+fn watcher_deb_installs_in_a_chroot_without_proc() {
+    let Some((_lock, apps, _disk)) = setup("chroot") else {
+        return;
+    };
+    let root = support::ScratchRoot::new().expect("root and unshare, as the suite requires");
+    root.put(&apps.watcher.deb, "/root/watcher.deb");
+    assert!(!root.exists("/proc/self"), "the chroot has no /proc");
+    assert!(!root.exists("/run/systemd/system"), "nor a running systemd");
+    root.run("dpkg -i /root/watcher.deb");
+    assert_eq!(
+        root.run("dpkg-query -W -f '${Status}' e2e-watcher"),
+        "install ok installed"
+    );
+    assert!(root
+        .run("getent passwd e2e-watcher")
+        .contains(":/usr/sbin/nologin"));
+    assert_eq!(
+        root.run("stat -c '%U %a' /var/spool/e2e-watcher").trim(),
+        "e2e-watcher 770"
+    );
+    assert!(root.exists("/etc/systemd/system/paths.target.wants/e2e-watcher.path"));
+    root.run("dpkg -r e2e-watcher");
+    assert!(!root.exists("/etc/systemd/system/paths.target.wants/e2e-watcher.path"));
+    root.run("dpkg -P e2e-watcher");
+    assert!(!root.exists("/var/spool/e2e-watcher"));
 }
