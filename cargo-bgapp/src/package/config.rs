@@ -161,7 +161,7 @@ fn path_problem(path: &str, what: &str) -> Option<String> {
         }
         Ok(()) if path.trim_end() != path => {
             format!(
-                "ends with whitespace, which systemd and dpkg do not keep; write `{}`",
+                "ends with whitespace, which systemd and dpkg's lists of files drop; write `{}`",
                 path.trim_end()
             )
         }

@@ -241,7 +241,7 @@ fn units(
     let mut warnings = Vec::new();
     if names.user == "root" {
         warnings.push(
-            "`user = \"root\"`: every task runs as root, with the power to change the whole system"
+            "`user = \"root\"`: every task runs as root instead of a system user of its own"
                 .to_string(),
         );
     }
