@@ -492,10 +492,13 @@ impl Incoming {
     pub fn parse(&mut self) -> io::Result<Option<Message>> {
         // `OK <guid>`, then `AGREE_UNIX_FD` (or an `ERROR`: no fds).
         while self.auth_lines < 2 {
-            let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") else {
-                if self.buf.len() > MAX_AUTH_LINE {
-                    return Err(bad("D-Bus: authentication line too long"));
-                }
+            // A line over the limit is an error however it arrives: in one
+            // read with its `\r\n`, or cut before it.
+            let end = self.buf.windows(2).position(|w| w == b"\r\n");
+            if end.unwrap_or(self.buf.len().saturating_sub(1)) > MAX_AUTH_LINE {
+                return Err(bad("D-Bus: authentication line too long"));
+            }
+            let Some(end) = end else {
                 return Ok(None);
             };
             if self.auth_lines == 0 && !self.buf.starts_with(b"OK ") {
@@ -969,7 +972,7 @@ mod tests {
     }
 
     #[test]
-    fn an_endless_authentication_line_is_an_error() {
+    fn an_authentication_line_over_1_kib_is_an_error_however_it_arrives() {
         let mut incoming = Incoming::default();
         incoming.push(b"OK ");
         for _ in 0..MAX_AUTH_LINE / 64 {
@@ -980,6 +983,28 @@ mod tests {
             incoming.parse().unwrap_err().to_string(),
             "D-Bus: authentication line too long"
         );
+        // The same line in one read with its end (found by fuzzing: it
+        // was accepted so, and refused in pieces).
+        let line = |len: usize| {
+            let mut b = b"OK ".to_vec();
+            b.resize(len, b'a');
+            b.extend_from_slice(b"\r\nAGREE_UNIX_FD\r\n");
+            b
+        };
+        for chunk in [1, 64, 2048] {
+            let mut longest = Incoming::default();
+            for piece in line(MAX_AUTH_LINE).chunks(chunk) {
+                longest.push(piece);
+                assert!(longest.parse().unwrap().is_none(), "reads of {chunk}");
+            }
+            assert_eq!(longest.auth_lines, 2, "reads of {chunk}");
+            let mut long = Incoming::default();
+            let refused = line(MAX_AUTH_LINE + 1).chunks(chunk).any(|piece| {
+                long.push(piece);
+                long.parse().is_err()
+            });
+            assert!(refused, "reads of {chunk}");
+        }
     }
 
     #[test]
