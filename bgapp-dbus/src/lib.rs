@@ -1,6 +1,6 @@
 //! A minimal D-Bus client: just what bgapp's runtime needs to talk to
-//! logind and systemd, in about a thousand lines (half of them tests)
-//! instead of a D-Bus crate, since the runtime ships in every app binary.
+//! logind and systemd, in some 850 lines (tests apart) instead of a D-Bus
+//! crate, since the runtime ships in every app binary.
 //!
 //! It reads bytes any local process can send (a signal may be addressed
 //! to any connection), so it is kept apart, unit-tested and fuzzed (see
