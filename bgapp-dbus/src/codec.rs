@@ -12,6 +12,10 @@
 //!   authentication lines, then messages, each taken out whole once it is
 //!   there. A message longer than [`MAX_MESSAGE`] is skipped as it arrives,
 //!   never buffered whole.
+//!
+//! No unsafe code: a malformed input can only be an error (or, for a bug,
+//! a panic, which the fuzz targets look for).
+#![forbid(unsafe_code)]
 
 use std::io;
 use std::os::fd::OwnedFd;

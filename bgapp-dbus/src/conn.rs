@@ -368,6 +368,7 @@ mod tests {
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills the array with two new fds, owned below.
         assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: the two fds pipe2 just made, each owned once.
         let (read_end, write_end) =
             unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         hello.reply_serial = 2;
