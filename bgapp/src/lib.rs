@@ -76,10 +76,3 @@ pub mod __private {
     pub use bgapp_manifest::PathCondition;
     pub use linkme;
 }
-
-/// Not public API: the runtime's D-Bus client, for the integration tests'
-/// fake logind. Unused code is dropped from binaries by the linker.
-#[doc(hidden)]
-pub mod __dbus {
-    pub use crate::system::dbus::*;
-}

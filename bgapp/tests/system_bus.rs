@@ -14,7 +14,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bgapp::__dbus::{
+use bgapp_dbus::{
     Conn, Incoming, Message, Writer, DESTINATION, METHOD_CALL, METHOD_RETURN, SENDER, SIGNAL,
 };
 
@@ -268,8 +268,8 @@ fn serve(
             sent.map(drop)
         } else {
             let mut e = reply(&m, "s", body.str("not here"));
-            e.kind = bgapp::__dbus::ERROR;
-            e.fields[bgapp::__dbus::ERROR_NAME] = "org.freedesktop.DBus.Error.UnknownMethod".into();
+            e.kind = bgapp_dbus::ERROR;
+            e.fields[bgapp_dbus::ERROR_NAME] = "org.freedesktop.DBus.Error.UnknownMethod".into();
             conn.send(&e).map(drop)
         };
         sent.unwrap();

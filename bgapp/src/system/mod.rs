@@ -30,7 +30,7 @@
 //! sleep events arrive.
 
 pub mod control;
-pub mod dbus;
+pub(crate) use bgapp_dbus as dbus;
 pub mod logind;
 
 use std::os::unix::net::UnixStream;
