@@ -36,6 +36,7 @@ pub mod logind;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::instance::Shared;
@@ -79,6 +80,40 @@ impl System {
         match &self.bus {
             Some(bus) => bus.stop_reason().await,
             None => CancellationReason::StopRequested,
+        }
+    }
+}
+
+/// SIGTERM and SIGINT, as `Control` messages. Listening starts when this
+/// is made, inside the runtime: make it first, so that a stop arriving
+/// while the task starts is not lost.
+pub(crate) struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub(crate) fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Sends each signal on `tx`, a SIGTERM as a stop for the reason
+    /// `system` gives, a SIGINT as an interrupt. Never returns.
+    pub(crate) async fn forward(
+        mut self,
+        tx: mpsc::UnboundedSender<Control>,
+        system: &System,
+    ) -> std::convert::Infallible {
+        loop {
+            let message = tokio::select! {
+                Some(()) = self.term.recv() => Control::Stop(system.stop_reason().await, None),
+                Some(()) = self.int.recv() => Control::Interrupt,
+                else => std::future::pending::<Control>().await,
+            };
+            let _ = tx.send(message);
         }
     }
 }
