@@ -102,7 +102,19 @@ pub(crate) struct Finished {
 /// Runs the task once, to its recorded end. A state directory that cannot
 /// be used costs the run its record and its saved state, with a warning;
 /// the task runs all the same.
-pub(crate) async fn run(
+///
+/// Boxed, so that the state machine's poll and drop exist once in the
+/// binary, behind the vtable, rather than once per code unit that holds it.
+pub(crate) fn run<'a>(
+    setup: Setup,
+    task: TaskFn<'a>,
+    control: mpsc::UnboundedReceiver<Control>,
+    host: Option<Host<'a>>,
+) -> Pin<Box<dyn Future<Output = Finished> + 'a>> {
+    Box::pin(run_boxed(setup, task, control, host))
+}
+
+async fn run_boxed(
     setup: Setup,
     task: TaskFn<'_>,
     control: mpsc::UnboundedReceiver<Control>,
@@ -145,26 +157,25 @@ pub(crate) async fn run(
         fds,
         args,
     );
-    let ended = match host {
-        None => supervise(task, shared, control, watchdog).await,
-        Some(Host {
-            signals,
-            system,
-            tx,
-        }) => {
-            // Shutdown, sleep and wake, from the control channel or the
-            // system bus.
-            system.watch(tx.clone(), &shared);
-            let system = &*system;
-            // Signals are forwarded on this thread, beside the task, rather
-            // than from a spawned task: nothing runs on the worker threads
-            // unless the task puts it there, which keeps an idle app as
-            // small as plain tokio.
-            tokio::select! {
-                ended = supervise(task, shared, control, watchdog) => ended,
-                never = signals.forward(tx, system) => match never {},
-            }
+    // Shutdown, sleep and wake, from the control channel or the system
+    // bus, then SIGTERM and SIGINT. Signals are forwarded on this thread,
+    // beside the task, rather than from a spawned task: nothing runs on the
+    // worker threads unless the task puts it there, which keeps an idle app
+    // as small as plain tokio. One `select!` for both kinds of run keeps
+    // one copy of the supervision loop in the binary.
+    let host = host.map(|h| {
+        h.system.watch(h.tx.clone(), &shared);
+        (h.signals, &*h.system, h.tx)
+    });
+    let outside = async move {
+        match host {
+            Some((signals, system, tx)) => signals.forward(tx, system).await,
+            None => std::future::pending().await,
         }
+    };
+    let ended = tokio::select! {
+        ended = supervise(task, shared, control, watchdog) => ended,
+        never = outside => match never {},
     };
     if let Some(mut journal) = journal {
         if let Err(e) = journal.end(ended.exit.clone(), ended.code, store.saved_this_run()) {

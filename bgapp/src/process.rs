@@ -85,10 +85,40 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    let code = runtime.block_on(run_task(task.0.clone(), task.1, rest, &mut system));
+    // Listen for signals before anything else, so a stop that arrives
+    // while the task starts is not lost.
+    let signals = {
+        let _inside = runtime.enter();
+        Signals::new()
+    };
+    let signals = match signals {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot listen for stop signals: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let (manifest, entry) = (task.0.clone(), task.1);
+    let (activation, fds) = activation::from_env(&manifest);
+    let setup = Setup {
+        state_dir: state::state_dir(&manifest.package),
+        notifier: Notifier::from_env(),
+        activation,
+        fds,
+        args: rest,
+        watchdog: sd_notify::watchdog_enabled(),
+        manifest,
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let host = Host {
+        signals,
+        system: &mut system,
+        tx,
+    };
+    let finished = runtime.block_on(lifecycle::run(setup, Box::new(entry.run), rx, Some(host)));
     // Work the task spawned and left behind is abandoned, not awaited.
     runtime.shutdown_background();
-    ExitCode::from(code)
+    ExitCode::from(finished.ended.code)
 }
 
 fn default_task<'a>(
@@ -131,39 +161,4 @@ fn print_help(tasks: &[(TaskManifest, &'static TaskEntry)]) {
         );
     }
     println!("\nOptions:\n  --list   print each task and its trigger\n  -h, --help");
-}
-
-async fn run_task(
-    manifest: TaskManifest,
-    entry: &'static TaskEntry,
-    args: Vec<String>,
-    system: &mut System,
-) -> u8 {
-    // Listen for signals before anything else, so a stop that arrives
-    // while the task starts is not lost.
-    let (tx, rx) = mpsc::unbounded_channel();
-    let signals = match Signals::new() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot listen for stop signals: {e}");
-            return exit::FAILURE;
-        }
-    };
-    let (activation, fds) = activation::from_env(&manifest);
-    let setup = Setup {
-        state_dir: state::state_dir(&manifest.package),
-        notifier: Notifier::from_env(),
-        activation,
-        fds,
-        args,
-        watchdog: sd_notify::watchdog_enabled(),
-        manifest,
-    };
-    let host = Host {
-        signals,
-        system,
-        tx,
-    };
-    let finished = lifecycle::run(setup, Box::new(entry.run), rx, Some(host)).await;
-    finished.ended.code
 }
