@@ -136,9 +136,9 @@ async fn run_boxed(
         Ok((j, p)) => (Some(j), p),
         Err(e) => {
             tracing::warn!(
-                    "cannot record task `{name}`'s runs in `{}`: {e}; its previous execution state and saved state are unavailable",
-                    dir.display()
-                );
+                "cannot record task `{name}`'s runs in `{}`: {e}; its previous execution state and saved state are unavailable",
+                dir.display()
+            );
             (None, PreviousExecution::not_running())
         }
     };

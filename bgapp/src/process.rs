@@ -1,6 +1,7 @@
-//! The process entry: choose the task named on the command line, set up
-//! the runtime, turn signals into stop requests, record how the run ended,
-//! and exit with the documented status.
+//! The process entry: choose the task named on the command line, start
+//! the runtime, gather what the run is given (signals, the system, the
+//! environment), hand them to [`lifecycle::run`], and exit with the status
+//! it decided.
 //!
 //! Command line: `<binary> [TASK] [ARGS...]`. With one task, or a task on
 //! `main`, the task name may be left out. `--list` prints the tasks.

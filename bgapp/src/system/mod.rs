@@ -10,11 +10,14 @@
 //!   connects once and, if a bus answered the `connect`, a small thread
 //!   subscribes to logind's `PrepareForShutdown` and `PrepareForSleep`
 //!   signals and holds a sleep *delay* inhibitor lock. Sleep and wake
-//!   become `LifecycleEvent`s. Idle, that thread sleeps in `poll`.
+//!   become `LifecycleEvent`s. Idle, that thread sleeps in `poll`. The
+//!   decisions are made by a core without I/O, `logind::Follower`.
 //!
-//! **Shutdown or operator stop?** systemd sends the same SIGTERM for both.
-//! When one arrives the runtime decides, in this order:
-//! 1. logind announced `PrepareForShutdown(true)` earlier: a shutdown;
+//! **Shutdown or operator stop?** systemd sends the same SIGTERM for both
+//! ([`Signals`] turns it into a stop request). When one arrives the
+//! runtime decides, in this order:
+//! 1. logind announced `PrepareForShutdown(true)` earlier, or systemd
+//!    answered `stopping` to an earlier SIGTERM: a shutdown;
 //! 2. else it asks systemd for `SystemState` over the connection made at
 //!    start (no new connection while the system goes down): `stopping`
 //!    means a shutdown, anything else an operator stop;
