@@ -1,28 +1,52 @@
-//! The supervision loop of one run: start the task function, deliver stop
-//! requests with their deadline, wait for deferrals, enforce the time limit
-//! and the deadline, ping the watchdog while the task is alive, and decide
-//! how the run ended. The process entry (`process.rs`) and the test driver
-//! (`testing.rs`) both run it; they differ only in where `Control`
-//! messages come from.
+//! One run of a task, from its start to its recorded end.
+//!
+//! [`run`] is the whole orchestration: read how the last run ended and mark
+//! this one started (the journal), open the saved state, build what the
+//! task is given, connect the outside world, supervise the task, and record
+//! how it ended. The process entry (`process.rs`) and the test driver
+//! (`testing.rs`) both call it; they differ only in what they feed it (a
+//! [`Setup`], where `Control` messages come from, and whether there is a
+//! [`Host`]):
+//!
+//! | | process entry | test driver |
+//! | --- | --- | --- |
+//! | state directory | `BGAPP_STATE_DIR`, `STATE_DIRECTORY`, or the default | a temporary directory, or the test's |
+//! | `sd_notify` | to systemd when `NOTIFY_SOCKET` is set | recorded in memory |
+//! | activation, passed sockets | from the environment | the test's choice, none |
+//! | watchdog interval | `WATCHDOG_USEC` (systemd and `cargo bgapp run` set it from the manifest) | the manifest's, as those supervisors would |
+//! | `Control` messages | SIGTERM and SIGINT, and the system (control channel or system bus) | the test's `TestHandle` |
+//!
+//! [`supervise`] is the loop of one run: start the task function, deliver
+//! stop requests with their deadline, wait for deferrals, enforce the time
+//! limit and the deadline, ping the watchdog while the task is alive, and
+//! decide how the run ended.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bgapp_manifest::exit;
+use bgapp_manifest::{exit, TaskManifest};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
-use crate::execution::ExitReason;
+use crate::activation::{Activation, PassedFds};
+use crate::execution::{ExecutionState, ExitReason, Journal, PreviousExecution};
 use crate::instance::{LifecycleEvent, Shared};
+use crate::notify::Notifier;
 use crate::outcome::Returned;
+use crate::state::StateStore;
+use crate::system::{Signals, System};
 use crate::{Cancellation, CancellationReason, FetchResult, TaskInstance};
 
 /// A boxed task future, as the macro's entry builds it.
 pub type TaskFuture = Pin<Box<dyn Future<Output = Returned>>>;
+
+/// Starts the task function: the macro's entry, or a test's closure.
+pub(crate) type TaskFn<'a> = Box<dyn FnOnce(TaskInstance) -> TaskFuture + 'a>;
 
 /// Events delivered to a running task from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,17 +68,138 @@ pub(crate) struct Ended {
     pub code: u8,
 }
 
-pub(crate) struct Config {
-    /// The interval systemd enforces (`WATCHDOG_USEC`), if any.
+/// What one run is given; see the module docs for who gives what.
+pub(crate) struct Setup {
+    pub manifest: TaskManifest,
+    /// Where the run record and the saved state live.
+    pub state_dir: PathBuf,
+    pub notifier: Notifier,
+    pub activation: Activation,
+    pub fds: PassedFds,
+    pub args: Vec<String>,
+    /// The watchdog interval the supervisor enforces, if any.
     pub watchdog: Option<Duration>,
 }
 
+/// The process's link to the world beside the `Control` channel: its stop
+/// signals and the system (the control channel or the system bus), which
+/// both send on `tx`. The test driver has none: its handle sends the
+/// `Control` messages itself.
+pub(crate) struct Host<'a> {
+    pub signals: Signals,
+    pub system: &'a mut System,
+    pub tx: mpsc::UnboundedSender<Control>,
+}
+
+/// How a run went.
+pub(crate) struct Finished {
+    pub ended: Ended,
+    /// The previous execution state the run was started with.
+    pub previous: ExecutionState,
+    pub store: StateStore,
+}
+
+/// Runs the task once, to its recorded end. A state directory that cannot
+/// be used costs the run its record and its saved state, with a warning;
+/// the task runs all the same.
+///
+/// Boxed, so that the state machine's poll and drop exist once in the
+/// binary, behind the vtable, rather than once per code unit that holds it.
+pub(crate) fn run<'a>(
+    setup: Setup,
+    task: TaskFn<'a>,
+    control: mpsc::UnboundedReceiver<Control>,
+    host: Option<Host<'a>>,
+) -> Pin<Box<dyn Future<Output = Finished> + 'a>> {
+    Box::pin(run_boxed(setup, task, control, host))
+}
+
+async fn run_boxed(
+    setup: Setup,
+    task: TaskFn<'_>,
+    control: mpsc::UnboundedReceiver<Control>,
+    host: Option<Host<'_>>,
+) -> Finished {
+    let Setup {
+        manifest,
+        state_dir: dir,
+        notifier,
+        activation,
+        fds,
+        args,
+        watchdog,
+    } = setup;
+    let name = manifest.name.clone();
+    let (journal, previous) = match std::fs::create_dir_all(&dir)
+        .and_then(|()| Journal::begin(&dir, &name))
+    {
+        Ok((j, p)) => (Some(j), p),
+        Err(e) => {
+            tracing::warn!(
+                "cannot record task `{name}`'s runs in `{}`: {e}; its previous execution state and saved state are unavailable",
+                dir.display()
+            );
+            (None, PreviousExecution::not_running())
+        }
+    };
+    let (run, trusted) = journal
+        .as_ref()
+        .map(|j| (j.record.run, j.record.trusted_writer))
+        .unwrap_or((0, None));
+    let store = StateStore::new(&dir, &name, run, trusted);
+    let previous_state = previous.state();
+    let shared = Shared::new(
+        manifest,
+        notifier,
+        activation,
+        previous,
+        store.clone(),
+        fds,
+        args,
+    );
+    // Shutdown, sleep and wake, from the control channel or the system
+    // bus, then SIGTERM and SIGINT. Signals are forwarded on this thread,
+    // beside the task, rather than from a spawned task: nothing runs on the
+    // worker threads unless the task puts it there, which keeps an idle app
+    // as small as plain tokio. One `select!` for both kinds of run keeps
+    // one copy of the supervision loop in the binary.
+    let host = host.map(|h| {
+        h.system.watch(h.tx.clone(), &shared);
+        (h.signals, &*h.system, h.tx)
+    });
+    let outside = async move {
+        match host {
+            Some((signals, system, tx)) => signals.forward(tx, system).await,
+            None => std::future::pending().await,
+        }
+    };
+    let ended = tokio::select! {
+        ended = supervise(task, shared, control, watchdog) => ended,
+        never = outside => match never {},
+    };
+    if let Some(mut journal) = journal {
+        if let Err(e) = journal.end(ended.exit.clone(), ended.code, store.saved_this_run()) {
+            tracing::warn!("cannot record how task `{name}` ended: {e}");
+        }
+    }
+    tracing::info!(
+        "task `{name}` exited with status {} ({})",
+        ended.code,
+        exit::describe(ended.code.into())
+    );
+    Finished {
+        ended,
+        previous: previous_state,
+        store,
+    }
+}
+
 /// Runs the task to its end.
-pub(crate) async fn supervise(
-    run: impl FnOnce(TaskInstance) -> TaskFuture,
+async fn supervise(
+    run: TaskFn<'_>,
     shared: Arc<Shared>,
     mut control: mpsc::UnboundedReceiver<Control>,
-    config: Config,
+    watchdog: Option<Duration>,
 ) -> Ended {
     let manifest = &shared.manifest;
     let name = manifest.name.clone();
@@ -81,7 +226,7 @@ pub(crate) async fn supervise(
     let mut deadline: Option<Instant> = None;
     let mut interrupted = false;
     let time_limit_at = manifest.time_limit().map(|d| Instant::now() + d);
-    let mut watchdog = config.watchdog.map(|w| Watchdog::new(w, &shared));
+    let mut watchdog = watchdog.map(|w| Watchdog::new(w, &shared));
     let mut control_open = true;
 
     let cancel =

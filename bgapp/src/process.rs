@@ -1,24 +1,22 @@
-//! The process entry: choose the task named on the command line, set up
-//! the runtime, turn signals into stop requests, record how the run ended,
-//! and exit with the documented status.
+//! The process entry: choose the task named on the command line, start
+//! the runtime, gather what the run is given (signals, the system, the
+//! environment), hand them to [`lifecycle::run`], and exit with the status
+//! it decided.
 //!
 //! Command line: `<binary> [TASK] [ARGS...]`. With one task, or a task on
 //! `main`, the task name may be left out. `--list` prints the tasks.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use bgapp_manifest::{exit, TaskManifest};
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::activation;
-use crate::execution::{Journal, PreviousExecution};
-use crate::instance::Shared;
-use crate::lifecycle::{self, Config, Control};
+use crate::lifecycle::{self, Host, Setup};
 use crate::notify::Notifier;
 use crate::registry::{self, TaskEntry};
-use crate::state::{self, StateStore};
+use crate::state;
+use crate::system::{Signals, System};
 
 /// Runs the task named on the command line. The process entry of every
 /// bgapp binary: `#[background_task]` on `main` generates a call to it;
@@ -77,7 +75,7 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
     };
     crate::log::install();
     // Before the runtime starts threads: this edits the environment.
-    let mut system = crate::system::System::from_env();
+    let mut system = System::from_env();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -88,10 +86,40 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    let code = runtime.block_on(run_task(task.0.clone(), task.1, rest, &mut system));
+    // Listen for signals before anything else, so a stop that arrives
+    // while the task starts is not lost.
+    let signals = {
+        let _inside = runtime.enter();
+        Signals::new()
+    };
+    let signals = match signals {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot listen for stop signals: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let (manifest, entry) = (task.0.clone(), task.1);
+    let (activation, fds) = activation::from_env(&manifest);
+    let setup = Setup {
+        state_dir: state::state_dir(&manifest.package),
+        notifier: Notifier::from_env(),
+        activation,
+        fds,
+        args: rest,
+        watchdog: sd_notify::watchdog_enabled(),
+        manifest,
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let host = Host {
+        signals,
+        system: &mut system,
+        tx,
+    };
+    let finished = runtime.block_on(lifecycle::run(setup, Box::new(entry.run), rx, Some(host)));
     // Work the task spawned and left behind is abandoned, not awaited.
     runtime.shutdown_background();
-    ExitCode::from(code)
+    ExitCode::from(finished.ended.code)
 }
 
 fn default_task<'a>(
@@ -134,105 +162,4 @@ fn print_help(tasks: &[(TaskManifest, &'static TaskEntry)]) {
         );
     }
     println!("\nOptions:\n  --list   print each task and its trigger\n  -h, --help");
-}
-
-async fn run_task(
-    manifest: TaskManifest,
-    entry: &'static TaskEntry,
-    args: Vec<String>,
-    system: &mut crate::system::System,
-) -> u8 {
-    let name = manifest.name.clone();
-    // Listen for signals before anything else, so a stop that arrives
-    // while the task starts is not lost.
-    let (tx, rx) = mpsc::unbounded_channel();
-    let signals = match Signals::new() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot listen for stop signals: {e}");
-            return exit::FAILURE;
-        }
-    };
-
-    let dir = state::state_dir(&manifest.package);
-    let (journal, previous) = match std::fs::create_dir_all(&dir)
-        .and_then(|()| Journal::begin(&dir, &name))
-    {
-        Ok((j, p)) => (Some(j), p),
-        Err(e) => {
-            tracing::warn!(
-                "cannot record task `{name}`'s runs in `{}`: {e}; its previous execution state and saved state are unavailable",
-                dir.display()
-            );
-            (None, PreviousExecution::not_running())
-        }
-    };
-    let (run, trusted) = journal
-        .as_ref()
-        .map(|j| (j.record.run, j.record.trusted_writer))
-        .unwrap_or((0, None));
-    let store = StateStore::new(&dir, &name, run, trusted);
-    let (activation, fds) = activation::from_env(&manifest);
-    let shared: Arc<Shared> = Shared::new(
-        manifest,
-        Notifier::from_env(),
-        activation,
-        previous,
-        store.clone(),
-        fds,
-        args,
-    );
-    // Shutdown, sleep and wake, from the control channel or the system bus.
-    system.watch(tx.clone(), &shared);
-    let system = &*system;
-    let config = Config {
-        watchdog: sd_notify::watchdog_enabled(),
-    };
-    // Signals are forwarded on this thread, beside the task, rather than
-    // from a spawned task: nothing runs on the worker threads unless the
-    // task puts it there, which keeps an idle app as small as plain tokio.
-    let ended = tokio::select! {
-        ended = lifecycle::supervise(entry.run, shared, rx, config) => ended,
-        never = signals.forward(tx, system) => match never {},
-    };
-    if let Some(mut journal) = journal {
-        if let Err(e) = journal.end(ended.exit.clone(), ended.code, store.saved_this_run()) {
-            tracing::warn!("cannot record how task `{name}` ended: {e}");
-        }
-    }
-    tracing::info!(
-        "task `{name}` exited with status {} ({})",
-        ended.code,
-        exit::describe(ended.code.into())
-    );
-    ended.code
-}
-
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> std::io::Result<Signals> {
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    async fn forward(
-        mut self,
-        tx: mpsc::UnboundedSender<Control>,
-        system: &crate::system::System,
-    ) -> std::convert::Infallible {
-        loop {
-            let message = tokio::select! {
-                Some(()) = self.term.recv() => Control::Stop(system.stop_reason().await, None),
-                Some(()) = self.int.recv() => Control::Interrupt,
-                else => std::future::pending::<Control>().await,
-            };
-            let _ = tx.send(message);
-        }
-    }
 }

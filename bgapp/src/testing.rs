@@ -30,9 +30,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::activation::Activation;
-use crate::execution::{ExitReason, Journal};
-use crate::instance::Shared;
-use crate::lifecycle::{self, Config, Control};
+use crate::execution::ExitReason;
+use crate::lifecycle::{self, Control, Setup, TaskFn};
 use crate::notify::Notifier;
 use crate::outcome::TaskReturn;
 use crate::state::StateStore;
@@ -194,61 +193,44 @@ impl TestDriver {
         &self.state_dir
     }
 
-    /// Runs the task function once, to its end.
+    /// Runs the task function once, to its end, as the process entry runs
+    /// a task: with this driver's state directory, a recording notifier,
+    /// and the handle's events in place of signals and the system.
     pub async fn run<F, Fut, R>(&self, task: F) -> TestOutcome
     where
         F: FnOnce(TaskInstance) -> Fut,
         Fut: Future<Output = R> + 'static,
         R: TaskReturn,
     {
-        std::fs::create_dir_all(&self.state_dir).expect("create the test state directory");
-        let (mut journal, previous) =
-            Journal::begin(&self.state_dir, &self.manifest.name).expect("record the test run");
-        let store = StateStore::new(
-            &self.state_dir,
-            &self.manifest.name,
-            journal.record.run,
-            journal.record.trusted_writer,
-        );
         let notes = Arc::new(Mutex::new(Vec::new()));
-        let shared = Shared::new(
-            self.manifest.clone(),
-            Notifier::Recorder(notes.clone()),
-            self.activation.clone(),
-            previous.clone(),
-            store.clone(),
-            Vec::new(),
-            self.args.clone(),
-        );
+        let setup = Setup {
+            manifest: self.manifest.clone(),
+            state_dir: self.state_dir.clone(),
+            notifier: Notifier::Recorder(notes.clone()),
+            activation: self.activation.clone(),
+            fds: Vec::new(),
+            args: self.args.clone(),
+            // As systemd and `cargo bgapp run` pass it.
+            watchdog: self.manifest.watchdog(),
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         for c in self.pending.lock().unwrap().drain(..) {
             let _ = tx.send(c);
         }
         *self.control.lock().unwrap() = Some(tx);
-        let config = Config {
-            watchdog: self.manifest.watchdog(),
-        };
-        let ended = lifecycle::supervise(
-            move |instance| {
-                let fut = task(instance);
-                Box::pin(async move { fut.await.into_returned() })
-            },
-            shared,
-            rx,
-            config,
-        )
-        .await;
+        let task: TaskFn<'_> = Box::new(move |instance| {
+            let fut = task(instance);
+            Box::pin(async move { fut.await.into_returned() })
+        });
+        let finished = lifecycle::run(setup, task, rx, None).await;
         *self.control.lock().unwrap() = None;
-        journal
-            .end(ended.exit.clone(), ended.code, store.saved_this_run())
-            .expect("record the end of the test run");
         let notifications = notes.lock().unwrap().clone();
         TestOutcome {
-            code: ended.code,
-            exit: ended.exit,
-            previous: previous.state(),
+            code: finished.ended.code,
+            exit: finished.ended.exit,
+            previous: finished.previous,
             notifications,
-            store,
+            store: finished.store,
         }
     }
 }

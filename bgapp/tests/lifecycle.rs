@@ -370,3 +370,26 @@ async fn a_second_interrupt_ends_at_once() {
         .await;
     assert_eq!(outcome.exit_code(), 130);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unusable_state_directory_costs_the_record_not_the_run() {
+    // As the process entry does: the task runs, without its record and
+    // saved state, instead of the run failing.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"").unwrap();
+    let driver = driver().state_dir(file.join("state"));
+    let outcome = driver
+        .run(|task: TaskInstance| async move {
+            assert_eq!(task.previous_execution_state(), ExecutionState::NotRunning);
+        })
+        .await;
+    assert_eq!(outcome.exit_code(), 0);
+    assert_eq!(outcome.exit_reason(), &ExitReason::Finished);
+    let again = driver.run(|_task: TaskInstance| async {}).await;
+    assert_eq!(
+        again.previous_execution_state(),
+        ExecutionState::NotRunning,
+        "nothing was recorded"
+    );
+}

@@ -358,10 +358,18 @@ fn record(state: &Path) -> String {
     std::fs::read_to_string(state.join("probe_child.run")).unwrap()
 }
 
-/// The number in `suspending <n>ms`.
-fn suspending_ms(line: &str) -> u64 {
+/// Checks the `suspending <n>ms` line the probe logged when told of a
+/// sleep announced at `announced` with a deadline `notice_ms` later: the
+/// time left it saw is the notice less the time the news took to reach
+/// it, which is at most the time until the line arrived here.
+fn assert_deadline(line: &str, notice_ms: u64, announced: Instant) {
+    let took = announced.elapsed().as_millis() as u64 + 1;
     let tail = &line[line.find("suspending ").unwrap() + 11..];
-    tail.trim_end_matches("ms").parse().unwrap()
+    let left: u64 = tail.trim_end_matches("ms").parse().unwrap();
+    assert!(
+        left <= notice_ms && left + took >= notice_ms,
+        "deadline {left} ms away, {took} ms after a {notice_ms} ms notice"
+    );
 }
 
 #[test]
@@ -375,8 +383,8 @@ fn sleep_and_wake_reach_the_task_and_the_lock_is_held_until_the_deadline() {
     let slept = Instant::now();
     fake.signal("PrepareForSleep", true);
     // logind's delay is 1 s: the task is told to be done 100 ms before.
-    let ms = suspending_ms(&probe.expect("probe: suspending"));
-    assert!((700..=900).contains(&ms), "deadline {ms} ms away");
+    let line = probe.expect("probe: suspending");
+    assert_deadline(&line, 900, slept);
     match fake.seen.recv_timeout(WAIT).unwrap_or_else(|_| {
         panic!(
             "the lock was not released; the log:\n{}",
@@ -420,7 +428,20 @@ fn sleep_and_wake_reach_the_task_and_the_lock_is_held_until_the_deadline() {
         spoof.fields[DESTINATION] = name;
         other.send(&spoof).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(100));
+    // The bus handles one connection's messages in order: once it has
+    // answered a call made after the spoofs, they are queued to the probe,
+    // ahead of anything logind broadcasts next. The probe has read them
+    // when it tells the task of that broadcast.
+    unique_names(&other, &mut incoming);
+    fake.signal("PrepareForSleep", false);
+    probe.expect("probe: resuming");
+    // The wake releases lock 3 and takes lock 4, seen in either order.
+    let mut seen = [fake.next(), fake.next()];
+    seen.sort_by_key(|s| matches!(s, Seen::LockTaken(_)));
+    assert!(
+        matches!(seen, [Seen::LockReleased(3, _), Seen::LockTaken(4)]),
+        "{seen:?}"
+    );
 
     let (code, _) = probe.terminate();
     assert_eq!(code, 0);
@@ -488,7 +509,10 @@ fn prepare_for_shutdown_is_remembered_for_the_sigterm() {
     let probe = Probe::start(&state, Some(&bus.address), None);
     assert_eq!(fake.next(), Seen::LockTaken(1));
     fake.signal("PrepareForShutdown", true);
-    std::thread::sleep(Duration::from_millis(200));
+    // Signals from one sender arrive in order: once the probe tells the
+    // task of a wake sent after it, it has read the shutdown.
+    fake.signal("PrepareForSleep", false);
+    probe.expect("probe: resuming");
     let (code, _) = probe.terminate();
     assert_eq!(code, 0);
     assert!(record(&state).contains("exit_detail=system-shutdown"));
@@ -509,7 +533,6 @@ fn a_bus_without_logind_or_systemd_is_an_operator_stop() {
     let bus = Bus::start();
     let state = bus.dir.path().join("state");
     let probe = Probe::start(&state, Some(&bus.address), None);
-    std::thread::sleep(Duration::from_millis(100));
     let (code, took) = probe.terminate();
     assert_eq!(code, 0);
     assert!(took < Duration::from_secs(1), "stopping took {took:?}");
@@ -535,9 +558,9 @@ fn the_control_channel_replaces_the_bus() {
     probe.logged("control variable hidden");
     let mut control = std::os::unix::net::UnixStream::from(ours);
     use std::io::Write;
+    let slept = Instant::now();
     control.write_all(b"sleep 1500\n").unwrap();
-    let ms = suspending_ms(&probe.expect("probe: suspending"));
-    assert!((1000..=1500).contains(&ms), "deadline {ms} ms away");
+    assert_deadline(&probe.expect("probe: suspending"), 1500, slept);
     control.write_all(b"reboot now\nresume\n").unwrap();
     probe.expect("ignoring `reboot now`");
     probe.expect("probe: resuming");

@@ -10,11 +10,14 @@
 //!   connects once and, if a bus answered the `connect`, a small thread
 //!   subscribes to logind's `PrepareForShutdown` and `PrepareForSleep`
 //!   signals and holds a sleep *delay* inhibitor lock. Sleep and wake
-//!   become `LifecycleEvent`s. Idle, that thread sleeps in `poll`.
+//!   become `LifecycleEvent`s. Idle, that thread sleeps in `poll`. The
+//!   decisions are made by a core without I/O, `logind::Follower`.
 //!
-//! **Shutdown or operator stop?** systemd sends the same SIGTERM for both.
-//! When one arrives the runtime decides, in this order:
-//! 1. logind announced `PrepareForShutdown(true)` earlier: a shutdown;
+//! **Shutdown or operator stop?** systemd sends the same SIGTERM for both
+//! ([`Signals`] turns it into a stop request). When one arrives the
+//! runtime decides, in this order:
+//! 1. logind announced `PrepareForShutdown(true)` earlier, or systemd
+//!    answered `stopping` to an earlier SIGTERM: a shutdown;
 //! 2. else it asks systemd for `SystemState` over the connection made at
 //!    start (no new connection while the system goes down): `stopping`
 //!    means a shutdown, anything else an operator stop;
@@ -36,6 +39,7 @@ pub mod logind;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::instance::Shared;
@@ -79,6 +83,40 @@ impl System {
         match &self.bus {
             Some(bus) => bus.stop_reason().await,
             None => CancellationReason::StopRequested,
+        }
+    }
+}
+
+/// SIGTERM and SIGINT, as `Control` messages. Listening starts when this
+/// is made, inside the runtime: make it first, so that a stop arriving
+/// while the task starts is not lost.
+pub(crate) struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub(crate) fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Sends each signal on `tx`, a SIGTERM as a stop for the reason
+    /// `system` gives, a SIGINT as an interrupt. Never returns.
+    pub(crate) async fn forward(
+        mut self,
+        tx: mpsc::UnboundedSender<Control>,
+        system: &System,
+    ) -> std::convert::Infallible {
+        loop {
+            let message = tokio::select! {
+                Some(()) = self.term.recv() => Control::Stop(system.stop_reason().await, None),
+                Some(()) = self.int.recv() => Control::Interrupt,
+                else => std::future::pending::<Control>().await,
+            };
+            let _ = tx.send(message);
         }
     }
 }
