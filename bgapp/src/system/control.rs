@@ -43,9 +43,10 @@ pub(crate) fn take_from_env() -> Option<UnixStream> {
             return None;
         }
     };
-    // SAFETY: the fd is open (fstat succeeded) and, by the protocol, ours
-    // alone; the variable is gone, so nothing else takes it.
+    // SAFETY: the fd is open (fstat succeeded); F_SETFD only sets its flag.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // SAFETY: by the protocol the fd is ours alone, and the variable that
+    // named it is gone, so nothing else takes ownership of it.
     Some(unsafe { UnixStream::from_raw_fd(fd) })
 }
 
