@@ -250,7 +250,10 @@ fn serve(
                 conn.send(&signal("PrepareForSleep", true)).unwrap();
             }
             let mut fds = [0; 2];
-            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+            // SAFETY: pipe2 fills the array it is given.
+            let made = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+            assert_eq!(made, 0);
+            // SAFETY: two new descriptors that nothing else owns.
             let (read_end, write_end) =
                 unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
             let mut m = reply(&m, "h", body.u32(0));
@@ -341,6 +344,7 @@ impl Probe {
     /// SIGTERM; returns the exit status and how long the exit took.
     fn terminate(mut self) -> (i32, Duration) {
         let at = Instant::now();
+        // SAFETY: a signal to our own child, not yet waited for.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let status = self.child.wait().unwrap();
         (status.code().unwrap_or(-1), at.elapsed())
@@ -547,11 +551,12 @@ fn the_control_channel_replaces_the_bus() {
     let fake = Fake::start(&bus.address, 1_000_000, "stopping");
     let state = bus.dir.path().join("state");
     let mut fds = [0; 2];
-    assert_eq!(
-        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) },
-        0
-    );
+    // SAFETY: socketpair fills the array it is given.
+    let made = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
+    assert_eq!(made, 0);
+    // SAFETY: two new descriptors that nothing else owns.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: F_SETFD only sets a flag of a descriptor we own.
     unsafe { libc::fcntl(ours.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
     let probe = Probe::start(&state, Some(&bus.address), Some(theirs.as_raw_fd()));
     drop(theirs);
@@ -577,7 +582,10 @@ fn the_control_channel_replaces_the_bus() {
     // A plain SIGTERM under the channel is an operator stop, even while
     // the bus says "stopping".
     let mut fds = [0; 2];
-    unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
+    // SAFETY: socketpair fills the array it is given.
+    let made = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
+    assert_eq!(made, 0);
+    // SAFETY: two new descriptors that nothing else owns.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let probe = Probe::start(&state, Some(&bus.address), Some(theirs.as_raw_fd()));
     drop(theirs);
