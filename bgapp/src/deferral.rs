@@ -1,5 +1,6 @@
-//! Deferrals: the seeds' `GetDeferral()` / `Complete()`. The process ends
-//! when the task function has returned and every deferral is complete.
+//! Deferrals, as Windows background tasks' `GetDeferral()` / `Complete()`.
+//! The process ends when the task function has returned and every deferral
+//! is complete.
 
 use std::sync::Arc;
 

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::durable;
 use crate::{CancellationReason, FetchResult};
 
-/// How the last run of a task ended, as the seeds'
+/// How the last run of a task ended, as the Windows app lifecycle's
 /// `ApplicationExecutionState` tells an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExecutionState {
@@ -24,7 +24,7 @@ pub enum ExecutionState {
     /// saved state.
     Terminated,
     /// An operator stopped it while the system kept running. Its saved state
-    /// is whole; whether to restore it is the app's choice (the seeds start
+    /// is whole; whether to restore it is the app's choice (Windows apps start
     /// with default data).
     ClosedByUser,
     /// It ended without recording a clean end: it panicked, returned an

@@ -1,5 +1,5 @@
-//! `TaskInstance`: what a task function is given, the seeds'
-//! `IBackgroundTaskInstance`.
+//! `TaskInstance`: what a task function is given, as a Windows
+//! background task is given its `IBackgroundTaskInstance`.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};

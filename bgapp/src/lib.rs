@@ -17,7 +17,7 @@
 //!
 //! ## The model
 //! - **Deferrals.** The process ends when the task function has returned
-//!   and every [`Deferral`] is complete, as in the seeds' `GetDeferral()`.
+//!   and every [`Deferral`] is complete, as with Windows background tasks' `GetDeferral()`.
 //! - **Cancellation.** SIGTERM (and SIGINT) reach the task as a
 //!   [`Cancellation`] with a [`CancellationReason`] and a deadline, the
 //!   task's `stop_timeout`. Work still held at the deadline is abandoned

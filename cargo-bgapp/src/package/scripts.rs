@@ -198,7 +198,8 @@ impl ScriptPlan<'_> {
     }
 
     fn purge(&self, s: &mut String, indent: &str) {
-        // The app's local data goes with it, as in the seeds; watched
+        // The app's local data goes with it, as an app's local data goes
+        // when a Windows app is removed; watched
         // directories only if nothing is left in them.
         let _ = writeln!(
             s,

@@ -1,6 +1,6 @@
 //! {{name}}: see README.md.
 //!
-//! A socket-activated service, the seeds' "server waiting for input":
+//! A socket-activated service, like a Windows IoT background app "waiting for input":
 //! systemd listens on `{{port}}` and starts the task at the first
 //! connection. The task answers each line a client sends with the same
 //! line, until the client hangs up. Asked to stop, it stops accepting,
