@@ -1,6 +1,7 @@
-//! The rules for a task's name: it is the binary's first argument and part
-//! of unit names (`<package>-<task>.service`), so the macro, the packager
-//! and the scaffolder check it the same way.
+//! The rules for the names systemd and Debian see: a task's name, the
+//! binary's first argument and part of unit names
+//! (`<package>-<task>.service`), and the system user a package's tasks run
+//! as. The macro, the packager and the scaffolder check them the same way.
 
 /// The longest task name.
 pub const TASK_NAME_MAX: usize = 64;
@@ -31,6 +32,48 @@ pub fn check_task_name(name: &str) -> Result<(), TaskNameError> {
         Err(TaskNameError::Invalid(name.to_string()))
     } else if name.len() > TASK_NAME_MAX {
         Err(TaskNameError::TooLong(name.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+/// The longest system user name: systemd (`systemd-sysusers`, `User=`)
+/// refuses longer ones, as utmp holds 31 characters and a NUL.
+pub const USER_NAME_MAX: usize = 31;
+
+/// Why a name cannot be a system user's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserNameError {
+    #[error("a system user name cannot be empty")]
+    Empty,
+    #[error(
+        "`{0}` is not a valid system user name: use lowercase ASCII letters, digits, `_` and `-`, starting with a letter or `_`"
+    )]
+    Invalid(String),
+    #[error("system user name `{0}` is longer than {USER_NAME_MAX} characters")]
+    TooLong(String),
+}
+
+/// The system user a package's tasks run as unless its configuration
+/// names another: the package name in lowercase.
+pub fn system_user(package: &str) -> String {
+    package.to_lowercase()
+}
+
+/// Checks a system user name as the packager writes it into `User=` and
+/// `sysusers.d`: a lowercase ASCII letter or `_`, then lowercase ASCII
+/// letters, digits, `_` and `-`, at most [`USER_NAME_MAX`] characters.
+pub fn check_user_name(user: &str) -> Result<(), UserNameError> {
+    let first_ok = user.starts_with(|c: char| c.is_ascii_lowercase() || c == '_');
+    let rest_ok = user
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if user.is_empty() {
+        Err(UserNameError::Empty)
+    } else if !first_ok || !rest_ok {
+        Err(UserNameError::Invalid(user.to_string()))
+    } else if user.len() > USER_NAME_MAX {
+        Err(UserNameError::TooLong(user.to_string()))
     } else {
         Ok(())
     }
@@ -67,6 +110,24 @@ mod tests {
             check_task_name(&"a".repeat(65)),
             Err(TaskNameError::TooLong(_))
         ));
+    }
+
+    #[test]
+    fn user_names() {
+        for ok in ["app", "_app", "my-app_2", &"a".repeat(31)] {
+            assert_eq!(check_user_name(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(check_user_name(""), Err(UserNameError::Empty));
+        for bad in ["App", "1app", "-app", "a b", "a.b", "café"] {
+            assert_eq!(
+                check_user_name(bad),
+                Err(UserNameError::Invalid(bad.into())),
+                "{bad}"
+            );
+        }
+        let long = "a".repeat(32);
+        assert_eq!(check_user_name(&long), Err(UserNameError::TooLong(long.clone())));
+        assert_eq!(system_user("My-App"), "my-app");
     }
 
     #[test]

@@ -53,6 +53,27 @@ pub enum ScaffoldError {
     WouldOverwrite(Vec<String>),
     #[error("`{0}` is not the path of the `bgapp` crate (no `Cargo.toml` of a package called `bgapp` there)")]
     NotBgapp(String),
+    #[error(
+        "the workspace at `{}` already has a package named `{name}` (`{}`); cargo refuses two packages of one name in a workspace\n\n\
+         help: choose another name with `--name`{}",
+        workspace.display(),
+        other.display(),
+        if *by_glob { "" } else { ", or keep the app out of the workspace with `--no-workspace`" }
+    )]
+    DuplicateMember {
+        name: String,
+        workspace: PathBuf,
+        other: PathBuf,
+        /// The workspace's `members` already match the new directory, so
+        /// `--no-workspace` cannot keep it out.
+        by_glob: bool,
+    },
+    #[error("invalid `--bgapp-version` `{version}`: {reason}\n\nhelp: write a version requirement as in `Cargo.toml`, like `{example}`")]
+    BgappVersion {
+        version: String,
+        reason: String,
+        example: &'static str,
+    },
     #[error("`description` is given twice, with `--description` and with `-d description=...`")]
     DescriptionTwice,
     #[error("failed to {action} `{}`", path.display())]
@@ -141,6 +162,7 @@ impl BgappSource {
             return Ok(BgappSource::Path(dir));
         }
         if let Some(version) = version {
+            check_version_requirement(version)?;
             return Ok(BgappSource::Version(version.to_string()));
         }
         Ok(match repository_bgapp() {
@@ -163,6 +185,22 @@ impl BgappSource {
         .trim()
         .to_string()
     }
+}
+
+/// `--bgapp-version`: a requirement cargo takes (`0.1`, `=0.1.2`, `^1`),
+/// or every cargo command in the new project would fail.
+fn check_version_requirement(version: &str) -> Result<(), ScaffoldError> {
+    let invalid = |reason: String| ScaffoldError::BgappVersion {
+        version: version.escape_debug().to_string(),
+        reason,
+        example: env!("CARGO_PKG_VERSION"),
+    };
+    if version.trim().is_empty() {
+        return Err(invalid("it is empty".to_string()));
+    }
+    semver::VersionReq::parse(version)
+        .map(drop)
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// What the user asked for, with the options resolved to values.
@@ -233,6 +271,25 @@ pub struct Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bgapp_versions_are_requirements_cargo_takes() {
+        let cwd = Path::new("/");
+        for ok in ["0.1", "0.1.0", "=0.1.2", "^1", ">=0.1, <0.3", "*"] {
+            assert_eq!(
+                BgappSource::resolve(None, Some(ok), cwd).unwrap(),
+                BgappSource::Version(ok.to_string()),
+                "{ok}"
+            );
+        }
+        for bad in ["not a version", "", "0.1.x.y", "v1", "1.0 2.0"] {
+            let err = BgappSource::resolve(None, Some(bad), cwd).unwrap_err();
+            assert!(
+                matches!(err, ScaffoldError::BgappVersion { .. }),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn bgapp_dependency_values() {

@@ -1,8 +1,11 @@
 //! Package names, checked the way `cargo new` checks them, and a little
-//! more: a bgapp package name also becomes a systemd unit name and a
-//! Debian package name, so it must be ASCII.
+//! more: a bgapp package name also becomes a systemd unit name, a Debian
+//! package name and the name of the system user its tasks run as, so it
+//! must be ASCII and, for the user, at most 31 characters long.
 //!
 //! Layer: scaffold.
+
+use bgapp_manifest::name::USER_NAME_MAX;
 
 /// Why a name cannot be a package name. Each message completes
 /// "the name `x` cannot be used as a package name, ...".
@@ -41,10 +44,23 @@ pub enum NameError {
          note: the name is also the name of the app's task and of its systemd units"
     )]
     TooLong(String),
+    #[error(
+        "the name `{0}` cannot be used as a background app's name, it is longer than {USER_NAME_MAX} characters\n\n\
+         note: the app's tasks run as a system user named like the app, and systemd takes user names of at most {USER_NAME_MAX} characters"
+    )]
+    UserTooLong(String),
+    #[error(
+        "the package `{0}` needs a system user name of its own: its name is longer than {USER_NAME_MAX} characters\n\n\
+         note: the app's tasks run as a system user named like the package, and systemd takes user names of at most {USER_NAME_MAX} characters\n\n\
+         help: add `user = \"...\"` (at most {USER_NAME_MAX} lowercase letters, digits, `_` and `-`) under `[package.metadata.bgapp]` in `Cargo.toml`"
+    )]
+    ExistingUserTooLong(String),
+    #[error("invalid `user` in `[package.metadata.bgapp]`: {0}")]
+    ConfiguredUser(bgapp_manifest::name::UserNameError),
 }
 
 /// The longest task name `#[background_task]` accepts.
-pub const MAX_LEN: usize = 64;
+pub const MAX_LEN: usize = bgapp_manifest::name::TASK_NAME_MAX;
 
 /// Rust's keywords in every edition, strict and reserved.
 const KEYWORDS: &[&str] = &[
@@ -88,8 +104,31 @@ pub fn crate_name(package: &str) -> String {
     package.replace('-', "_")
 }
 
-/// Checks `name` as the name of a new package.
+/// Checks `name` as the name of a new package: what cargo checks, and
+/// that the package can be packaged, its tasks running as the system user
+/// named like it.
 pub fn check_package_name(name: &str) -> Result<(), NameError> {
+    check_cargo_name(name)?;
+    if name.len() > USER_NAME_MAX {
+        return Err(NameError::UserTooLong(name.to_string()));
+    }
+    Ok(())
+}
+
+/// Checks the name of the existing package `init` adds an app to, with
+/// the system user its `[package.metadata.bgapp]` names, if any.
+pub fn check_existing_name(name: &str, user: Option<&str>) -> Result<(), NameError> {
+    check_cargo_name(name)?;
+    match user {
+        Some(user) => bgapp_manifest::check_user_name(user).map_err(NameError::ConfiguredUser),
+        None if name.len() > USER_NAME_MAX => Err(NameError::ExistingUserTooLong(name.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// What cargo checks, and the task-name rules the default task's name
+/// (the package name) must follow.
+fn check_cargo_name(name: &str) -> Result<(), NameError> {
     let owned = || name.to_string();
     let mut chars = name.chars();
     let first = chars.next().ok_or(NameError::Empty)?;
@@ -183,7 +222,32 @@ mod tests {
             check_package_name(&long),
             Err(NameError::TooLong(long.clone()))
         );
-        assert_eq!(check_package_name(&long[1..]), Ok(()));
+    }
+
+    /// The package name is also the system user's, which systemd takes
+    /// only up to 31 characters: a longer name builds but never packages.
+    #[test]
+    fn names_longer_than_a_system_user_name_are_refused() {
+        let longest = "a".repeat(USER_NAME_MAX);
+        assert_eq!(check_package_name(&longest), Ok(()));
+        for len in [USER_NAME_MAX + 1, MAX_LEN] {
+            let name = "a".repeat(len);
+            assert_eq!(
+                check_package_name(&name),
+                Err(NameError::UserTooLong(name.clone())),
+                "{len}"
+            );
+        }
+        let name = "a".repeat(40);
+        assert_eq!(
+            check_existing_name(&name, None),
+            Err(NameError::ExistingUserTooLong(name.clone()))
+        );
+        assert_eq!(check_existing_name(&name, Some("app")), Ok(()));
+        assert!(matches!(
+            check_existing_name("app", Some("Bad User")),
+            Err(NameError::ConfiguredUser(_))
+        ));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::DocumentMut;
 
-use super::template::{self, Template, TemplateError, Value, Values};
+use super::template::{self, Template, TemplateError, Value, Values, VarKind};
 use super::workspace::{self, Membership};
 use super::{
     io, names, Action, GitInit, Mode, Plan, PlannedFile, Request, ScaffoldError, Vcs, WorkspaceEdit,
@@ -24,10 +24,10 @@ pub fn plan(request: &Request) -> Result<Plan, ScaffoldError> {
     let dest = Destination::read(request)?;
     let name = choose_name(request, &dest)?;
     let template = template::find(&request.template)?;
-    let values = resolve_values(&template, request, &name)?;
-    let (git_init, write_gitignore) = version_control(request, &dest.dir);
     let mut warnings = Vec::new();
-    let ws = join_workspace(request, &dest, &mut warnings)?;
+    let values = resolve_values(&template, request, &name, &mut warnings)?;
+    let (git_init, write_gitignore) = version_control(request, &dest.dir);
+    let ws = join_workspace(request, &dest, &name, &mut warnings)?;
     let mut render = Render {
         dest: &dest,
         mode: request.mode,
@@ -117,7 +117,15 @@ fn choose_name(request: &Request, dest: &Destination) -> Result<String, Scaffold
             })
         }
         (_, Some(existing)) => {
-            names::check_package_name(&existing)?;
+            let user = dest.manifest.as_ref().and_then(|doc| {
+                doc.get("package")?
+                    .get("metadata")?
+                    .get("bgapp")?
+                    .get("user")?
+                    .as_str()
+                    .map(str::to_string)
+            });
+            names::check_existing_name(&existing, user.as_deref())?;
             Ok(existing)
         }
         (Some(requested), None) => {
@@ -167,6 +175,7 @@ struct WorkspacePlan {
 fn join_workspace(
     request: &Request,
     dest: &Destination,
+    name: &str,
     warnings: &mut Vec<String>,
 ) -> Result<WorkspacePlan, ScaffoldError> {
     let mut plan = WorkspacePlan {
@@ -191,7 +200,27 @@ fn join_workspace(
     let Some(mut ws) = found else {
         return Ok(plan);
     };
-    match ws.membership(&dest.dir) {
+    let membership = ws.membership(&dest.dir);
+    let joins = match &membership {
+        Membership::Member => true,
+        Membership::Add(_) => request.join_workspace,
+        Membership::Excluded => false,
+    };
+    // Cargo refuses a workspace with two packages of one name.
+    if let Some((_, other)) = joins
+        .then(|| ws.packages(&dest.dir))
+        .into_iter()
+        .flatten()
+        .find(|(member, _)| member == name)
+    {
+        return Err(ScaffoldError::DuplicateMember {
+            name: name.to_string(),
+            workspace: ws.root().to_path_buf(),
+            other,
+            by_glob: membership == Membership::Member,
+        });
+    }
+    match membership {
         Membership::Member | Membership::Excluded => {}
         Membership::Add(member) if request.join_workspace => {
             ws.add_member(&member)?;
@@ -313,6 +342,7 @@ fn resolve_values(
     template: &Template,
     request: &Request,
     name: &str,
+    warnings: &mut Vec<String>,
 ) -> Result<Values, ScaffoldError> {
     let mut builtins = Values::new();
     builtins.insert("name".into(), Value::Text(name.to_string()));
@@ -333,21 +363,40 @@ fn resolve_values(
 
     let mut values = builtins.clone();
     for variable in &template.variables {
+        let default = template::render(
+            &format!("{}.default", variable.name),
+            &variable.default,
+            &builtins,
+        )?;
         let value = match defined(&variable.name) {
             Some(value) => value,
             None if variable.name == "description" && request.description.is_some() => {
                 request.description.clone().unwrap_or_default()
             }
-            None => template::render(
-                &format!("{}.default", variable.name),
-                &variable.default,
-                &builtins,
-            )?,
+            None => default.clone(),
         };
-        variable.kind.check(&variable.name, &value)?;
+        variable.kind.check(&variable.name, &value, &default)?;
+        if variable.kind == VarKind::Description {
+            warnings.extend(synopsis_warning(&value));
+        }
         values.insert(variable.name.clone(), Value::Text(value));
     }
     Ok(values)
+}
+
+/// Debian's synopsis, which the description becomes, should not start
+/// with an article (lintian: `description-synopsis-starts-with-article`).
+fn synopsis_warning(description: &str) -> Option<String> {
+    let first = description.split_whitespace().next()?;
+    ["a", "an", "the"]
+        .iter()
+        .any(|a| first.eq_ignore_ascii_case(a))
+        .then(|| {
+            format!(
+                "the description starts with the article `{first}`; Debian's synopsis should not (lintian: description-synopsis-starts-with-article)\n\n\
+                 help: start with what the app is or does, like `Background app that ...`"
+            )
+        })
 }
 
 /// Every `-d KEY` names a variable of the template; a built-in one says
@@ -382,6 +431,16 @@ fn check_defines(template: &Template, request: &Request) -> Result<(), TemplateE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_synopsis_starting_with_an_article_is_warned_about() {
+        for d in ["A background app", "an app", "THE app", "  a b"] {
+            assert!(synopsis_warning(d).is_some(), "{d}");
+        }
+        for d in ["Background app", "Another app", "Theme server", "", "Apps"] {
+            assert_eq!(synopsis_warning(d), None, "{d}");
+        }
+    }
 
     #[test]
     fn merges_missing_lines() {

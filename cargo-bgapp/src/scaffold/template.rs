@@ -58,11 +58,13 @@ pub enum TemplateError {
     },
     #[error("`{key}` is not set with `-d`\n\nhelp: use `{flag}`")]
     BuiltinVariable { key: String, flag: &'static str },
-    #[error("invalid value `{value}` for `{key}`: {reason}")]
+    #[error("invalid value `{value}` for `{key}`: {reason}{help}")]
     InvalidValue {
         key: String,
         value: String,
         reason: String,
+        /// Empty, or `\n\nhelp: ...`.
+        help: String,
     },
     #[error("the description of template `{template}` is invalid: {reason}")]
     BadDescription { template: String, reason: String },
@@ -76,56 +78,185 @@ fn backticked(names: &[String]) -> String {
         .join(", ")
 }
 
-/// What values a template variable takes; checked before anything is written.
+/// What values a template variable takes, named for where the value goes;
+/// checked before anything is written, by the rules of what reads it
+/// later (the attribute, the packager, cargo), so that what `new` accepts
+/// builds, runs and packages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VarKind {
     /// One line of text.
     Text,
-    /// A duration as the task attributes take it (`15m`).
+    /// The package description: one line, not empty.
+    Description,
+    /// `Name <email>`, the `.deb`'s Maintainer (`bgapp_manifest::contact`).
+    Maintainer,
+    /// An SPDX license expression (`MIT OR Apache-2.0`).
+    License,
+    /// A duration as the task attributes take it (`15m`), longer than zero.
     Duration,
     /// A socket address as `socket(listen = ...)` takes it (`8080`).
     Listen,
-    /// An absolute path.
+    /// A TCP port or address (`8080`, `127.0.0.1:8080`), for a template
+    /// that serves TCP.
+    TcpListen,
+    /// An absolute, normalized path (`bgapp_manifest::path`).
     Path,
+    /// The directory a path task watches and owns: a path, and not a
+    /// directory the system owns (`bgapp_manifest::policy::watched_dir`).
+    WatchedDir,
+}
+
+/// Why a value was refused, and what to write instead when the reason
+/// does not say it.
+struct Refusal {
+    reason: String,
+    help: Option<String>,
+}
+
+fn refuse(reason: impl Into<String>, help: Option<String>) -> Refusal {
+    Refusal {
+        reason: reason.into(),
+        help,
+    }
 }
 
 impl VarKind {
     fn parse(text: &str) -> Option<VarKind> {
         Some(match text {
             "text" => VarKind::Text,
+            "description" => VarKind::Description,
+            "maintainer" => VarKind::Maintainer,
+            "license" => VarKind::License,
             "duration" => VarKind::Duration,
             "listen" => VarKind::Listen,
+            "tcp-listen" => VarKind::TcpListen,
             "path" => VarKind::Path,
+            "watched-dir" => VarKind::WatchedDir,
             _ => return None,
         })
     }
 
-    pub fn check(self, key: &str, value: &str) -> Result<(), TemplateError> {
-        let invalid = |reason: String| TemplateError::InvalidValue {
-            key: key.to_string(),
-            value: value.to_string(),
-            reason,
+    /// Checks `value` for the variable `key`, whose default (rendered) is
+    /// `default`, shown as what to write instead.
+    pub fn check(self, key: &str, value: &str, default: &str) -> Result<(), TemplateError> {
+        let Err(refusal) = self.refusal(key, value, default) else {
+            return Ok(());
         };
+        Err(TemplateError::InvalidValue {
+            key: key.to_string(),
+            value: value.escape_debug().to_string(),
+            reason: refusal.reason,
+            help: refusal
+                .help
+                .map(|h| format!("\n\nhelp: {h}"))
+                .unwrap_or_default(),
+        })
+    }
+
+    fn refusal(self, key: &str, value: &str, default: &str) -> Result<(), Refusal> {
+        let like_default = || Some(format!("write a value like the default, `-d {key}={default}`"));
         if let Some(c) = value.chars().find(|c| c.is_control()) {
-            return Err(invalid(format!("it contains the control character {c:?}")));
+            return Err(refuse(
+                format!("it contains the control character {c:?}"),
+                Some("write one line of text".to_string()),
+            ));
         }
         match self {
             VarKind::Text => Ok(()),
-            VarKind::Duration => bgapp_manifest::parse_duration(value)
-                .map(drop)
-                .map_err(|e| invalid(e.to_string())),
+            VarKind::Description if value.trim().is_empty() => {
+                Err(refuse("the description is empty", like_default()))
+            }
+            VarKind::Description => Ok(()),
+            VarKind::Maintainer => bgapp_manifest::contact::check_contact(value).map_err(|e| {
+                let example = bgapp_manifest::contact::example(value);
+                refuse(e.to_string(), Some(format!("write `-d {key}=\"{example}\"`")))
+            }),
+            VarKind::License => check_license(value).map_err(|why| {
+                refuse(
+                    why,
+                    Some("write an SPDX license expression, like `MIT OR Apache-2.0`".to_string()),
+                )
+            }),
+            VarKind::Duration => match bgapp_manifest::parse_duration(value) {
+                // The attribute refuses a zero duration for every key.
+                Ok(d) if d.is_zero() => Err(refuse(
+                    "it must be longer than zero",
+                    Some("write a duration like `30s`, `15m` or `1h30m`".to_string()),
+                )),
+                Ok(_) => Ok(()),
+                Err(e) => Err(refuse(e.to_string(), None)),
+            },
             VarKind::Listen => bgapp_manifest::ListenAddress::parse(value)
                 .map(drop)
-                .map_err(|e| invalid(e.to_string())),
-            VarKind::Path if !value.starts_with('/') => {
-                Err(invalid("the path must be absolute".to_string()))
+                .map_err(|e| refuse(e.to_string(), like_default())),
+            VarKind::TcpListen => {
+                let tcp = || {
+                    Some(
+                        "write a port like `8080`, or an address like `127.0.0.1:8080`".to_string(),
+                    )
+                };
+                match bgapp_manifest::ListenAddress::parse(value) {
+                    Ok(address) if address.port().is_some() => Ok(()),
+                    Ok(_) => Err(refuse(
+                        "it is a Unix socket address, and this template serves TCP",
+                        tcp(),
+                    )),
+                    Err(e) => Err(refuse(e.to_string(), tcp())),
+                }
             }
-            VarKind::Path if value.contains(['"', '\\']) => {
-                Err(invalid("the path cannot contain `\"` or `\\`".to_string()))
+            VarKind::Path => check_path(value, default),
+            VarKind::WatchedDir => {
+                check_path(value, default)?;
+                let condition = bgapp_manifest::PathCondition::NotEmpty;
+                if bgapp_manifest::policy::watched_dir(condition, value).is_none() {
+                    return Err(refuse(
+                        "it is a directory the system owns, and a path task owns the directory it watches (it is created for the app's user, which consumes the files in it)",
+                        Some(format!(
+                            "write a directory of the app's own, like the default `{default}`"
+                        )),
+                    ));
+                }
+                Ok(())
             }
-            VarKind::Path => Ok(()),
         }
     }
+}
+
+/// An absolute path as the attribute and the packager take it.
+fn check_path(value: &str, default: &str) -> Result<(), Refusal> {
+    use bgapp_manifest::path::{check_absolute_path, PathError};
+    let help = || Some(format!("write an absolute path like the default, `{default}`"));
+    match check_absolute_path(value) {
+        // Says what to write instead.
+        Err(e @ PathError::NotNormalized { .. }) => Err(refuse(e.to_string(), None)),
+        Err(e) => Err(refuse(e.to_string(), help())),
+        Ok(()) if value.trim_end() != value => Err(refuse(
+            "it ends with whitespace, which systemd and dpkg do not keep",
+            Some(format!("write `{}`", value.trim_end())),
+        )),
+        // A Rust string literal could hold them, but systemd reads `\` as
+        // an escape in unit files.
+        Ok(()) if value.contains(['"', '\\']) => Err(refuse(
+            "the path cannot contain `\"` or `\\`",
+            help(),
+        )),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// An SPDX license expression, as Cargo's `license` takes it: license
+/// identifiers joined by `AND`, `OR` and `WITH`, with parentheses.
+fn check_license(value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("the license is empty".to_string());
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || " .+-()".contains(c)))
+    {
+        return Err(format!("`{c}` cannot be part of an SPDX license expression"));
+    }
+    Ok(())
 }
 
 /// A variable a template declares in its `template.toml`.
@@ -431,7 +562,7 @@ mod tests {
             let builtins = values.clone();
             for v in &t.variables {
                 let value = render("default", &v.default, &builtins).unwrap();
-                v.kind.check(&v.name, &value).unwrap();
+                v.kind.check(&v.name, &value, &value).unwrap();
                 values.insert(v.name.clone(), Value::Text(value));
             }
             for (path, text) in &t.files {
@@ -443,15 +574,69 @@ mod tests {
 
     #[test]
     fn kinds_check_values() {
-        assert!(VarKind::Duration.check("interval", "15m").is_ok());
-        let err = VarKind::Duration.check("interval", "15").unwrap_err();
+        assert!(VarKind::Duration.check("interval", "15m", "15m").is_ok());
+        let err = VarKind::Duration.check("interval", "15", "15m").unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid value `15` for `interval`: `15` has no unit; write `15s`, `15m` or `15ms`"
         );
-        assert!(VarKind::Listen.check("port", "8080").is_ok());
-        assert!(VarKind::Listen.check("port", "70000").is_err());
-        assert!(VarKind::Path.check("spool_dir", "relative").is_err());
-        assert!(VarKind::Text.check("description", "two\nlines").is_err());
+        assert!(VarKind::Listen.check("port", "8080", "8080").is_ok());
+        assert!(VarKind::Listen.check("port", "70000", "8080").is_err());
+        assert!(VarKind::Path.check("spool_dir", "relative", "/x").is_err());
+        assert!(VarKind::Text.check("description", "two\nlines", "x").is_err());
+    }
+
+    /// Each value the attribute, the packager or cargo would refuse later
+    /// is refused by `new`, with what to write instead.
+    #[test]
+    fn kinds_refuse_what_builds_or_packages_would() {
+        let refused = |kind: VarKind, key: &str, value: &str, default: &str| {
+            kind.check(key, value, default)
+                .expect_err(value)
+                .to_string()
+        };
+        // `every = "0s"`: "`every` must be longer than zero".
+        for zero in ["0s", "0ms", "0m 0s"] {
+            let msg = refused(VarKind::Duration, "interval", zero, "15m");
+            assert!(msg.contains("must be longer than zero"), "{msg}");
+            assert!(msg.contains("help: write a duration like `30s`"), "{msg}");
+        }
+        assert!(refused(VarKind::Duration, "interval", "1.5s", "15m").contains("write `1500ms`"));
+        // A Unix socket for a template that serves TCP.
+        for unix in ["/path.sock", "@abstract"] {
+            let msg = refused(VarKind::TcpListen, "port", unix, "8080");
+            assert!(msg.contains("this template serves TCP"), "{msg}");
+            assert!(msg.contains("help: write a port like `8080`"), "{msg}");
+        }
+        for tcp in ["8080", "127.0.0.1:8080", "[::1]:80"] {
+            assert!(VarKind::TcpListen.check("port", tcp, "8080").is_ok(), "{tcp}");
+        }
+        // Directories a path task cannot own.
+        let spool = "/var/spool/app";
+        for (dir, says) in [
+            ("/", "is the root directory"),
+            ("/tmp", "a directory the system owns"),
+            ("/var/spool", "a directory the system owns"),
+            ("/usr/share/app", "a directory the system owns"),
+            ("/var/spool/../app", "write `/var/app`"),
+            ("spool", "is not absolute"),
+            ("/var/spool/app ", "ends with whitespace"),
+        ] {
+            let msg = refused(VarKind::WatchedDir, "spool_dir", dir, spool);
+            assert!(msg.contains(says), "{dir}: {msg}");
+        }
+        let msg = refused(VarKind::WatchedDir, "spool_dir", "/tmp", spool);
+        assert!(msg.contains("like the default `/var/spool/app`"), "{msg}");
+        for ok in ["/var/spool/app", "/srv/app/in", "/var/spool/my spool"] {
+            assert!(VarKind::WatchedDir.check("spool_dir", ok, spool).is_ok(), "{ok}");
+        }
+        // The packager's Maintainer, cargo's license.
+        let msg = refused(VarKind::Maintainer, "maintainer", "Jane Doe", "x");
+        assert!(msg.contains("no email address"), "{msg}");
+        assert!(msg.contains(r#"help: write `-d maintainer="Jane Doe <jane@example.com>"`"#), "{msg}");
+        assert!(VarKind::Maintainer.check("maintainer", "J <j@e.com>", "x").is_ok());
+        assert!(refused(VarKind::License, "license", "MIT/Apache", "x").contains("`/`"));
+        assert!(VarKind::License.check("license", "(MIT OR Apache-2.0) AND BSD-3-Clause", "x").is_ok());
+        assert!(refused(VarKind::Description, "description", "  ", "Background app").contains("empty"));
     }
 }

@@ -147,6 +147,75 @@ impl Workspace {
         Membership::Add(relative.join("/"))
     }
 
+    /// The packages of the workspace, by name, with their manifests: the
+    /// root's own package and each directory `members` names or matches
+    /// (globs as [`Workspace::membership`] reads them), but those `exclude`
+    /// names and `except` (the directory `init` adds an app to).
+    pub fn packages(&self, except: &Path) -> Vec<(String, PathBuf)> {
+        let mut found = Vec::new();
+        let mut seen = Vec::new();
+        let mut visit = |dir: PathBuf, found: &mut Vec<(String, PathBuf)>| {
+            if dir == except || seen.contains(&dir) || !dir.starts_with(self.root()) {
+                return;
+            }
+            seen.push(dir.clone());
+            if dir != self.root() && self.membership(&dir) != Membership::Member {
+                return;
+            }
+            let manifest_path = dir.join("Cargo.toml");
+            let Ok(text) = std::fs::read_to_string(&manifest_path) else {
+                return;
+            };
+            let Ok(doc) = text.parse::<DocumentMut>() else {
+                return;
+            };
+            if let Some(name) = doc
+                .get("package")
+                .and_then(|p| p.get("name"))
+                .and_then(|n| n.as_str())
+            {
+                found.push((name.to_string(), manifest_path));
+            }
+        };
+        visit(self.root().to_path_buf(), &mut found);
+        let patterns: Vec<String> = self.document["workspace"]
+            .get("members")
+            .and_then(Item::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str()).map(str::to_string).collect())
+            .unwrap_or_default();
+        for pattern in patterns {
+            let mut dirs = vec![self.root().to_path_buf()];
+            for component in normalize(Path::new(&pattern)).iter() {
+                let Some(component) = component.to_str() else {
+                    dirs.clear();
+                    break;
+                };
+                let mut next = Vec::new();
+                for dir in dirs {
+                    if !component.contains(['*', '?']) {
+                        next.push(dir.join(component));
+                        continue;
+                    }
+                    let Ok(entries) = std::fs::read_dir(&dir) else {
+                        continue;
+                    };
+                    let mut matched: Vec<PathBuf> = entries
+                        .flatten()
+                        .filter(|e| e.file_name().to_str().is_some_and(|n| glob_match(component, n)))
+                        .map(|e| e.path())
+                        .collect();
+                    matched.sort();
+                    next.extend(matched);
+                }
+                dirs = next;
+            }
+            for dir in dirs {
+                visit(normalize(&dir), &mut found);
+            }
+        }
+        found
+    }
+
     /// Adds `member` to `[workspace] members`, in order if the list is
     /// sorted, in the list's own layout.
     pub fn add_member(&mut self, member: &str) -> Result<(), ManifestError> {
@@ -474,6 +543,39 @@ mod tests {
             existing.to_string(),
             "# mine\n[package]\nname = \"mine\" # keep\nedition = \"2021\"\ndescription = \"d\"\n\n[dependencies]\ntokio = { version = \"1\", features = [\"macros\"] } # rt\nserde = { version = \"1\", features = [\"derive\"] }\nbgapp = \"0.1\"\n"
         );
+    }
+
+    #[test]
+    fn lists_the_packages_of_the_workspace() {
+        let root = tempfile::tempdir().unwrap();
+        let write = |dir: &str, name: &str| {
+            let dir = root.path().join(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("Cargo.toml"),
+                format!("[package]\nname = \"{name}\"\n"),
+            )
+            .unwrap();
+        };
+        write("apps/one", "one");
+        write("apps/two", "two");
+        write("apps/old", "old");
+        write("tool", "tool");
+        write("elsewhere", "elsewhere");
+        let text = "[package]\nname = \"root\"\n[workspace]\nmembers = [\"apps/*\", \"tool\", \"missing\"]\nexclude = [\"apps/old\"]\n";
+        std::fs::write(root.path().join("Cargo.toml"), text).unwrap();
+        let ws = Workspace {
+            manifest_path: root.path().join("Cargo.toml"),
+            document: text.parse().unwrap(),
+        };
+        let names = |except: &str| -> Vec<String> {
+            ws.packages(&root.path().join(except))
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect()
+        };
+        assert_eq!(names("new"), ["root", "one", "two", "tool"]);
+        assert_eq!(names("apps/two"), ["root", "one", "tool"]);
     }
 
     #[test]

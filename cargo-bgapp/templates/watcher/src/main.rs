@@ -4,12 +4,14 @@
 //! processes each file (here: counts its lines), removes it, and exits when
 //! the directory is empty, so that the next file starts it again. A file it
 //! cannot process is moved to `failed/` in the task's state directory
-//! (`/var/lib/{{name}}/failed` when installed) for a person to look at.
+//! (`/var/lib/{{name}}/failed` when installed) for a person to look at. One
+//! bad file never stops the others.
 //!
 //! Producers write a file elsewhere on the same file system and rename it
 //! into the spool directory when it is complete, so that the task never
 //! sees half a file.
 
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use bgapp::TaskInstance;
@@ -20,11 +22,16 @@ async fn main(task: TaskInstance) -> anyhow::Result<()> {
         .trigger_path()
         .expect("a path task has a trigger path")
         .to_path_buf();
+    let failed_dir = failed_dir(&task);
     let mut processed = 0;
     let mut failed = 0;
+    // Files that could neither be removed nor set aside: they stay in the
+    // spool directory, and this run does not look at them again.
+    let mut stuck: Vec<PathBuf> = Vec::new();
     // Files may arrive while the task runs: look again until none is left.
     loop {
-        let files = spooled_files(&spool).await?;
+        let mut files = spooled_files(&spool).await?;
+        files.retain(|f| !stuck.contains(f));
         if files.is_empty() {
             break;
         }
@@ -34,23 +41,55 @@ async fn main(task: TaskInstance) -> anyhow::Result<()> {
                 tracing::info!("stopped after {processed} files");
                 return Ok(());
             }
-            match process(&file).await {
-                Ok(lines) => {
-                    tracing::info!("processed `{}`: {lines} lines", file.display());
-                    tokio::fs::remove_file(&file).await?;
-                    processed += 1;
-                }
+            match handle(&file, &failed_dir).await {
+                Ok(Handled::Processed) => processed += 1,
+                Ok(Handled::SetAside) => failed += 1,
                 Err(error) => {
-                    tracing::error!("failed to process `{}`: {error}", file.display());
-                    set_aside(&failed_dir(&task), &file).await?;
-                    failed += 1;
+                    tracing::error!(
+                        "`{}` stays in the spool directory: {error}",
+                        file.display()
+                    );
+                    stuck.push(file);
                 }
             }
             task.set_status(format!("{processed} files processed, {failed} failed"));
         }
     }
     tracing::info!("spool directory empty: {processed} files processed, {failed} failed");
+    if !stuck.is_empty() {
+        // The directory is not empty, so systemd would start the task again
+        // at once: fail instead, for a person to look (`systemctl status`).
+        anyhow::bail!(
+            "{} files could be neither processed nor set aside; see the errors above",
+            stuck.len()
+        );
+    }
     Ok(())
+}
+
+/// What became of a file.
+enum Handled {
+    /// Processed and removed.
+    Processed,
+    /// Not processed, and moved to the failed files.
+    SetAside,
+}
+
+/// Processes one file and removes it, or sets it aside when it cannot be
+/// processed; an error means it is still in the spool directory.
+async fn handle(file: &Path, failed_dir: &Path) -> std::io::Result<Handled> {
+    match process(file).await {
+        Ok(lines) => {
+            tracing::info!("processed `{}`: {lines} lines", file.display());
+            tokio::fs::remove_file(file).await?;
+            Ok(Handled::Processed)
+        }
+        Err(error) => {
+            tracing::error!("failed to process `{}`: {error}", file.display());
+            set_aside(failed_dir, file).await?;
+            Ok(Handled::SetAside)
+        }
+    }
 }
 
 /// The files waiting in `spool`, oldest name first.
@@ -89,11 +128,41 @@ async fn set_aside(failed_dir: &Path, file: &Path) -> std::io::Result<()> {
         // The spool and state directories are separate mounts under the
         // service's sandbox, even on one file system: copy, then remove.
         Err(error) if error.kind() == std::io::ErrorKind::CrossesDevices => {
-            tokio::fs::copy(file, &to).await?;
+            match tokio::fs::copy(file, &to).await {
+                Ok(_) => {}
+                // A file the task may not read cannot be copied either (a
+                // rename needs no read access, a copy does): a note of it
+                // takes its place among the failed files.
+                Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                    note_unreadable(file, &to, &error).await?;
+                }
+                Err(error) => return Err(error),
+            }
             tokio::fs::remove_file(file).await
         }
         result => result,
     }
+}
+
+/// Writes `<to>.unreadable`: which file it was, its owner, mode and size.
+async fn note_unreadable(file: &Path, to: &Path, error: &std::io::Error) -> std::io::Result<()> {
+    let meta = tokio::fs::symlink_metadata(file).await?;
+    let note = format!(
+        "`{}` could not be read ({error}): owner uid {}, gid {}, mode {:o}, {} bytes; it was removed from the spool directory\n",
+        file.display(),
+        meta.uid(),
+        meta.gid(),
+        meta.mode() & 0o7777,
+        meta.len(),
+    );
+    let mut path = to.as_os_str().to_owned();
+    path.push(".unreadable");
+    tokio::fs::write(PathBuf::from(path), note).await?;
+    tracing::error!(
+        "cannot read `{}` to set it aside: removed it, with a note in the failed files",
+        file.display()
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -130,5 +199,30 @@ mod tests {
             "the spool directory is empty"
         );
         assert!(state_dir.join("failed").join("c.bin").is_file());
+    }
+
+    /// A file that can be neither processed nor set aside stays in the
+    /// spool directory, and the files after it are processed all the same.
+    #[tokio::test]
+    async fn one_bad_file_does_not_stop_the_others() {
+        let driver = TestDriver::new("{{name}}");
+        let spool = driver.path().join("spool");
+        std::fs::create_dir_all(&spool).unwrap();
+        std::fs::write(spool.join("a.bin"), [0xff, 0xfe]).unwrap(); // not text
+        std::fs::write(spool.join("b.txt"), "one\n").unwrap();
+        // Where failed files go is taken by a file: `a.bin` cannot go there.
+        std::fs::write(driver.path().join("failed"), "").unwrap();
+
+        let spool_path = spool.display().to_string();
+        let driver = driver.configure(|manifest| {
+            if let Trigger::Path { path, .. } = &mut manifest.trigger {
+                *path = spool_path;
+            }
+        });
+        let outcome = driver.run(main_task).await;
+        assert_ne!(outcome.exit_code(), 0, "a file is left in the spool directory");
+        assert_eq!(outcome.status(), Some("1 files processed, 0 failed"));
+        assert!(!spool.join("b.txt").exists(), "the file after the bad one is processed");
+        assert!(spool.join("a.bin").is_file(), "the bad file stays where it was");
     }
 }
