@@ -52,13 +52,29 @@ impl Shell {
         }
     }
 
-    fn stderr(&self) -> anstream::AutoStream<std::io::Stderr> {
-        let choice = match self.color {
-            ColorChoice::Auto => anstream::ColorChoice::Auto,
-            ColorChoice::Always => anstream::ColorChoice::Always,
-            ColorChoice::Never => anstream::ColorChoice::Never,
+    /// Whether stderr gets colour: `--color`, and with `auto` whether it
+    /// is a terminal (and `NO_COLOR`, `CLICOLOR_FORCE`), as anstream decides.
+    fn colored(&self) -> bool {
+        match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
+            }
+        }
+    }
+
+    /// Writes one message, styled or with every escape sequence stripped,
+    /// in a single `write(2)`: a message built piece by piece through an
+    /// unbuffered stderr is several writes, between which the lines of
+    /// the tasks under `cargo bgapp run` (or of cargo) could land.
+    fn emit(&self, styled: String) {
+        let text = if self.colored() {
+            styled
+        } else {
+            anstream::adapter::strip_str(&styled).to_string()
         };
-        anstream::AutoStream::new(std::io::stderr(), choice)
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
     /// `   Packaging hello v0.1.0`: hidden with `-q`.
@@ -66,7 +82,7 @@ impl Shell {
         if self.verbosity == Verbosity::Quiet {
             return;
         }
-        let _ = writeln!(self.stderr(), "{STATUS}{verb:>12}{STATUS:#} {message}");
+        self.emit(format!("{STATUS}{verb:>12}{STATUS:#} {message}\n"));
     }
 
     /// Like `status`, but only with `-v`.
@@ -81,7 +97,7 @@ impl Shell {
         if self.verbosity == Verbosity::Quiet {
             return;
         }
-        let _ = writeln!(self.stderr(), "{WARN}warning{WARN:#}: {message}");
+        self.emit(format!("{WARN}warning{WARN:#}: {message}\n"));
     }
 
     /// `note: ...`.
@@ -89,15 +105,16 @@ impl Shell {
         if self.verbosity == Verbosity::Quiet {
             return;
         }
-        let _ = writeln!(self.stderr(), "{NOTE}note{NOTE:#}: {message}");
+        self.emit(format!("{NOTE}note{NOTE:#}: {message}\n"));
     }
 
-    /// `error: ...` with the causes, then hints after a blank line.
+    /// `error: ...` with the causes, then hints after a blank line; in one
+    /// write, as every message.
     pub fn error(&self, error: &anyhow::Error) {
-        let mut err = self.stderr();
-        let _ = writeln!(err, "{ERROR}error{ERROR:#}: {error}");
+        let mut text = format!("{ERROR}error{ERROR:#}: {error}\n");
         for cause in error.chain().skip(1) {
-            let _ = writeln!(err, "\nCaused by:\n  {cause}");
+            text.push_str(&format!("\nCaused by:\n  {cause}\n"));
         }
+        self.emit(text);
     }
 }

@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod support;
+
 const TEMPLATES: [&str; 4] = ["hello", "server", "timer", "watcher"];
 
 fn repository() -> PathBuf {
@@ -235,13 +237,13 @@ fn variables_and_description_are_set_and_escaped() {
 fn bad_options_write_nothing() {
     let cases: &[(&[&str], &str)] = &[
         (&["new", "x", "-t", "nope"], "error: unknown template `nope`\n\nhelp: the templates are `hello`, `server`, `timer`, `watcher`\n"),
-        (&["new", "x", "-t", "timer", "-d", "intervall=5m"], "error: unknown variable `intervall` for template `timer`\n\nhelp: its variables are `description`, `interval`, `source`, `maintainer`\n"),
+        (&["new", "x", "-t", "timer", "-d", "intervall=5m"], "error: unknown variable `intervall` for template `timer`\n\nhelp: its variables are `description`, `interval`, `source`, `maintainer`, `license`\n"),
         (&["new", "x", "-t", "timer", "-d", "interval=5"], "error: invalid value `5` for `interval`: `5` has no unit; write `5s`, `5m` or `5ms`\n"),
-        (&["new", "x", "-t", "server", "-d", "port=99999"], "error: invalid value `99999` for `port`: port `99999` is out of range 1..65535\n"),
-        (&["new", "x", "-t", "watcher", "-d", "spool_dir=spool"], "error: invalid value `spool` for `spool_dir`: the path must be absolute\n"),
+        (&["new", "x", "-t", "server", "-d", "port=99999"], "error: invalid value `99999` for `port`: port `99999` is out of range 1..65535\n\nhelp: write a port like `8080`, or an address like `127.0.0.1:8080`\n"),
+        (&["new", "x", "-t", "watcher", "-d", "spool_dir=spool"], "error: invalid value `spool` for `spool_dir`: `spool` is not absolute; write a path that starts with `/`\n"),
         (&["new", "x", "-d", "name=y"], "error: `name` is not set with `-d`\n\nhelp: use `--name`\n"),
         (&["new", "x", "--description", "a", "-d", "description=b"], "error: `description` is given twice, with `--description` and with `-d description=...`\n"),
-        (&["new", "x", "--description", "two\nlines"], "error: invalid value `two\nlines` for `description`: it contains the control character '\\n'\n"),
+        (&["new", "x", "--description", "two\nlines"], "error: invalid value `two\\nlines` for `description`: it contains the control character '\\n'\n\nhelp: write one line of text\n"),
         (&["new", "x", "--bgapp-path", "nowhere"], "error: `nowhere` is not the path of the `bgapp` crate (no `Cargo.toml` of a package called `bgapp` there)\n"),
     ];
     for (args, expected) in cases {
@@ -254,6 +256,81 @@ fn bad_options_write_nothing() {
             "{args:?} wrote something"
         );
     }
+}
+
+/// What the attribute, the packager or cargo would refuse later is refused
+/// by `new`, before anything is written, with what to write instead: the
+/// project it would make builds, runs and packages, or is not made.
+#[test]
+fn values_that_would_not_build_run_or_package_are_refused() {
+    let long = "a".repeat(32);
+    let longest = "a".repeat(64);
+    let too_long = |name: &str| {
+        format!(
+            "error: the name `{name}` cannot be used as a background app's name, it is longer than 31 characters\n\n\
+             note: the app's tasks run as a system user named like the app, and systemd takes user names of at most 31 characters\n"
+        )
+    };
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        // `timer(every = "0s")`: "`every` must be longer than zero".
+        (vec!["new", "x", "-t", "timer", "-d", "interval=0s"], "error: invalid value `0s` for `interval`: it must be longer than zero\n\nhelp: write a duration like `30s`, `15m` or `1h30m`\n".into()),
+        (vec!["new", "x", "-t", "timer", "-d", "interval=1.5s"], "error: invalid value `1.5s` for `interval`: `1.5s` has a fraction, which durations do not take; write `1500ms`\n".into()),
+        (vec!["new", "x", "-t", "timer", "-d", "source=/srv/../feed"], "error: invalid value `/srv/../feed` for `source`: `/srv/../feed` is not normalized (systemd refuses `.`, `..` and `//` in paths); write `/feed`\n".into()),
+        // The server template serves TCP: a Unix socket crash-loops it.
+        (vec!["new", "x", "-t", "server", "-d", "port=/path.sock"], "error: invalid value `/path.sock` for `port`: it is a Unix socket address, and this template serves TCP\n\nhelp: write a port like `8080`, or an address like `127.0.0.1:8080`\n".into()),
+        // Directories a path task cannot own (the packager creates the
+        // watched directory for the app's user).
+        (vec!["new", "x", "-t", "watcher", "-d", "spool_dir=/"], "error: invalid value `/` for `spool_dir`: `/` is the root directory\n\nhelp: write an absolute path like the default, `/var/spool/x`\n".into()),
+        (vec!["new", "x", "-t", "watcher", "-d", "spool_dir=/tmp"], "error: invalid value `/tmp` for `spool_dir`: it is a directory the system owns, and a path task owns the directory it watches (it is created for the app's user, which consumes the files in it)\n\nhelp: write a directory of the app's own, like the default `/var/spool/x`\n".into()),
+        (vec!["new", "x", "-t", "watcher", "-d", "spool_dir=/var/spool//x"], "error: invalid value `/var/spool//x` for `spool_dir`: `/var/spool//x` is not normalized (systemd refuses `.`, `..` and `//` in paths); write `/var/spool/x`\n".into()),
+        // The packager's Maintainer (lintian: malformed-contact).
+        (vec!["new", "x", "-d", "maintainer=Jane Doe"], "error: invalid value `Jane Doe` for `maintainer`: it has no email address in `<...>`\n\nhelp: write `-d maintainer=\"Jane Doe <jane@example.com>\"`\n".into()),
+        (vec!["new", "x", "-d", "license=MIT/Apache-2.0"], "error: invalid value `MIT/Apache-2.0` for `license`: `/` cannot be part of an SPDX license expression\n\nhelp: write an SPDX license expression, like `MIT OR Apache-2.0`\n".into()),
+        (vec!["new", "x", "--description", " "], "error: invalid value ` ` for `description`: the description is empty\n\nhelp: write a value like the default, `-d description=Background app that starts at boot and counts its runs`\n".into()),
+        // Every cargo command of the project would fail.
+        (vec!["new", "x", "--bgapp-version", "not a version"], format!("error: invalid `--bgapp-version` `not a version`: unexpected character 'n' while parsing major version number\n\nhelp: write a version requirement as in `Cargo.toml`, like `{}`\n", env!("CARGO_PKG_VERSION"))),
+        // The system user named like the app: at most 31 characters.
+        (vec!["new", &long], format!("{}\nhelp: to give the package a name that differs from the directory name, use `--name`\n", too_long(&long))),
+        (vec!["new", "x", "--name", &longest], too_long(&longest)),
+    ];
+    for (args, expected) in &cases {
+        let root = tempdir();
+        let run = bgapp(root.path(), args).failure();
+        assert_eq!(run.stderr(), *expected, "{args:?}");
+        assert_eq!(
+            entries(root.path()),
+            Vec::<String>::new(),
+            "{args:?} wrote something"
+        );
+    }
+    // The longest name that packages.
+    let root = tempdir();
+    bgapp(root.path(), &["new", &"a".repeat(31), "--vcs", "none"]).success();
+}
+
+/// `init` of a package whose name is too long for a system user asks for
+/// `user = "..."`, and takes one.
+#[test]
+fn init_of_a_long_name_needs_a_user() {
+    let root = tempdir();
+    let name = "a-package-name-longer-than-a-user-name";
+    let dir = root.path().join(name);
+    std::fs::create_dir(&dir).unwrap();
+    let manifest = format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\n");
+    std::fs::write(dir.join("Cargo.toml"), &manifest).unwrap();
+    let run = bgapp(&dir, &["init", "--vcs", "none"]).failure();
+    assert!(
+        run.stderr().contains("help: add `user = \"...\"`"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(entries(&dir), ["Cargo.toml"]);
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!("{manifest}\n[package.metadata.bgapp]\nuser = \"longname\"\n"),
+    )
+    .unwrap();
+    bgapp(&dir, &["init", "--vcs", "none"]).success();
 }
 
 #[test]
@@ -568,6 +645,53 @@ fn joins_the_enclosing_workspace() {
     );
 }
 
+/// Cargo refuses a workspace with two packages of one name ("two packages
+/// named `door` in this workspace"): `new` refuses to make the second.
+#[test]
+fn a_second_package_of_a_members_name_is_refused() {
+    let root = tempdir();
+    std::fs::write(root.path().join("Cargo.toml"), WORKSPACE).unwrap();
+    std::fs::create_dir_all(root.path().join("apps")).unwrap();
+    bgapp(&root.path().join("apps"), &["new", "door", "--vcs", "none"]).success();
+    let before = tree(root.path(), root.path());
+
+    // Matched by `apps/*`: only another name helps.
+    let run = bgapp(root.path(), &["new", "apps/door2", "--name", "door"]).failure();
+    assert_eq!(
+        redact(&run.stderr(), root.path()),
+        "error: the workspace at `[ROOT]` already has a package named `door` (`[ROOT]/apps/door/Cargo.toml`); cargo refuses two packages of one name in a workspace\n\n\
+         help: choose another name with `--name`\n"
+    );
+    // Added to `members`: or keep it out.
+    let run = bgapp(root.path(), &["new", "sensors/door"]).failure();
+    assert!(
+        run.stderr().ends_with(
+            "help: choose another name with `--name`, or keep the app out of the workspace with `--no-workspace`\n"
+        ),
+        "{}",
+        run.stderr()
+    );
+    // A member listed by name, and `init`.
+    std::fs::create_dir_all(root.path().join("tools")).unwrap();
+    let run = bgapp(&root.path().join("tools"), &["init", "--name", "door"]).failure();
+    assert!(
+        run.stderr().contains("already has a package named `door`"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        tree(root.path(), root.path()),
+        before,
+        "something was written"
+    );
+
+    bgapp(
+        root.path(),
+        &["new", "sensors/door", "--no-workspace", "--vcs", "none"],
+    )
+    .success();
+}
+
 #[test]
 fn no_workspace_makes_a_workspace_of_its_own() {
     let root = tempdir();
@@ -742,6 +866,72 @@ fn templates_build_and_test() {
         assert!(
             result.starts_with("test result: ok.") && !result.contains(" 0 passed"),
             "{stdout}"
+        );
+    }
+
+    // And packages, with a synopsis that does not start with an article
+    // (lintian: description-synopsis-starts-with-article) and a license
+    // (was `License: UNKNOWN`). The dev build above is packaged as it is.
+    if !support::have("dpkg-deb") {
+        return;
+    }
+    let out = ws.join("bundles");
+    for template in TEMPLATES {
+        let name = format!("my-{template}");
+        let output = Command::new(env!("CARGO_BIN_EXE_cargo-bgapp"))
+            .args([
+                "bgapp",
+                "package",
+                "--no-build",
+                "--profile",
+                "dev",
+                "--format",
+                "deb",
+                "-p",
+            ])
+            .arg(&name)
+            .arg("--out-dir")
+            .arg(&out)
+            .current_dir(ws)
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "`cargo bgapp package` of {name} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let deb = PathBuf::from(stdout.trim());
+        let field = |name: &str| {
+            let output = Command::new("dpkg-deb")
+                .arg("-f")
+                .arg(&deb)
+                .arg(name)
+                .output()
+                .unwrap();
+            String::from_utf8(output.stdout).unwrap()
+        };
+        let synopsis = field("Description");
+        let first = synopsis.split_whitespace().next().unwrap_or_default();
+        assert!(
+            !["a", "an", "the"].contains(&first.to_ascii_lowercase().as_str()),
+            "{name}: the synopsis starts with an article: {synopsis}"
+        );
+        let unpacked = ws.join("unpacked").join(&name);
+        let status = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(&unpacked)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let copyright =
+            std::fs::read_to_string(unpacked.join(format!("usr/share/doc/{name}/copyright")))
+                .unwrap();
+        assert!(
+            copyright.contains("License: MIT OR Apache-2.0\n") && !copyright.contains("UNKNOWN"),
+            "{name}:\n{copyright}"
         );
     }
 }

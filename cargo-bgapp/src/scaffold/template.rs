@@ -154,7 +154,11 @@ impl VarKind {
     }
 
     fn refusal(self, key: &str, value: &str, default: &str) -> Result<(), Refusal> {
-        let like_default = || Some(format!("write a value like the default, `-d {key}={default}`"));
+        let like_default = || {
+            Some(format!(
+                "write a value like the default, `-d {key}={default}`"
+            ))
+        };
         if let Some(c) = value.chars().find(|c| c.is_control()) {
             return Err(refuse(
                 format!("it contains the control character {c:?}"),
@@ -169,7 +173,10 @@ impl VarKind {
             VarKind::Description => Ok(()),
             VarKind::Maintainer => bgapp_manifest::contact::check_contact(value).map_err(|e| {
                 let example = bgapp_manifest::contact::example(value);
-                refuse(e.to_string(), Some(format!("write `-d {key}=\"{example}\"`")))
+                refuse(
+                    e.to_string(),
+                    Some(format!("write `-d {key}=\"{example}\"`")),
+                )
             }),
             VarKind::License => check_license(value).map_err(|why| {
                 refuse(
@@ -225,10 +232,16 @@ impl VarKind {
 /// An absolute path as the attribute and the packager take it.
 fn check_path(value: &str, default: &str) -> Result<(), Refusal> {
     use bgapp_manifest::path::{check_absolute_path, PathError};
-    let help = || Some(format!("write an absolute path like the default, `{default}`"));
+    let help = || {
+        Some(format!(
+            "write an absolute path like the default, `{default}`"
+        ))
+    };
     match check_absolute_path(value) {
-        // Says what to write instead.
-        Err(e @ PathError::NotNormalized { .. }) => Err(refuse(e.to_string(), None)),
+        // These say what to write instead.
+        Err(e @ (PathError::NotNormalized { .. } | PathError::Relative(_))) => {
+            Err(refuse(e.to_string(), None))
+        }
         Err(e) => Err(refuse(e.to_string(), help())),
         Ok(()) if value.trim_end() != value => Err(refuse(
             "it ends with whitespace, which systemd and dpkg do not keep",
@@ -236,10 +249,9 @@ fn check_path(value: &str, default: &str) -> Result<(), Refusal> {
         )),
         // A Rust string literal could hold them, but systemd reads `\` as
         // an escape in unit files.
-        Ok(()) if value.contains(['"', '\\']) => Err(refuse(
-            "the path cannot contain `\"` or `\\`",
-            help(),
-        )),
+        Ok(()) if value.contains(['"', '\\']) => {
+            Err(refuse("the path cannot contain `\"` or `\\`", help()))
+        }
         Ok(()) => Ok(()),
     }
 }
@@ -254,7 +266,9 @@ fn check_license(value: &str) -> Result<(), String> {
         .chars()
         .find(|&c| !(c.is_ascii_alphanumeric() || " .+-()".contains(c)))
     {
-        return Err(format!("`{c}` cannot be part of an SPDX license expression"));
+        return Err(format!(
+            "`{c}` cannot be part of an SPDX license expression"
+        ));
     }
     Ok(())
 }
@@ -575,7 +589,9 @@ mod tests {
     #[test]
     fn kinds_check_values() {
         assert!(VarKind::Duration.check("interval", "15m", "15m").is_ok());
-        let err = VarKind::Duration.check("interval", "15", "15m").unwrap_err();
+        let err = VarKind::Duration
+            .check("interval", "15", "15m")
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid value `15` for `interval`: `15` has no unit; write `15s`, `15m` or `15ms`"
@@ -583,7 +599,9 @@ mod tests {
         assert!(VarKind::Listen.check("port", "8080", "8080").is_ok());
         assert!(VarKind::Listen.check("port", "70000", "8080").is_err());
         assert!(VarKind::Path.check("spool_dir", "relative", "/x").is_err());
-        assert!(VarKind::Text.check("description", "two\nlines", "x").is_err());
+        assert!(VarKind::Text
+            .check("description", "two\nlines", "x")
+            .is_err());
     }
 
     /// Each value the attribute, the packager or cargo would refuse later
@@ -609,7 +627,10 @@ mod tests {
             assert!(msg.contains("help: write a port like `8080`"), "{msg}");
         }
         for tcp in ["8080", "127.0.0.1:8080", "[::1]:80"] {
-            assert!(VarKind::TcpListen.check("port", tcp, "8080").is_ok(), "{tcp}");
+            assert!(
+                VarKind::TcpListen.check("port", tcp, "8080").is_ok(),
+                "{tcp}"
+            );
         }
         // Directories a path task cannot own.
         let spool = "/var/spool/app";
@@ -628,15 +649,27 @@ mod tests {
         let msg = refused(VarKind::WatchedDir, "spool_dir", "/tmp", spool);
         assert!(msg.contains("like the default `/var/spool/app`"), "{msg}");
         for ok in ["/var/spool/app", "/srv/app/in", "/var/spool/my spool"] {
-            assert!(VarKind::WatchedDir.check("spool_dir", ok, spool).is_ok(), "{ok}");
+            assert!(
+                VarKind::WatchedDir.check("spool_dir", ok, spool).is_ok(),
+                "{ok}"
+            );
         }
         // The packager's Maintainer, cargo's license.
         let msg = refused(VarKind::Maintainer, "maintainer", "Jane Doe", "x");
         assert!(msg.contains("no email address"), "{msg}");
-        assert!(msg.contains(r#"help: write `-d maintainer="Jane Doe <jane@example.com>"`"#), "{msg}");
-        assert!(VarKind::Maintainer.check("maintainer", "J <j@e.com>", "x").is_ok());
+        assert!(
+            msg.contains(r#"help: write `-d maintainer="Jane Doe <jane@example.com>"`"#),
+            "{msg}"
+        );
+        assert!(VarKind::Maintainer
+            .check("maintainer", "J <j@e.com>", "x")
+            .is_ok());
         assert!(refused(VarKind::License, "license", "MIT/Apache", "x").contains("`/`"));
-        assert!(VarKind::License.check("license", "(MIT OR Apache-2.0) AND BSD-3-Clause", "x").is_ok());
-        assert!(refused(VarKind::Description, "description", "  ", "Background app").contains("empty"));
+        assert!(VarKind::License
+            .check("license", "(MIT OR Apache-2.0) AND BSD-3-Clause", "x")
+            .is_ok());
+        assert!(
+            refused(VarKind::Description, "description", "  ", "Background app").contains("empty")
+        );
     }
 }

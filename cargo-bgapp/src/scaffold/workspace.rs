@@ -181,7 +181,12 @@ impl Workspace {
         let patterns: Vec<String> = self.document["workspace"]
             .get("members")
             .and_then(Item::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str()).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         for pattern in patterns {
             let mut dirs = vec![self.root().to_path_buf()];
@@ -201,7 +206,11 @@ impl Workspace {
                     };
                     let mut matched: Vec<PathBuf> = entries
                         .flatten()
-                        .filter(|e| e.file_name().to_str().is_some_and(|n| glob_match(component, n)))
+                        .filter(|e| {
+                            e.file_name()
+                                .to_str()
+                                .is_some_and(|n| glob_match(component, n))
+                        })
                         .map(|e| e.path())
                         .collect();
                     matched.sort();

@@ -45,10 +45,7 @@ async fn main(task: TaskInstance) -> anyhow::Result<()> {
                 Ok(Handled::Processed) => processed += 1,
                 Ok(Handled::SetAside) => failed += 1,
                 Err(error) => {
-                    tracing::error!(
-                        "`{}` stays in the spool directory: {error}",
-                        file.display()
-                    );
+                    tracing::error!("`{}` stays in the spool directory: {error}", file.display());
                     stuck.push(file);
                 }
             }
@@ -220,9 +217,9 @@ mod tests {
             }
         });
         let outcome = driver.run(main_task).await;
-        assert_ne!(outcome.exit_code(), 0, "a file is left in the spool directory");
+        assert_ne!(outcome.exit_code(), 0, "a file stays in the spool");
         assert_eq!(outcome.status(), Some("1 files processed, 0 failed"));
-        assert!(!spool.join("b.txt").exists(), "the file after the bad one is processed");
-        assert!(spool.join("a.bin").is_file(), "the bad file stays where it was");
+        assert!(!spool.join("b.txt").exists(), "the next file is processed");
+        assert!(spool.join("a.bin").is_file(), "the bad file stays");
     }
 }
