@@ -919,6 +919,7 @@ fn templates_build_and_test() {
             "{name}: the synopsis starts with an article: {synopsis}"
         );
         let unpacked = ws.join("unpacked").join(&name);
+        std::fs::create_dir_all(&unpacked).unwrap();
         let status = Command::new("dpkg-deb")
             .arg("-x")
             .arg(&deb)
