@@ -126,7 +126,10 @@ mod tests {
             );
         }
         let long = "a".repeat(32);
-        assert_eq!(check_user_name(&long), Err(UserNameError::TooLong(long.clone())));
+        assert_eq!(
+            check_user_name(&long),
+            Err(UserNameError::TooLong(long.clone()))
+        );
         assert_eq!(system_user("My-App"), "my-app");
     }
 

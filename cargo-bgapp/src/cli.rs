@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use bgapp_manifest::CancellationReason;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::project::Selection;
+use crate::project::{Features, Selection};
 use crate::scaffold;
 use crate::shell::{ColorChoice, Shell, Verbosity};
 
@@ -87,6 +87,15 @@ pub struct BuildArgs {
     /// Build with the given profile
     #[arg(long, value_name = "PROFILE-NAME")]
     pub profile: Option<String>,
+    /// Space or comma separated list of features to activate
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Activate all available features
+    #[arg(long)]
+    pub all_features: bool,
+    /// Do not activate the `default` feature
+    #[arg(long)]
+    pub no_default_features: bool,
     /// Directory for all generated artifacts
     #[arg(long, value_name = "DIRECTORY")]
     pub target_dir: Option<PathBuf>,
@@ -312,6 +321,11 @@ impl BuildArgs {
             bin: self.bin.clone(),
             target: self.target.clone(),
             profile: self.profile.clone(),
+            features: Features {
+                features: self.features.clone(),
+                all_features: self.all_features,
+                no_default_features: self.no_default_features,
+            },
             target_dir: self.target_dir.clone(),
             locked: self.locked,
             offline: self.offline,

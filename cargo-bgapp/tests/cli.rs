@@ -7,6 +7,10 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
 mod support;
+// Its waits are all `cli.rs` needs of it.
+#[allow(dead_code)]
+#[path = "support/run.rs"]
+mod harness;
 
 use support::{cargo_bgapp, tempdir, text};
 
@@ -89,5 +93,110 @@ fn every_message_reaches_stderr_in_one_write() {
     let (status, writes) = stderr_writes(root.path(), &["manifest"]);
     assert!(!status.success());
     assert_eq!(writes.len(), 1, "{writes:?}");
-    assert!(writes[0].starts_with("error: ") && writes[0].ends_with('\n'), "{writes:?}");
+    assert!(
+        writes[0].starts_with("error: ") && writes[0].ends_with('\n'),
+        "{writes:?}"
+    );
+}
+
+/// The names of the tasks `cargo bgapp manifest ARGS` prints.
+fn manifest_tasks(fixture: &str, args: &[&str]) -> Vec<String> {
+    let stdout = support::run(
+        cargo_bgapp(&support::fixture(fixture))
+            .arg("manifest")
+            .args(args),
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let mut names: Vec<String> = doc["binaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["tasks"].as_array().unwrap().iter())
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `--features`, `--all-features` and `--no-default-features` reach the
+/// build, as cargo spells and applies them: a feature-gated task can be
+/// listed, run and packaged.
+#[test]
+fn features_select_the_tasks_built_in() {
+    let all = ["always", "base", "extra"];
+    assert_eq!(manifest_tasks("features", &[]), ["always", "base"]);
+    assert_eq!(manifest_tasks("features", &["--features", "extra"]), all);
+    assert_eq!(
+        manifest_tasks("features", &["-F", "base extra", "--no-default-features"]),
+        all
+    );
+    assert_eq!(manifest_tasks("features", &["--features=base,extra"]), all);
+    assert_eq!(
+        manifest_tasks("features", &["--no-default-features"]),
+        ["always"]
+    );
+    assert_eq!(
+        manifest_tasks("features", &["--all-features", "--no-default-features"]),
+        all
+    );
+
+    // Packaged: the bundle has the task's units.
+    let out = tempdir();
+    let stdout = support::run(
+        cargo_bgapp(&support::fixture("features"))
+            .args([
+                "package",
+                "--features",
+                "extra",
+                "--format",
+                "tar",
+                "--message-format",
+                "json",
+                "--out-dir",
+            ])
+            .arg(out.path()),
+    );
+    let message: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let units: Vec<&str> = message["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert!(units.contains(&"features-extra.timer"), "{units:?}");
+
+    // Run: the task is there to run, and without the feature it is not.
+    let output = cargo_bgapp(&support::fixture("features"))
+        .args(["run", "--task", "extra"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("error: no task named `extra` in package `features`"),
+        "{}",
+        text(&output.stderr)
+    );
+    let mut run = harness::Run::spawn(
+        {
+            let mut cmd = cargo_bgapp(&support::fixture("features"));
+            cmd.args(["run", "--features", "extra", "--task", "extra"]);
+            cmd
+        },
+        "cargo bgapp run --features extra",
+        "Running features: extra (timer)",
+        std::time::Duration::from_secs(300),
+    );
+    run.end();
+
+    // An unknown feature is cargo's error.
+    let output = cargo_bgapp(&support::fixture("features"))
+        .args(["manifest", "--features", "nope"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("nope"),
+        "{}",
+        text(&output.stderr)
+    );
 }

@@ -35,14 +35,15 @@ fn rustc() -> Command {
     Command::new(sibling.unwrap_or_else(|| PathBuf::from("rustc")))
 }
 
-/// `cargo metadata --no-deps` for the workspace of `manifest_path`.
+/// `cargo metadata --no-deps` for the workspace of `manifest_path`, with
+/// the features (so that cargo refuses an unknown one before the build).
 pub fn metadata(manifest_path: &Path, selection: &Selection) -> anyhow::Result<Metadata> {
     let mut cmd = MetadataCommand::new();
     cmd.manifest_path(manifest_path).no_deps();
     if let Some(cargo) = std::env::var_os("CARGO") {
         cmd.cargo_path(cargo);
     }
-    let mut other = Vec::new();
+    let mut other = selection.features.args();
     if selection.locked {
         other.push("--locked".to_string());
     }
@@ -167,6 +168,7 @@ impl Project {
         if self.explicit_target {
             cmd.arg("--target").arg(&self.target.triple);
         }
+        cmd.args(self.features.args());
         if self.locked {
             cmd.arg("--locked");
         }

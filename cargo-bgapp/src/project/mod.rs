@@ -25,8 +25,8 @@ use cargo_metadata::{Metadata, Package, TargetKind};
 use arch::Target;
 
 /// What the command line selects, as plain values: `--manifest-path`,
-/// `-p`, `--bin`, `--target`, `--profile`, `--target-dir`, `--locked`,
-/// `--offline`.
+/// `-p`, `--bin`, `--target`, `--profile`, the features, `--target-dir`,
+/// `--locked`, `--offline`.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
     pub manifest_path: Option<PathBuf>,
@@ -34,9 +34,45 @@ pub struct Selection {
     pub bin: Option<String>,
     pub target: Option<String>,
     pub profile: Option<String>,
+    pub features: Features,
     pub target_dir: Option<PathBuf>,
     pub locked: bool,
     pub offline: bool,
+}
+
+/// `--features`, `--all-features`, `--no-default-features`, passed on to
+/// cargo as they were given: the tasks a binary holds are those its
+/// features compile in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    /// Each `--features` value (a list of its own, separated by spaces or commas).
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+}
+
+impl Features {
+    /// The options as cargo takes them.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let list: Vec<&str> = self
+            .features
+            .iter()
+            .flat_map(|f| f.split([' ', ',']))
+            .filter(|f| !f.is_empty())
+            .collect();
+        if !list.is_empty() {
+            args.push("--features".to_string());
+            args.push(list.join(","));
+        }
+        if self.all_features {
+            args.push("--all-features".to_string());
+        }
+        if self.no_default_features {
+            args.push("--no-default-features".to_string());
+        }
+        args
+    }
 }
 
 /// One package of the workspace, resolved from the command line.
@@ -52,6 +88,8 @@ pub struct Project {
     /// Whether `--target` was given (the output folder then has the triple).
     pub explicit_target: bool,
     pub profile: String,
+    /// The features to build with.
+    pub features: Features,
     /// `--locked` and `--offline`, passed on to cargo.
     pub locked: bool,
     pub offline: bool,
@@ -92,6 +130,7 @@ impl Project {
                 .profile
                 .clone()
                 .unwrap_or_else(|| "release".to_string()),
+            features: selection.features.clone(),
             locked: selection.locked,
             offline: selection.offline,
         })
