@@ -200,3 +200,151 @@ fn features_select_the_tasks_built_in() {
         text(&output.stderr)
     );
 }
+
+/// `cargo bgapp ARGS` in fixture `name`: its output, which must be a
+/// failure, and its stderr.
+#[track_caller]
+fn fails(fixture: &str, args: &[&str]) -> String {
+    let output = cargo_bgapp(&support::fixture(fixture))
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{args:?} did not fail:\n{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "{}", text(&output.stdout));
+    stderr
+}
+
+/// The error's lines, from `error:` on (cargo's own output comes first).
+fn error_of(stderr: &str) -> &str {
+    &stderr[stderr
+        .find("error: ")
+        .unwrap_or_else(|| panic!("no error in:\n{stderr}"))..]
+}
+
+/// A task that a library defines is in the binary only when the binary
+/// names the crate; when it does not, `manifest`, `run` and `package` say
+/// so, and how to link it in (was: the task was missing from the binary,
+/// its manifest and its units without a word).
+#[test]
+fn tasks_of_a_library_the_binary_never_names_are_reported() {
+    let expected = "error: task `cleanup` of crate `jobs` is not in binary `app`: the binary never names the crate, so it is not linked in\n\n\
+                    help: add `use jobs as _;` to `src/main.rs`\n\n\
+                    note: a task that a binary should not have can be left out of `jobs` with a cargo feature\n";
+    assert_eq!(
+        error_of(&fails("libtasks", &["manifest", "-p", "app"])),
+        expected
+    );
+    let out = tempdir();
+    let bundles = out.path().join("bundles");
+    let stderr = fails(
+        "libtasks",
+        &[
+            "package",
+            "-p",
+            "app",
+            "--format",
+            "tar",
+            "--out-dir",
+            bundles.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(error_of(&stderr), expected);
+    assert!(!bundles.exists(), "the output directory was created");
+    assert_eq!(
+        error_of(&fails("libtasks", &["run", "-p", "app"])),
+        expected
+    );
+
+    // Named (`use jobs as _;`), they are linked in; the binary without a
+    // task is left out with a note.
+    let output = support::success(
+        cargo_bgapp(&support::fixture("libtasks"))
+            .args(["manifest", "-p", "named"])
+            .output()
+            .unwrap(),
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let binaries = doc["binaries"].as_array().unwrap();
+    assert_eq!(binaries.len(), 1, "{doc}");
+    let mut tasks: Vec<&str> = binaries[0]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    tasks.sort();
+    assert_eq!(tasks, ["cleanup", "named"]);
+    assert!(
+        text(&output.stderr).contains("note: binary `tool` has no task; it is not listed\n"),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = support::success(
+        cargo_bgapp(&support::fixture("libtasks"))
+            .args(["package", "-p", "named", "--format", "tar", "--out-dir"])
+            .arg(out.path())
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        text(&output.stderr)
+            .contains("note: binary `tool` has no task; it is left out of the bundles\n"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+/// `--out-dir` naming a file says so, before the build (was "failed to
+/// create the output directory ... File exists").
+#[test]
+fn an_out_dir_that_is_a_file_is_refused_first() {
+    let tmp = tempdir();
+    let file = tmp.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let help = "\n\nhelp: give `--out-dir` a directory, or a path that does not exist yet\n";
+    let stderr = fails("hello", &["package", "--out-dir", file.to_str().unwrap()]);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: `--out-dir` `{}` is a file, not a directory{help}",
+            file.display()
+        )
+    );
+    let below = file.join("bundles");
+    let stderr = fails("hello", &["package", "--out-dir", below.to_str().unwrap()]);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: `--out-dir` `{}` cannot be created: `{}` is a file, not a directory{help}",
+            below.display(),
+            file.display()
+        )
+    );
+}
+
+/// `package --no-build` that finds no binary fails before it creates
+/// anything (was: `bgapp/` in the empty target directory).
+#[test]
+fn no_build_without_a_binary_creates_nothing() {
+    let target = tempdir();
+    let stderr = fails(
+        "hello",
+        &[
+            "package",
+            "--no-build",
+            "--target-dir",
+            target.path().to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stderr.starts_with("error: binary `") && stderr.contains("` does not exist"),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(target.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -18,7 +18,9 @@ pub fn run(args: ManifestArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     } else {
         project.build(shell)?
     };
-    let binaries = load_tasks(&project, built)?;
+    let loaded = load_tasks(&project, built)?;
+    super::note_without_tasks(&loaded, "it is not listed", shell);
+    let binaries = loaded.binaries;
     let doc = ManifestDoc {
         package: project.name().to_string(),
         version: project.package.version.to_string(),

@@ -5,7 +5,8 @@
 //!
 //! Layer: commands, below the cli and above everything else. No command
 //! calls another; what two of them share lives in a layer below, or, for
-//! the printing `new` and `init` share, in this file.
+//! the printing `new` and `init` share, and the note `manifest`, `run` and
+//! `package` share, in this file.
 
 mod init;
 mod manifest;
@@ -20,6 +21,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::cli::{Command, NewOptions};
+use crate::project::tasks::Loaded;
 use crate::scaffold::{self, BgappSource, Mode, Request};
 use crate::shell::Shell;
 
@@ -31,6 +33,14 @@ pub fn run(command: Command, shell: &Shell) -> anyhow::Result<ExitCode> {
         Command::Package(args) => package::run(args, shell),
         Command::Run(args) => run::run(args, shell),
         Command::Trigger(args) => trigger::run(args, shell),
+    }
+}
+
+/// Says which binaries of the package hold no task and are left out
+/// (`what`: of what), so that none is left out without a word.
+fn note_without_tasks(loaded: &Loaded, what: &str, shell: &Shell) {
+    for name in &loaded.without_tasks {
+        shell.note(format_args!("binary `{name}` has no task; {what}"));
     }
 }
 

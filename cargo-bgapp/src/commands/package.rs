@@ -4,16 +4,17 @@
 //!
 //! Layer: commands. Everything that can be wrong is checked before anything
 //! is written (the output directory before the build, so a long build is
-//! not wasted), and each bundle is written to a temporary file in the
-//! output directory and renamed into place, so no partial bundle is ever
-//! left behind.
+//! not wasted, but created only once the binaries are read, and removed
+//! again if packaging fails), and each bundle is written to a temporary
+//! file in the output directory and renamed into place, so no partial
+//! bundle is ever left behind.
 
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -45,13 +46,16 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
         &project.package.metadata,
         project.package.manifest_path.as_str(),
     )?;
-    let out_dir = args
-        .out_dir
-        .clone()
-        .unwrap_or_else(|| project.target_dir.join("bgapp"));
-    check_writable(&out_dir)?;
+    let out = OutDir {
+        explicit: args.out_dir.is_some(),
+        path: args
+            .out_dir
+            .clone()
+            .unwrap_or_else(|| project.target_dir.join("bgapp")),
+    };
+    // Before the build, which may take minutes.
+    out.check()?;
     if args.format != Format::Tar && crate::package::maintainer(&project, &config).is_none() {
-        // Before the build, which may take minutes.
         return Err(deb::no_maintainer(project.name()));
     }
 
@@ -60,8 +64,12 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     } else {
         project.build(shell)?
     };
-    let mut binaries = load_tasks(&project, built)?;
-    prepare_binaries(&mut binaries, &project, &config, &out_dir, shell)?;
+    let loaded = load_tasks(&project, built)?;
+    super::note_without_tasks(&loaded, "it is left out of the bundles", shell);
+    let mut binaries = loaded.binaries;
+    let created = out.create()?;
+    let out_dir = &out.path;
+    prepare_binaries(&mut binaries, &project, &config, out_dir, shell)?;
     let plan = Plan::new(&project, &config, binaries)?;
 
     shell.status(
@@ -71,9 +79,10 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     for w in &plan.warnings {
         shell.warn(w);
     }
-    for bundle in build_bundles(&plan, args.format, &out_dir)? {
+    for bundle in build_bundles(&plan, args.format, out_dir)? {
         write_bundle(&bundle, &plan, args.message_format, shell)?;
     }
+    created.keep();
     Ok(ExitCode::SUCCESS)
 }
 
@@ -152,15 +161,103 @@ fn write_bundle(
     Ok(())
 }
 
-/// Creates the output directory and proves it writable before any work.
-fn check_writable(dir: &Path) -> anyhow::Result<()> {
-    fs::create_dir_all(dir)
-        .with_context(|| format!("failed to create the output directory `{}`", dir.display()))?;
-    let probe = dir.join(format!(".bgapp-probe-{}", std::process::id()));
-    fs::File::create(&probe)
-        .with_context(|| format!("the output directory `{}` is not writable", dir.display()))?;
-    let _ = fs::remove_file(&probe);
-    Ok(())
+/// Where the bundles go: `--out-dir`, or `<target-dir>/bgapp`.
+struct OutDir {
+    path: PathBuf,
+    explicit: bool,
+}
+
+impl OutDir {
+    /// How the directory is named in messages.
+    fn shown(&self) -> String {
+        let path = self.path.display();
+        if self.explicit {
+            format!("`--out-dir` `{path}`")
+        } else {
+            format!("the output directory `{path}`")
+        }
+    }
+
+    /// Checks, creating nothing, that the directory is one, or can be
+    /// created, and is writable.
+    fn check(&self) -> anyhow::Result<()> {
+        let help = "help: give `--out-dir` a directory, or a path that does not exist yet";
+        let existing = self
+            .path
+            .ancestors()
+            .find(|a| fs::symlink_metadata(a).is_ok())
+            .unwrap_or(Path::new("/"));
+        if !existing.is_dir() {
+            if existing == self.path {
+                bail!("{} is a file, not a directory\n\n{help}", self.shown());
+            }
+            bail!(
+                "{} cannot be created: `{}` is a file, not a directory\n\n{help}",
+                self.shown(),
+                existing.display()
+            );
+        }
+        if !writable(existing) {
+            let which = if existing == self.path {
+                String::new()
+            } else {
+                format!(": `{}` is not writable", existing.display())
+            };
+            bail!("{} is not writable{which}", self.shown(),);
+        }
+        Ok(())
+    }
+
+    /// Creates the directory (and those above it that are missing); until
+    /// [`Created::keep`], they are removed again if they stay empty.
+    fn create(&self) -> anyhow::Result<Created> {
+        let missing: Vec<PathBuf> = self
+            .path
+            .ancestors()
+            .take_while(|a| fs::symlink_metadata(a).is_err())
+            .map(Path::to_path_buf)
+            .collect();
+        fs::create_dir_all(&self.path)
+            .with_context(|| format!("failed to create {}", self.shown()))?;
+        Ok(Created {
+            dirs: missing,
+            keep: false,
+        })
+    }
+}
+
+/// Whether the current user may create files in `dir` (and the file
+/// system is not read-only), by access(2).
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path that lives across the call.
+    unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
+/// The directories `package` created, deepest first; removed on drop
+/// (when empty) unless kept.
+struct Created {
+    dirs: Vec<PathBuf>,
+    keep: bool,
+}
+
+impl Created {
+    fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        if !self.keep {
+            for dir in &self.dirs {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+    }
 }
 
 /// Writes to a temporary file next to `path`, then renames it into place.

@@ -31,7 +31,9 @@ pub fn run(args: RunArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     let lock = supervise::lock(&run_dir, &package)?;
 
     let built = project.build(shell)?;
-    let tasks = select_tasks(load_tasks(&project, built)?, &args.task, &package)?;
+    let loaded = load_tasks(&project, built)?;
+    super::note_without_tasks(&loaded, "nothing of it runs", shell);
+    let tasks = select_tasks(loaded.binaries, &args.task, &package)?;
     supervise::supervise(supervise::Config {
         state_dir: project
             .target_dir

@@ -13,7 +13,8 @@ use anyhow::{bail, Context as _};
 use cargo_metadata::{Message, Metadata, MetadataCommand, TargetKind};
 
 use super::arch::Target;
-use super::{Built, Project, Selection};
+use super::library::Library;
+use super::{Build, Built, Project, Selection};
 use crate::shell::{Shell, Verbosity};
 
 fn cargo() -> Command {
@@ -115,8 +116,9 @@ pub fn check_target(triple: &str) -> anyhow::Result<Target> {
 }
 
 impl Project {
-    /// Runs `cargo build` for the selected binaries and returns the files.
-    pub fn build(&self, shell: &Shell) -> anyhow::Result<Vec<Built>> {
+    /// Runs `cargo build` for the selected binaries and returns the files,
+    /// with the `.rlib`s of the build.
+    pub fn build(&self, shell: &Shell) -> anyhow::Result<Build> {
         let mut child = self
             .build_command(shell)
             .stdout(Stdio::piped())
@@ -126,9 +128,21 @@ impl Project {
         let stdout = child.stdout.take().expect("stdout is piped");
 
         let mut built = Vec::new();
+        let mut libraries = Vec::new();
         for message in Message::parse_stream(BufReader::new(stdout)) {
             let message = message.context("failed to read `cargo build` output")?;
             if let Message::CompilerArtifact(artifact) = message {
+                // Fresh units are reported too, so every library is.
+                let rlibs = artifact
+                    .filenames
+                    .iter()
+                    .filter(|f| f.extension() == Some("rlib"));
+                for rlib in rlibs {
+                    libraries.push(Library {
+                        crate_name: artifact.target.name.replace('-', "_"),
+                        path: rlib.clone().into_std_path_buf(),
+                    });
+                }
                 let is_ours = artifact.package_id == self.package.id
                     && artifact.target.kind.contains(&TargetKind::Bin)
                     && self.bins.contains(&artifact.target.name);
@@ -145,7 +159,10 @@ impl Project {
             bail!("failed to build package `{}`", self.package.name);
         }
         built.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(built)
+        Ok(Build {
+            binaries: built,
+            libraries: Some(libraries),
+        })
     }
 
     fn build_command(&self, shell: &Shell) -> Command {

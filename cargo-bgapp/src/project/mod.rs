@@ -9,12 +9,14 @@
 //!
 //! - [`cargo`]: running `cargo metadata`, `cargo build` and `rustc`;
 //! - [`binary`]: what an ELF executable holds (tasks, machine, libraries);
+//! - [`library`]: the tasks a library crate's `.rlib` defines;
 //! - [`arch`]: the architecture table and the resolved [`arch::Target`];
 //! - [`tasks`]: the tasks of the built binaries, and the manifest document.
 
 pub mod arch;
 pub mod binary;
 pub mod cargo;
+pub mod library;
 pub mod tasks;
 
 use std::path::{Path, PathBuf};
@@ -83,6 +85,8 @@ pub struct Project {
     pub bins: Vec<String>,
     /// Whether `--bin` chose them (a binary without tasks is then an error).
     pub explicit_bin: bool,
+    /// How many binary targets the package has.
+    pub all_bins: usize,
     /// The target to build for: `--target`, else the host's.
     pub target: Target,
     /// Whether `--target` was given (the output folder then has the triple).
@@ -99,6 +103,15 @@ pub struct Project {
 pub struct Built {
     pub name: String,
     pub path: PathBuf,
+}
+
+/// What a build made: the selected binaries, and the libraries linked
+/// into them.
+pub struct Build {
+    pub binaries: Vec<Built>,
+    /// The `.rlib`s of the build; `None` when the binaries were not built
+    /// here (`--no-build`), and which libraries they link is not known.
+    pub libraries: Option<Vec<library::Library>>,
 }
 
 impl Project {
@@ -124,6 +137,7 @@ impl Project {
             package: package.clone(),
             bins,
             explicit_bin: selection.bin.is_some(),
+            all_bins: bin_targets(package).len(),
             target,
             explicit_target: selection.target.is_some(),
             profile: selection
@@ -164,9 +178,10 @@ impl Project {
     }
 
     /// The binaries as they already are on disk (`--no-build`).
-    pub fn existing(&self) -> anyhow::Result<Vec<Built>> {
+    pub fn existing(&self) -> anyhow::Result<Build> {
         let dir = self.output_dir();
-        self.bins
+        let binaries = self
+            .bins
             .iter()
             .map(|name| {
                 let path = dir.join(name);
@@ -181,7 +196,27 @@ impl Project {
                     path,
                 })
             })
-            .collect()
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Build {
+            binaries,
+            libraries: None,
+        })
+    }
+
+    /// The source file of binary target `bin`, relative to the package
+    /// (`src/main.rs`), for messages.
+    pub fn bin_source(&self, bin: &str) -> Option<PathBuf> {
+        let target = self
+            .package
+            .targets
+            .iter()
+            .find(|t| t.kind.contains(&TargetKind::Bin) && t.name == bin)?;
+        let path = target.src_path.as_std_path();
+        Some(
+            path.strip_prefix(self.manifest_dir())
+                .unwrap_or(path)
+                .to_path_buf(),
+        )
     }
 }
 
@@ -257,14 +292,18 @@ fn select_package<'a>(
     }
 }
 
-/// `--bin NAME`, or every binary target of the package.
-fn select_bins(package: &Package, bin: Option<&str>) -> anyhow::Result<Vec<String>> {
-    let all_bins: Vec<String> = package
+fn bin_targets(package: &Package) -> Vec<String> {
+    package
         .targets
         .iter()
         .filter(|t| t.kind.contains(&TargetKind::Bin))
         .map(|t| t.name.clone())
-        .collect();
+        .collect()
+}
+
+/// `--bin NAME`, or every binary target of the package.
+fn select_bins(package: &Package, bin: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let all_bins = bin_targets(package);
     if all_bins.is_empty() {
         bail!(
             "package `{}` has no binary target; bgapp reads tasks from a built binary\n\n\
