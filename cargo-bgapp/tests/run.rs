@@ -252,7 +252,7 @@ fn asking_to_stop_never_postpones_a_kill_already_due() {
         let out = trigger("lifecycle", &["obstinate", "--stop"]);
         let answered = sent.elapsed();
         let said = String::from_utf8_lossy(&out.stderr).into_owned();
-        let killed = said.contains("task `obstinate` stopped: signal 9 (SIGKILL)");
+        let killed = said.contains("Stopped task `obstinate`: signal 9 (SIGKILL)");
         if killed && run.count("Started obstinate (restart") == restarts {
             // `trigger --stop` returns at the end: with the kill postponed,
             // 3 s after it was sent at the earliest.
@@ -356,7 +356,10 @@ fn trigger_starts_a_manual_task() {
     );
 
     let said = trigger_ok("triggers", &["cleaner"]);
-    assert!(said.contains("started task `cleaner`"), "{said}");
+    assert!(
+        said.contains("Triggered task `cleaner`: started (pid "),
+        "{said}"
+    );
     run.wait_for("[cleaner] cleaner ran (manual)", LINE);
     run.wait_for("Exited cleaner with status 0 (finished)", LINE);
     trigger_err("triggers", &["nope"], "no task named `nope` in this run");
@@ -376,7 +379,7 @@ fn trigger_stop_is_an_operator_stop() {
     // It returns once the task has ended.
     let said = trigger_ok("triggers", &["sleeper", "--stop"]);
     assert!(
-        said.contains("task `sleeper` stopped: status 0 (finished)"),
+        said.contains("Stopped task `sleeper`: status 0 (finished)"),
         "{said}"
     );
     assert!(run
@@ -396,7 +399,7 @@ fn trigger_stop_for_shutdown_is_seen_as_terminated() {
     run.wait_for("[sleeper] sleeper up, previous not-running", LINE);
     let said = trigger_ok("triggers", &["sleeper", "--stop", "--reason", "shutdown"]);
     assert!(
-        said.contains("task `sleeper` stopped: status 0 (finished)"),
+        said.contains("Stopped task `sleeper`: status 0 (finished)"),
         "{said}\n{}",
         run.text()
     );

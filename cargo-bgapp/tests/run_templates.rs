@@ -335,7 +335,7 @@ fn hello_keeps_its_state_across_runs_and_takes_lifecycle_events() {
     // The system goes to sleep and wakes up: the task hears both and runs on.
     let said = trigger(app, &["--sleep", "--deadline", "2s"]);
     assert!(
-        said.contains(&format!("delivered `sleep 2000` to task `{app}`")),
+        said.contains(&format!("Delivered `sleep 2000` to task `{app}`")),
         "{said}"
     );
     run.wait_for(
@@ -344,7 +344,7 @@ fn hello_keeps_its_state_across_runs_and_takes_lifecycle_events() {
     );
     let said = trigger(app, &["--resume"]);
     assert!(
-        said.contains(&format!("delivered `resume` to task `{app}`")),
+        said.contains(&format!("Delivered `resume` to task `{app}`")),
         "{said}"
     );
     run.wait_for(
@@ -379,7 +379,7 @@ fn hello_keeps_its_state_across_runs_and_takes_lifecycle_events() {
     // returns once the task has ended.
     let said = trigger(app, &["--stop", "--reason", "shutdown"]);
     assert!(
-        said.contains(&format!("task `{app}` stopped: status 0 (finished)")),
+        said.contains(&format!("Stopped task `{app}`: status 0 (finished)")),
         "{said}\n{}",
         run.text()
     );
@@ -444,11 +444,11 @@ fn timer_fires_on_schedule_and_on_trigger() {
         std::fs::write(&apps.source, lines).unwrap();
         let said = trigger(app, &[]);
         let Some(pid) = said
-            .split(&format!("started task `{app}` (pid "))
+            .split(&format!("Triggered task `{app}`: started (pid "))
             .nth(1)
             .and_then(|rest| rest.split(')').next())
         else {
-            assert!(said.contains("is already running"), "{said}");
+            assert!(said.contains(": already running"), "{said}");
             continue;
         };
         let started = format!("Started {app} (timer, pid {pid})");

@@ -23,7 +23,14 @@ pub fn run(args: TriggerArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     if !reply.ok {
         bail!("{}", reply.message);
     }
-    shell.status("Triggered", &reply.message);
+    // The reply says what became of it, after the verb of what was asked:
+    // `Triggered task `a`: started (pid 7)`, `Delivered `resume` to task `a``.
+    let verb = match request {
+        Request::Fire { .. } => "Triggered",
+        Request::Stop { .. } => "Stopped",
+        Request::Sleep { .. } | Request::Resume { .. } => "Delivered",
+    };
+    shell.status(verb, &reply.message);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -287,16 +287,34 @@ impl Core {
         if !t.limit.try_start(now.mono) {
             t.state = State::Failed;
             let name = t.name().to_string();
-            let line = format!(
-                "task `{name}` failed: start limit hit ({} starts within {}s); it is not started again\n\n\
-                 help: `cargo bgapp trigger {name}` starts it again",
+            let unit = bgapp_manifest::unit_stem(&t.manifest.package, &name);
+            let limit = format!(
+                "{} starts within {}s",
                 start_limit_burst(&t.manifest),
-                START_LIMIT_INTERVAL.as_secs(),
+                START_LIMIT_INTERVAL.as_secs()
             );
+            // systemd counts every start, `systemctl start` too, and
+            // refuses more until the interval has passed or `systemctl
+            // reset-failed`; a trigger here does both (see `trigger`).
+            let line = match client {
+                None => format!(
+                    "task `{name}` failed: start limit hit ({limit}); it is not started again\n\n\
+                     help: `cargo bgapp trigger {name}` resets the limit, as `systemctl reset-failed {unit}.service` would, and starts it"
+                ),
+                Some(_) => format!(
+                    "task `{name}` was not started: start limit hit ({limit}, counting every start, as systemd does); \
+                     systemd refuses `systemctl start` now, until the interval has passed or `systemctl reset-failed {unit}.service`\n\n\
+                     help: the next `cargo bgapp trigger {name}` resets the limit, as `systemctl reset-failed` would, and starts it"
+                ),
+            };
             self.say(Line::Warn(line));
             self.tell(now, i, Change::Failed);
             if let Some(client) = client {
-                self.reply(client, not_started(&name));
+                let reply = format!(
+                    "task `{name}` was not started: start limit hit ({limit}); \
+                     trigger it again to reset the limit and start it, as `systemctl reset-failed {unit}.service` and `systemctl start` would"
+                );
+                self.reply(client, Reply::error(reply));
             }
             return;
         }
@@ -326,7 +344,7 @@ impl Core {
         if let Some(client) = client {
             self.reply(
                 client,
-                Reply::ok(format!("started task `{name}` (pid {pid})")),
+                Reply::ok(format!("task `{name}`: started (pid {pid})")),
             );
         }
         self.tell(now, i, Change::Started);
@@ -391,11 +409,14 @@ impl Core {
         let name = t.name().to_string();
         match &t.state {
             State::Running(r) => {
-                let reply = Reply::ok(format!("task `{name}` is already running (pid {})", r.pid));
+                let reply = Reply::ok(format!("task `{name}`: already running (pid {})", r.pid));
                 return self.reply(client, reply);
             }
             State::Starting { .. } => {
-                return self.reply(client, Reply::ok(format!("task `{name}` is starting")));
+                return self.reply(
+                    client,
+                    Reply::ok(format!("task `{name}`: already starting")),
+                );
             }
             State::Failed => t.limit.reset(),
             State::Idle | State::RestartAt(_) => {}
@@ -435,10 +456,7 @@ impl Core {
         };
         self.say(line);
         for client in run.waiting {
-            self.reply(
-                client,
-                Reply::ok(format!("task `{name}` stopped: {ending}")),
-            );
+            self.reply(client, Reply::ok(format!("task `{name}`: {ending}")));
         }
         if self.shutting_down {
             return;

@@ -149,7 +149,7 @@ impl Core {
             },
             State::RestartAt(_) => {
                 t.state = State::Idle;
-                let text = format!("task `{name}` was waiting to restart; it stays stopped");
+                let text = format!("task `{name}`: it was waiting to restart, and stays stopped");
                 self.reply(client, Reply::ok(text));
                 self.tell(now, i, super::Change::Stopped);
             }
@@ -218,7 +218,7 @@ impl Core {
             ControlMessage::Stop { .. } => self.stopping(now, i, message.to_string(), client),
             ControlMessage::Sleep { .. } | ControlMessage::Resume => {
                 self.say(Line::Status("Delivered", format!("`{message}` to {name}")));
-                let text = format!("delivered `{message}` to task `{name}`");
+                let text = format!("`{message}` to task `{name}`");
                 self.reply(client, Reply::ok(text));
             }
         }

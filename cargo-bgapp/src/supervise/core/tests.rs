@@ -477,7 +477,7 @@ fn a_crash_loop_hits_the_start_limit_and_stays_failed() {
     assert_eq!(sim.spawns().len(), START_LIMIT_BURST as usize);
     sim.assert_said(
         "warning: task `loop` failed: start limit hit (5 starts within 60s); it is not started again\n\n\
-         help: `cargo bgapp trigger loop` starts it again",
+         help: `cargo bgapp trigger loop` resets the limit, as `systemctl reset-failed app-loop.service` would, and starts it",
     );
     sim.run_until(SEC * 600);
     assert_eq!(sim.spawns().len(), START_LIMIT_BURST as usize);
@@ -511,7 +511,7 @@ fn a_trigger_starts_a_failed_task_again() {
     let client = sim.fire("loop");
     assert_eq!(
         sim.reply(client),
-        Reply::ok("started task `loop` (pid 106)")
+        Reply::ok("task `loop`: started (pid 106)")
     );
     assert_eq!(sim.spawns().last().unwrap().2, Why::Manual);
     // The limit starts afresh: the crash loop gets its full burst again.
@@ -534,7 +534,7 @@ fn a_trigger_starts_a_failed_task_again() {
 }
 
 /// A trigger that hits the start limit answers that the task could not
-/// be started.
+/// be started, and why.
 #[test]
 fn a_trigger_over_the_start_limit_is_refused() {
     let mut sim = Sim::new(vec![boot("loop")]);
@@ -548,9 +548,43 @@ fn a_trigger_over_the_start_limit_is_refused() {
     let client = sim.fire("loop");
     assert_eq!(
         sim.reply(client),
-        Reply::error("task `loop` could not be started; see the output of `cargo bgapp run`")
+        Reply::error(
+            "task `loop` was not started: start limit hit (5 starts within 60s); \
+             trigger it again to reset the limit and start it, as `systemctl reset-failed app-loop.service` and `systemctl start` would"
+        )
     );
     sim.assert_said("start limit hit");
+}
+
+/// systemd.unit(5): `StartLimitBurst=` counts every start, `systemctl
+/// start` too, and refuses more until the interval has passed or
+/// `systemctl reset-failed`. A manual task fired a sixth time within a
+/// minute is refused with why; the next trigger resets the limit, as
+/// `systemctl reset-failed` would, and starts it (was: refused with
+/// "`cargo bgapp trigger` starts it again" and nothing about why).
+#[test]
+fn a_manual_task_fired_over_its_start_limit_says_what_systemd_does() {
+    let mut sim = Sim::new(vec![manual("m")]);
+    for n in 1..=5u32 {
+        let client = sim.fire("m");
+        assert!(sim.reply(client).ok, "start {n}");
+        sim.exit(0, OK);
+        sim.run_until(SEC * n);
+    }
+    let client = sim.fire("m");
+    assert!(!sim.reply(client).ok);
+    sim.assert_said(
+        "warning: task `m` was not started: start limit hit (5 starts within 60s, counting every start, as systemd does); \
+         systemd refuses `systemctl start` now, until the interval has passed or `systemctl reset-failed app-m.service`\n\n\
+         help: the next `cargo bgapp trigger m` resets the limit, as `systemctl reset-failed` would, and starts it",
+    );
+    assert_eq!(sim.spawns().len(), 5);
+    let client = sim.fire("m");
+    assert!(
+        sim.reply(client).message.contains(": started (pid "),
+        "the next one starts it"
+    );
+    assert_eq!(sim.spawns().len(), 6);
 }
 
 // --- TimeoutStopSec=, systemctl stop ---
@@ -575,10 +609,7 @@ fn a_stop_is_sigterm_then_sigkill_at_the_deadline() {
     assert_eq!(sim.signals()[1], (kill_at, libc::SIGKILL, true));
     sim.assert_said("warning: task `a` did not exit within 3s of its stop; killing it (SIGKILL)");
     sim.exit(0, Ending::Signal(libc::SIGKILL));
-    assert_eq!(
-        sim.reply(client),
-        Reply::ok("task `a` stopped: signal 9 (SIGKILL)")
-    );
+    assert_eq!(sim.reply(client), Reply::ok("task `a`: signal 9 (SIGKILL)"));
     sim.assert_said("Stopped a: signal 9 (SIGKILL) after 4.0s");
     assert_eq!(sim.wake, None);
 }
@@ -592,10 +623,7 @@ fn a_stopped_task_is_not_restarted() {
     sim.run_until(SEC);
     let client = sim.stop("a", None);
     sim.exit(0, Ending::Code(1));
-    assert_eq!(
-        sim.reply(client),
-        Reply::ok("task `a` stopped: status 1 (failed)")
-    );
+    assert_eq!(sim.reply(client), Reply::ok("task `a`: status 1 (failed)"));
     sim.run_until(SEC * 60);
     assert_eq!(sim.spawns().len(), 1);
     sim.assert_said("Stopped a: status 1 (failed) after 1.0s");
@@ -653,7 +681,7 @@ fn a_stop_during_the_restart_wait_cancels_it() {
     let client = sim.stop("a", None);
     assert_eq!(
         sim.reply(client),
-        Reply::ok("task `a` was waiting to restart; it stays stopped")
+        Reply::ok("task `a`: it was waiting to restart, and stays stopped")
     );
     sim.run_until(SEC * 60);
     assert_eq!(sim.spawns().len(), 1);
@@ -945,7 +973,7 @@ fn a_triggered_timer_counts_from_the_trigger() {
     let client = sim.fire("t");
     assert_eq!(
         sim.reply(client),
-        Reply::ok("task `t` is already running (pid 103)")
+        Reply::ok("task `t`: already running (pid 103)")
     );
 }
 
@@ -1082,7 +1110,7 @@ fn boot_tasks_start_at_once_and_manual_tasks_wait() {
     sim.run_until(SEC * 600);
     assert_eq!(sim.spawns().len(), 1);
     let client = sim.fire("m");
-    assert_eq!(sim.reply(client), Reply::ok("started task `m` (pid 102)"));
+    assert_eq!(sim.reply(client), Reply::ok("task `m`: started (pid 102)"));
     assert_eq!(sim.spawns()[1], (SEC * 600, 1, Why::Manual));
     sim.assert_said("Started m (trigger, pid 102)");
 }
@@ -1204,16 +1232,10 @@ fn sleep_and_resume_are_delivered() {
         task: "a".into(),
         deadline_ms: 2_000,
     });
-    assert_eq!(
-        sim.reply(client),
-        Reply::ok("delivered `sleep 2000` to task `a`")
-    );
+    assert_eq!(sim.reply(client), Reply::ok("`sleep 2000` to task `a`"));
     sim.assert_said("Delivered `sleep 2000` to a");
     let client = sim.request(Request::Resume { task: "a".into() });
-    assert_eq!(
-        sim.reply(client),
-        Reply::ok("delivered `resume` to task `a`")
-    );
+    assert_eq!(sim.reply(client), Reply::ok("`resume` to task `a`"));
     sim.deliver_error = Some("Broken pipe".into());
     let client = sim.request(Request::Resume { task: "a".into() });
     assert_eq!(
