@@ -40,6 +40,12 @@ pub const SECTION: &str = "bgapp_manifest";
 /// The bytes that open every record.
 pub const MAGIC: &[u8] = b"BGAPP-TASK\x01";
 
+/// The prefix of the global symbol of each task's record
+/// (`__bgapp_task.<name>`): one per task name, so two tasks of one name do
+/// not link, and found in a library's archive index without reading its
+/// object files.
+pub const TASK_SYMBOL_PREFIX: &str = "__bgapp_task.";
+
 /// The manifest format written by this version; readers refuse newer ones.
 pub const FORMAT_VERSION: u32 = 1;
 

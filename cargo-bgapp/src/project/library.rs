@@ -8,17 +8,19 @@
 //! units. Comparing what the libraries of a build define with what its
 //! binaries hold finds such tasks, so that none is missed without a word.
 //!
-//! Layer: project. Only the ELF headers, the section table and the
-//! `bgapp_manifest` sections are read, through a cache over the file, so
-//! that the large libraries of a build (tokio's) cost little.
+//! Layer: project. Only the archive's symbol index, and in the object
+//! files that define a task's symbol (`__bgapp_task.<name>`) the ELF
+//! headers, the section table and the `bgapp_manifest` sections, are read,
+//! through a cache over the file, so that the large libraries of a build
+//! (tokio's) cost little.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use bgapp_manifest::{decode_records, TaskManifest, SECTION};
+use bgapp_manifest::{decode_records, TaskManifest, SECTION, TASK_SYMBOL_PREFIX};
 use object::elf::{FileHeader32, FileHeader64};
-use object::read::archive::ArchiveFile;
+use object::read::archive::{ArchiveFile, ArchiveMember, ArchiveOffset};
 use object::read::elf::{FileHeader, SectionHeader as _};
 use object::{Endianness, FileKind, ReadCache, ReadRef};
 
@@ -37,8 +39,7 @@ pub fn read_rlib(path: &Path) -> anyhow::Result<Vec<TaskManifest>> {
     let malformed = || format!("`{}` is not a readable `.rlib`", path.display());
     let archive = ArchiveFile::parse(&cache).with_context(malformed)?;
     let mut tasks = Vec::new();
-    for member in archive.members() {
-        let member = member.with_context(malformed)?;
+    for member in task_members(&archive).with_context(malformed)? {
         if !member.name().ends_with(b".o") {
             continue;
         }
@@ -60,6 +61,30 @@ pub fn read_rlib(path: &Path) -> anyhow::Result<Vec<TaskManifest>> {
         })?);
     }
     Ok(tasks)
+}
+
+/// The members that define a task's record symbol, found in the archive's
+/// symbol index (most libraries have none); every member if the archive
+/// has no index.
+fn task_members<'data, R: ReadRef<'data>>(
+    archive: &ArchiveFile<'data, R>,
+) -> object::read::Result<Vec<ArchiveMember<'data>>> {
+    let Some(symbols) = archive.symbols()? else {
+        return archive.members().collect();
+    };
+    let mut offsets = Vec::new();
+    for symbol in symbols {
+        let symbol = symbol?;
+        if symbol.name().starts_with(TASK_SYMBOL_PREFIX.as_bytes())
+            && !offsets.contains(&symbol.offset().0)
+        {
+            offsets.push(symbol.offset().0);
+        }
+    }
+    offsets
+        .into_iter()
+        .map(|o| archive.member(ArchiveOffset(o)))
+        .collect()
 }
 
 /// The records of every `bgapp_manifest` section of one object file: a
