@@ -308,6 +308,24 @@ fn values_that_would_not_build_run_or_package_are_refused() {
     bgapp(root.path(), &["new", &"a".repeat(31), "--vcs", "none"]).success();
 }
 
+/// A description that starts with an article makes a synopsis lintian
+/// warns about; `new` says so, and writes it all the same.
+#[test]
+fn a_description_starting_with_an_article_is_warned_about() {
+    let root = tempdir();
+    let run = bgapp(
+        root.path(),
+        &["new", "app", "--vcs", "none", "--description", "An app"],
+    )
+    .success();
+    assert_eq!(
+        run.stderr(),
+        "warning: the description starts with the article `An`; Debian's synopsis should not (lintian: description-synopsis-starts-with-article)\n\n\
+         help: start with what the app is or does, like `Background app that ...`\n     \
+         Created background app `app` from template `hello`\n"
+    );
+}
+
 /// `init` of a package whose name is too long for a system user asks for
 /// `user = "..."`, and takes one.
 #[test]
