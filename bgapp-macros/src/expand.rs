@@ -25,7 +25,7 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
     let section = bgapp_manifest::SECTION;
     // One global symbol per task name: two tasks with one name anywhere in
     // the binary fail to build instead of one of them being shadowed.
-    let symbol = format!("__bgapp_task.{name}");
+    let symbol = format!("{}{name}", bgapp_manifest::TASK_SYMBOL_PREFIX);
     // Two tasks with one name in the same module get a spanned error early,
     // from `cargo check` already.
     let guard = format_ident!(

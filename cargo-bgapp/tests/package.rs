@@ -1435,13 +1435,20 @@ fn control_fields_are_refused_before_anything_is_written() {
 fn a_bad_source_date_epoch_is_refused() {
     let hello = built("hello");
     let out = tempdir();
+    // A folder `package` would create: refused before it exists, before
+    // the build too.
+    let fresh = out.path().join("bundles");
     for value in ["18446744073709551615", "-1", "abc", "1e9"] {
-        failure(
+        let output = failure(
             cargo_bgapp(&hello)
                 .env("SOURCE_DATE_EPOCH", value)
-                .args(["package", "--no-build", "--out-dir"])
-                .arg(out.path()),
+                .args(["package", "--out-dir"])
+                .arg(&fresh),
             &format!("`SOURCE_DATE_EPOCH={value}` is"),
+        );
+        assert!(
+            !output.contains("Compiling") && !output.contains("Finished"),
+            "built first:\n{output}"
         );
     }
     let left: Vec<_> = fs::read_dir(out.path()).unwrap().collect();

@@ -53,10 +53,12 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| project.target_dir.join("bgapp")),
     };
-    // Before the build, which may take minutes.
+    // Before the build, which may take minutes, and before anything is
+    // written: the output directory, SOURCE_DATE_EPOCH, the maintainer.
     out.check()?;
-    if args.format != Format::Tar && crate::package::maintainer(&project, &config).is_none() {
-        return Err(deb::no_maintainer(project.name()));
+    let preflight = crate::package::preflight(&project, &config)?;
+    if args.format != Format::Tar {
+        preflight.maintainer.clone()?;
     }
 
     let built = if args.no_build {

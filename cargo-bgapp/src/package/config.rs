@@ -112,11 +112,21 @@ impl TaskConfig {
     }
 }
 
+/// `key `...`: ` for a parse error's message, or nothing at the top level.
+fn key_of(key: &str) -> String {
+    match key {
+        "" | "." => String::new(),
+        key => format!("key `{key}`: "),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("invalid `[package.metadata.bgapp]` in `{manifest}`: {error}")]
+    #[error("invalid `[package.metadata.bgapp]` in `{manifest}`: {}{error}", key_of(.key))]
     Parse {
         manifest: String,
+        /// Where in the table: `tasks.upload.user`, `depends[1]`.
+        key: String,
         // Not a `source`: the message says it already.
         error: serde_json::Error,
     },
@@ -196,9 +206,10 @@ impl Config {
             return Ok(Config::default());
         };
         let raw: raw::Config =
-            serde_json::from_value(value.clone()).map_err(|error| ConfigError::Parse {
+            serde_path_to_error::deserialize(value.clone()).map_err(|e| ConfigError::Parse {
                 manifest: manifest.to_string(),
-                error,
+                key: e.path().to_string(),
+                error: e.into_inner(),
             })?;
         raw.resolve()
     }
@@ -519,6 +530,26 @@ mod tests {
             1,
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_type_error_names_its_key() {
+        for (meta, key) in [
+            (json!({ "bgapp": { "user": 5 } }), "key `user`: "),
+            (
+                json!({ "bgapp": { "depends": ["a", 2] } }),
+                "key `depends[1]`: ",
+            ),
+            (
+                json!({ "bgapp": { "tasks": { "up": { "network": "yes" } } } }),
+                "key `tasks.up.network`: ",
+            ),
+        ] {
+            let err = Config::from_metadata(&meta, "Cargo.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{meta}: {err}");
+        }
     }
 
     #[test]

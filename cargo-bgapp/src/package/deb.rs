@@ -103,10 +103,6 @@ fn xz_stream(deb_arch: &str) -> anyhow::Result<liblzma::stream::Stream> {
     Stream::new_stream_encoder(&filters, Check::Crc64).context("failed to set up the xz encoder")
 }
 
-pub fn no_maintainer(package: &str) -> anyhow::Error {
-    super::MaintainerError::Missing(package.to_string()).into()
-}
-
 /// The `control` file.
 pub fn control_file(plan: &Plan) -> anyhow::Result<String> {
     let maintainer = plan.maintainer.as_ref().map_err(|e| e.clone())?;

@@ -86,7 +86,7 @@ pub enum FieldError {
         value: String,
         /// ` (the first of `authors`)` when it comes from there.
         origin: &'static str,
-        why: &'static str,
+        why: String,
         help: String,
     },
     #[error(
@@ -135,7 +135,7 @@ fn shown(value: &str) -> String {
 /// `from_authors` says that it is the first of Cargo's `authors`, for the
 /// message.
 pub fn check_maintainer(value: &str, from_authors: bool) -> Result<(), FieldError> {
-    let fail = |why: &'static str| {
+    let fail = |why: String| {
         let name = value.split('<').next().unwrap_or_default().trim();
         let name = if name.is_empty() || name.chars().any(char::is_control) {
             "Jane Doe"
@@ -161,44 +161,8 @@ pub fn check_maintainer(value: &str, from_authors: bool) -> Result<(), FieldErro
             help,
         }
     };
-    if value.chars().any(char::is_control) {
-        return Err(fail(
-            "it contains a control character (a newline would add a field to the control file)",
-        ));
-    }
-    let Some((name, rest)) = value.split_once('<') else {
-        return Err(fail("it has no email address in `<...>`"));
-    };
-    let Some(email) = rest.strip_suffix('>') else {
-        return Err(fail("it must end with the email address in `<...>`"));
-    };
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(fail("the name before the email address is missing"));
-    }
-    if name.contains(['<', '>', ',']) {
-        return Err(fail("the name contains `<`, `>` or `,`"));
-    }
-    if !value.contains(" <") {
-        return Err(fail(
-            "the name and the email address must be separated by a space",
-        ));
-    }
-    let valid_email = !email.contains(|c: char| c.is_whitespace() || "<>,".contains(c))
-        && match email.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty()
-                    && !domain.contains('@')
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-            }
-            None => false,
-        };
-    if !valid_email {
-        return Err(fail("the email address is not `user@domain.tld`"));
-    }
-    Ok(())
+    // The rule is the contract's, shared with the scaffolder.
+    bgapp_manifest::contact::check_contact(value).map_err(|e| fail(e.to_string()))
 }
 
 /// Checks a `Section:` value: a Debian section, optionally `<area>/`.

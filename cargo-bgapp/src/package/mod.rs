@@ -182,7 +182,10 @@ impl Plan {
 /// The package's names: Cargo's, Debian's, and the system user's.
 fn names(project: &Project, config: &Config) -> anyhow::Result<Names> {
     let stem = project.package.name.to_string();
-    let user = config.user.clone().unwrap_or_else(|| stem.to_lowercase());
+    let user = config
+        .user
+        .clone()
+        .unwrap_or_else(|| bgapp_manifest::system_user(&stem));
     check_user(&user)?;
     let deb_name = stem.to_lowercase().replace('_', "-");
     if deb_name.len() < 2 {
@@ -508,14 +511,6 @@ fn description(project: &Project, doc: &ManifestDoc) -> (String, Vec<String>) {
     (summary, long)
 }
 
-/// `maintainer` from `[package.metadata.bgapp]`, else the first author.
-pub fn maintainer(project: &Project, config: &Config) -> Option<String> {
-    config
-        .maintainer
-        .clone()
-        .or_else(|| project.package.authors.first().cloned())
-}
-
 /// Why the `.deb` cannot name a maintainer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum MaintainerError {
@@ -574,18 +569,14 @@ pub fn preflight(project: &Project, config: &Config) -> anyhow::Result<Preflight
     })
 }
 
-/// A system user name that `useradd` and sysusers accept.
+/// A system user name that `useradd` and sysusers accept (the contract's
+/// rule, shared with the scaffolder).
 pub(crate) fn check_user(user: &str) -> anyhow::Result<()> {
-    let ok = !user.is_empty()
-        && user.len() <= 31
-        && user.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && user
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if !ok {
+    if let Err(e) = bgapp_manifest::check_user_name(user) {
         bail!(
-            "`{user}` is not a valid system user name\n\n\
-             help: set `user = \"...\"` in `[package.metadata.bgapp]`: lowercase letters, digits, `_` and `-`, at most 31"
+            "{e}\n\n\
+             help: set `user = \"...\"` in `[package.metadata.bgapp]`: lowercase letters, digits, `_` and `-`, at most {}",
+            bgapp_manifest::name::USER_NAME_MAX
         );
     }
     Ok(())
