@@ -73,7 +73,7 @@ fn sigkill_at_random_moments_never_tears_the_state() {
         let mut child = Command::new(&exe)
             .args(["--exact", "writer_child", "--nocapture", "--test-threads=1"])
             .env(CHILD, dir.path())
-            .env("BGAPP_LOG", "off")
+            .env(bgapp_manifest::env::LOG, "off")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bgapp_dbus::{
     Conn, Incoming, Message, Writer, DESTINATION, METHOD_CALL, METHOD_RETURN, SENDER, SIGNAL,
 };
+use bgapp_manifest::env;
 
 const LOGIN1_PATH: &str = "/org/freedesktop/login1";
 const LOGIN1_MANAGER: &str = "org.freedesktop.login1.Manager";
@@ -31,7 +32,7 @@ const CHILD: &str = "BGAPP_SYSTEM_BUS_PROBE";
 #[bgapp::background_task(name = "probe_child", stop_timeout = "2s")]
 async fn probe_task(task: bgapp::TaskInstance) -> anyhow::Result<()> {
     let mut events = task.events();
-    let control = std::env::var_os("BGAPP_CONTROL_FD").is_some();
+    let control = std::env::var_os(env::CONTROL_FD).is_some();
     tracing::info!(
         "probe: started, previous {}, control variable {}",
         task.previous_execution_state(),
@@ -291,7 +292,7 @@ impl Probe {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args(["probe_child", "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD, "1")
-            .env("BGAPP_STATE_DIR", state)
+            .env(env::STATE_DIR, state)
             .env_remove("NOTIFY_SOCKET")
             .env_remove("JOURNAL_STREAM")
             .env(
@@ -301,7 +302,7 @@ impl Probe {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some(fd) = control_fd {
-            cmd.env("BGAPP_CONTROL_FD", fd.to_string());
+            cmd.env(env::CONTROL_FD, fd.to_string());
         }
         let mut child = cmd.spawn().unwrap();
         let (tx, lines) = channel();
