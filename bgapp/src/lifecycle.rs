@@ -148,6 +148,26 @@ async fn run_boxed(
         .unwrap_or((0, None));
     let store = StateStore::new(&dir, &name, run, trusted);
     let previous_state = previous.state();
+    let crashes = previous.consecutive_crashes();
+    let now = crate::execution::now_secs();
+    if crate::execution::in_crash_loop(&manifest.trigger, &activation, &previous, now) {
+        let message = format!(
+            "task `{name}` crashed {crashes} times in a row (crash loop): not running it; find the cause in the journal, then `systemctl reset-failed <unit>` and start it by hand"
+        );
+        tracing::error!("{message}");
+        let ended = Ended {
+            exit: ExitReason::FailedPermanently { message },
+            code: exit::PERMANENT_FAILURE,
+        };
+        if let Some(mut journal) = journal {
+            let _ = journal.refused(ended.exit.clone(), ended.code);
+        }
+        return Finished {
+            ended,
+            previous: previous_state,
+            store,
+        };
+    }
     let shared = Shared::new(
         manifest,
         notifier,
