@@ -309,8 +309,9 @@ pub(crate) fn now_secs() -> u64 {
 
 /// This boot's id, if the kernel says.
 fn boot_id() -> Option<String> {
-    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-    Some(id.trim().to_string()).filter(|id| !id.is_empty())
+    // The record's own reader: `fs::read_to_string` would add its code.
+    let id = durable::read_if_exists(Path::new("/proc/sys/kernel/random/boot_id")).ok()??;
+    Some(String::from_utf8_lossy(&id).trim().to_string()).filter(|id| !id.is_empty())
 }
 
 /// Whether a run must not start because the task is in a crash loop, at
