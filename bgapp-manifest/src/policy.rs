@@ -22,6 +22,14 @@ pub const START_LIMIT_INTERVAL: Duration = Duration::from_secs(60);
 /// [`start_limit_burst`]).
 pub const START_LIMIT_BURST: u32 = 5;
 
+/// Crashes in a row (since boot) after which the runtime refuses to run a
+/// timer, path or socket task started by its trigger or a restart, and
+/// exits with `exit::PERMANENT_FAILURE`, which systemd never restarts: the
+/// unit ends `failed`. Those triggers can start the service more often
+/// than `StartLimitBurst=` catches (see [`start_limit_burst`]). A manual
+/// start always runs the task.
+pub const CRASH_LOOP_LIMIT: u32 = 5;
+
 /// `StartLimitBurst=` for a task's service. systemd counts every start,
 /// not only restarts after a crash: a timer that fires every 3 s, or a
 /// watched folder that gets a file a second, would hit a flat limit of 5

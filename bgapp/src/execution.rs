@@ -5,10 +5,18 @@
 //! `running`; at a clean end it writes how the run ended. A record still
 //! marked `running` at the next start means the last run never recorded an
 //! end: it crashed (panic, SIGKILL, power loss, missed deadline).
+//!
+//! The record also counts the crashes in a row of this boot: a timer, path
+//! or socket task that keeps crashing is not run again by its trigger (see
+//! [`in_crash_loop`]) but exits with `PERMANENT_FAILURE`, so that its unit
+//! ends `failed` as systemd's start limit alone does not ensure.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bgapp_manifest::{policy, Trigger};
+
+use crate::activation::Activation;
 use crate::durable;
 use crate::{CancellationReason, FetchResult};
 
@@ -163,7 +171,12 @@ pub(crate) struct RunRecord {
     pub last_exit_code: Option<u8>,
     /// Unix seconds of the last recorded end.
     pub ended_at: Option<u64>,
+    /// Unix seconds of the last start.
+    pub started_at: Option<u64>,
     pub consecutive_crashes: u32,
+    /// The boot the record was written in (`/proc/sys/kernel/random/boot_id`):
+    /// crashes of an earlier boot are not counted.
+    pub boot_id: Option<String>,
 }
 
 fn escape(s: &str) -> String {
@@ -208,7 +221,13 @@ impl RunRecord {
         if let Some(at) = self.ended_at {
             let _ = writeln!(t, "ended_at={at}");
         }
+        if let Some(at) = self.started_at {
+            let _ = writeln!(t, "started_at={at}");
+        }
         let _ = writeln!(t, "consecutive_crashes={}", self.consecutive_crashes);
+        if let Some(b) = &self.boot_id {
+            let _ = writeln!(t, "boot_id={b}");
+        }
         t
     }
 
@@ -226,7 +245,9 @@ impl RunRecord {
                 "exit_detail" => detail = unescape(v),
                 "exit_code" => r.last_exit_code = Some(v.parse().ok()?),
                 "ended_at" => r.ended_at = Some(v.parse().ok()?),
+                "started_at" => r.started_at = Some(v.parse().ok()?),
                 "consecutive_crashes" => r.consecutive_crashes = v.parse().ok()?,
+                "boot_id" => r.boot_id = Some(v.to_string()),
                 _ => {}
             }
         }
@@ -243,6 +264,8 @@ pub struct PreviousExecution {
     pub(crate) state: ExecutionState,
     pub(crate) exit: Option<ExitReason>,
     pub(crate) consecutive_crashes: u32,
+    /// Unix seconds of its start, if recorded.
+    pub(crate) started_at: Option<u64>,
 }
 
 impl PreviousExecution {
@@ -251,6 +274,7 @@ impl PreviousExecution {
             state: ExecutionState::NotRunning,
             exit: None,
             consecutive_crashes: 0,
+            started_at: None,
         }
     }
 
@@ -264,7 +288,7 @@ impl PreviousExecution {
     }
 
     /// How many runs in a row ended in a crash, this one's predecessor
-    /// included: 0 after a clean end.
+    /// included: 0 after a clean end. Only runs of this boot count.
     pub fn consecutive_crashes(&self) -> u32 {
         self.consecutive_crashes
     }
@@ -276,16 +300,59 @@ pub(crate) struct Journal {
     pub record: RunRecord,
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
 
+/// This boot's id, if the kernel says.
+fn boot_id() -> Option<String> {
+    // The record's own reader: `fs::read_to_string` would add its code.
+    let id = durable::read_if_exists(Path::new("/proc/sys/kernel/random/boot_id")).ok()??;
+    Some(String::from_utf8_lossy(&id).trim().to_string()).filter(|id| !id.is_empty())
+}
+
+/// Whether a run must not start because the task is in a crash loop, at
+/// `now` (Unix seconds): [`policy::CRASH_LOOP_LIMIT`] runs in a row (this
+/// boot) crashed, the last of them started less than
+/// [`policy::START_LIMIT_INTERVAL`] ago, and the task was started by a
+/// timer, path or socket (or a restart after a crash), which can start it
+/// more often than systemd's start limit catches. Boot and manual tasks
+/// are left to the start limit; a manual start always runs, so that an
+/// operator can try a fix; a timer that fires again later gets its run.
+pub(crate) fn in_crash_loop(
+    trigger: &Trigger,
+    activation: &Activation,
+    previous: &PreviousExecution,
+    now: u64,
+) -> bool {
+    let triggered = matches!(
+        trigger,
+        Trigger::Timer { .. } | Trigger::Path { .. } | Trigger::Socket { .. }
+    );
+    let recent = previous
+        .started_at
+        .is_some_and(|at| now.saturating_sub(at) < policy::START_LIMIT_INTERVAL.as_secs());
+    triggered
+        && *activation != Activation::Manual
+        && recent
+        && previous.consecutive_crashes >= policy::CRASH_LOOP_LIMIT
+}
+
 impl Journal {
     /// Reads the last run's record and marks this run as started.
     pub(crate) fn begin(dir: &Path, task: &str) -> std::io::Result<(Journal, PreviousExecution)> {
+        Journal::begin_in(dir, task, boot_id())
+    }
+
+    /// [`Journal::begin`] in the boot `boot`.
+    fn begin_in(
+        dir: &Path,
+        task: &str,
+        boot: Option<String>,
+    ) -> std::io::Result<(Journal, PreviousExecution)> {
         let path = dir.join(format!("{task}.run"));
         let previous: Option<RunRecord> = durable::read_if_exists(&path)?
             .and_then(|bytes| RunRecord::parse(&String::from_utf8_lossy(&bytes)));
@@ -295,6 +362,8 @@ impl Journal {
                 RunRecord {
                     run: 1,
                     running: true,
+                    started_at: Some(now_secs()),
+                    boot_id: boot,
                     ..RunRecord::default()
                 },
             ),
@@ -306,7 +375,8 @@ impl Journal {
                     prev.last_exit.clone().unwrap_or(ExitReason::Unrecorded)
                 };
                 let state = exit.execution_state();
-                let crashes = if state == ExecutionState::Crashed {
+                // Crashes of an earlier boot do not make a loop.
+                let crashes = if state == ExecutionState::Crashed && prev.boot_id == boot {
                     prev.consecutive_crashes + u32::from(crashed)
                 } else {
                     0
@@ -318,13 +388,16 @@ impl Journal {
                     last_exit: Some(exit.clone()),
                     last_exit_code: if crashed { None } else { prev.last_exit_code },
                     ended_at: prev.ended_at,
+                    started_at: Some(now_secs()),
                     consecutive_crashes: crashes,
+                    boot_id: boot,
                 };
                 (
                     PreviousExecution {
                         state,
                         exit: Some(exit),
                         consecutive_crashes: crashes,
+                        started_at: prev.started_at,
                     },
                     record,
                 )
@@ -358,6 +431,12 @@ impl Journal {
         } else {
             self.record.consecutive_crashes + 1
         };
+        self.refused(exit, code)
+    }
+
+    /// Records an end without a run (a crash loop): the count of crashes
+    /// stays as it was, so the next triggered start is refused too.
+    pub(crate) fn refused(&mut self, exit: ExitReason, code: u8) -> std::io::Result<()> {
         self.record.running = false;
         self.record.last_exit = Some(exit);
         self.record.last_exit_code = Some(code);
@@ -381,7 +460,9 @@ mod tests {
             }),
             last_exit_code: Some(1),
             ended_at: Some(1_700_000_000),
+            started_at: Some(1_699_999_999),
             consecutive_crashes: 2,
+            boot_id: Some("a1b2".into()),
         };
         assert_eq!(RunRecord::parse(&r.to_text()), Some(r));
         assert_eq!(RunRecord::parse("garbage"), None);
@@ -450,5 +531,120 @@ mod tests {
             (ExecutionState::Terminated, 0)
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn crashed(crashes: u32, started_secs_ago: Option<u64>) -> PreviousExecution {
+        PreviousExecution {
+            state: ExecutionState::Crashed,
+            exit: Some(ExitReason::Unrecorded),
+            consecutive_crashes: crashes,
+            started_at: started_secs_ago.map(|ago| 1_000_000 - ago),
+        }
+    }
+
+    #[test]
+    fn a_crash_loop_stops_only_triggered_tasks_started_by_their_trigger() {
+        use bgapp_manifest::{PathCondition, Schedule};
+        let now = 1_000_000;
+        let limit = policy::CRASH_LOOP_LIMIT;
+        let timer = Trigger::Timer {
+            schedule: Schedule::Every(std::time::Duration::from_secs(900)),
+        };
+        let path = Trigger::Path {
+            condition: PathCondition::NotEmpty,
+            path: "/var/spool/x".into(),
+        };
+        let fired = Activation::Timer { fired_at: None };
+        let changed = Activation::Path { path: None };
+        let socket = Activation::Socket { names: vec![] };
+        let loop_ = crashed(limit, Some(1));
+        assert!(in_crash_loop(&timer, &fired, &loop_, now));
+        assert!(in_crash_loop(&path, &changed, &loop_, now));
+        // A restart after a crash may come without the trigger's variables.
+        assert!(in_crash_loop(&path, &Activation::Boot, &loop_, now));
+        let listen = Trigger::Socket {
+            listen: "127.0.0.1:9".into(),
+        };
+        assert!(in_crash_loop(&listen, &socket, &loop_, now));
+        // Fewer crashes, a start by hand, a boot or manual task, an old
+        // start (a timer firing again later), no recorded start: it runs.
+        assert!(!in_crash_loop(
+            &path,
+            &changed,
+            &crashed(limit - 1, Some(1)),
+            now
+        ));
+        assert!(!in_crash_loop(&path, &Activation::Manual, &loop_, now));
+        assert!(!in_crash_loop(
+            &Trigger::Boot,
+            &Activation::Boot,
+            &loop_,
+            now
+        ));
+        assert!(!in_crash_loop(&Trigger::Manual, &fired, &loop_, now));
+        assert!(!in_crash_loop(
+            &timer,
+            &fired,
+            &crashed(limit, Some(60)),
+            now
+        ));
+        assert!(in_crash_loop(
+            &timer,
+            &fired,
+            &crashed(limit, Some(59)),
+            now
+        ));
+        assert!(!in_crash_loop(&timer, &fired, &crashed(limit, None), now));
+    }
+
+    #[test]
+    fn a_refused_run_keeps_the_count_and_a_new_boot_resets_it() {
+        let dir = tempfile_dir("refused");
+        let boot = || Some("boot-a".to_string());
+        for _ in 0..3 {
+            let (mut j, _) = Journal::begin_in(&dir, "t", boot()).unwrap();
+            j.end(
+                ExitReason::Panicked {
+                    message: "boom".into(),
+                },
+                1,
+                false,
+            )
+            .unwrap();
+        }
+        let (mut j, p) = Journal::begin_in(&dir, "t", boot()).unwrap();
+        assert_eq!(p.consecutive_crashes(), 3);
+        j.refused(
+            ExitReason::FailedPermanently {
+                message: "loop".into(),
+            },
+            4,
+        )
+        .unwrap();
+        let (j, p) = Journal::begin_in(&dir, "t", boot()).unwrap();
+        assert_eq!(
+            p.consecutive_crashes(),
+            3,
+            "a refusal is not a crash, nor a reset"
+        );
+        assert!(p.started_at.is_some());
+        // Killed without a record: one more.
+        drop(j);
+        let (_j, p) = Journal::begin_in(&dir, "t", boot()).unwrap();
+        assert_eq!(p.consecutive_crashes(), 4);
+        // Rebooted: the earlier boot's crashes do not count.
+        let (_j, p) = Journal::begin_in(&dir, "t", Some("boot-b".into())).unwrap();
+        assert_eq!(
+            (p.state(), p.consecutive_crashes()),
+            (ExecutionState::Crashed, 0)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("bgapp-exec-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 }

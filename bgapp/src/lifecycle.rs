@@ -148,6 +148,11 @@ async fn run_boxed(
         .unwrap_or((0, None));
     let store = StateStore::new(&dir, &name, run, trusted);
     let previous_state = previous.state();
+    // A crash loop: the task is not run, and not watched over either.
+    // Not an early return: one exit path keeps one copy of the drop code.
+    let refused = crash_loop(&manifest, &activation, &previous);
+    let refused_run = refused.is_some();
+    let host = host.filter(|_| refused.is_none());
     let shared = Shared::new(
         manifest,
         notifier,
@@ -173,12 +178,20 @@ async fn run_boxed(
             None => std::future::pending().await,
         }
     };
-    let ended = tokio::select! {
-        ended = supervise(task, shared, control, watchdog) => ended,
-        never = outside => match never {},
+    let ended = match refused {
+        Some(ended) => ended,
+        None => tokio::select! {
+            ended = supervise(task, shared, control, watchdog) => ended,
+            never = outside => match never {},
+        },
     };
     if let Some(mut journal) = journal {
-        if let Err(e) = journal.end(ended.exit.clone(), ended.code, store.saved_this_run()) {
+        let (exit, code) = (ended.exit.clone(), ended.code);
+        let recorded = match refused_run {
+            true => journal.refused(exit, code),
+            false => journal.end(exit, code, store.saved_this_run()),
+        };
+        if let Err(e) = recorded {
             tracing::warn!("cannot record how task `{name}` ended: {e}");
         }
     }
@@ -192,6 +205,29 @@ async fn run_boxed(
         previous: previous_state,
         store,
     }
+}
+
+/// The end of a run refused because the task is in a crash loop (see
+/// [`crate::execution::in_crash_loop`]), logged; `None` to run it.
+#[inline(never)]
+fn crash_loop(
+    manifest: &TaskManifest,
+    activation: &Activation,
+    previous: &PreviousExecution,
+) -> Option<Ended> {
+    let now = crate::execution::now_secs();
+    if !crate::execution::in_crash_loop(&manifest.trigger, activation, previous, now) {
+        return None;
+    }
+    let message = format!(
+        "task `{}` crashed {} times in a row (crash loop): not running it; find the cause in the journal, then `systemctl reset-failed <unit>` and start it by hand",
+        manifest.name, previous.consecutive_crashes
+    );
+    tracing::error!("{message}");
+    Some(Ended {
+        exit: ExitReason::FailedPermanently { message },
+        code: exit::PERMANENT_FAILURE,
+    })
 }
 
 /// Runs the task to its end.

@@ -393,3 +393,51 @@ async fn an_unusable_state_directory_costs_the_record_not_the_run() {
         "nothing was recorded"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_triggered_task_in_a_crash_loop_is_not_run_and_fails_permanently() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    let runs = Arc::new(AtomicU32::new(0));
+    let crash = |runs: &Arc<AtomicU32>| {
+        let runs = runs.clone();
+        move |_task: TaskInstance| async move {
+            if runs.fetch_add(1, Ordering::SeqCst) < u32::MAX {
+                panic!("boom");
+            }
+        }
+    };
+    let driver = TestDriver::new("looper")
+        .configure(|m| {
+            m.trigger = Trigger::Timer {
+                schedule: bgapp::Schedule::Every(Duration::from_secs(900)),
+            };
+        })
+        .fire_timer();
+    let limit = bgapp_manifest::policy::CRASH_LOOP_LIMIT;
+    for _ in 0..limit {
+        assert_eq!(driver.run(crash(&runs)).await.exit_code(), 1);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), limit);
+    // The next starts, by the trigger or a restart, do not run it.
+    for _ in 0..2 {
+        let outcome = driver.run(crash(&runs)).await;
+        assert_eq!(outcome.exit_code(), bgapp::exit::PERMANENT_FAILURE);
+        match outcome.exit_reason() {
+            ExitReason::FailedPermanently { message } => assert!(
+                message.contains(&format!("crashed {limit} times in a row (crash loop)"))
+                    && message.contains("systemctl reset-failed"),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), limit, "not run");
+    }
+    // A start by hand runs it; a clean end clears the loop.
+    let driver = driver.activation(Activation::Manual);
+    let outcome = driver.run(|_task: TaskInstance| async {}).await;
+    assert_eq!(outcome.exit_code(), 0);
+    let driver = driver.fire_timer();
+    assert_eq!(driver.run(crash(&runs)).await.exit_code(), 1);
+    assert_eq!(runs.load(Ordering::SeqCst), limit + 1);
+}

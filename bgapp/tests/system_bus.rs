@@ -142,6 +142,7 @@ impl Drop for Bus {
 enum Seen {
     Ready,
     LockTaken(usize),
+    LockDenied,
     LockReleased(usize, Instant),
     StateAsked,
 }
@@ -156,6 +157,8 @@ struct Fake {
     /// Announce a sleep before answering the next `Inhibit`, as when the
     /// call crosses logind's signal.
     cross: Arc<AtomicBool>,
+    /// Answer `Inhibit` with `AccessDenied`, as logind does without polkit.
+    deny: Arc<AtomicBool>,
 }
 
 fn reply(call: &Message, sig: &str, body: &Writer) -> Message {
@@ -185,10 +188,16 @@ impl Fake {
         }
         let reader = conn.clone();
         let cross = Arc::new(AtomicBool::new(false));
-        let crossing = cross.clone();
-        std::thread::spawn(move || serve(&reader, delay_usec, &state, &tx, &crossing));
+        let deny = Arc::new(AtomicBool::new(false));
+        let flags = (cross.clone(), deny.clone());
+        std::thread::spawn(move || serve(&reader, delay_usec, &state, &tx, &flags));
         assert_eq!(seen.recv_timeout(WAIT), Ok(Seen::Ready));
-        Fake { conn, seen, cross }
+        Fake {
+            conn,
+            seen,
+            cross,
+            deny,
+        }
     }
 
     fn signal(&self, member: &str, value: bool) {
@@ -214,7 +223,7 @@ fn serve(
     delay_usec: u64,
     state: &Mutex<&'static str>,
     tx: &Sender<Seen>,
-    cross: &AtomicBool,
+    (cross, deny): &(Arc<AtomicBool>, Arc<AtomicBool>),
 ) {
     let mut incoming = Incoming::default();
     let (mut names, mut locks) = (0, 0);
@@ -247,6 +256,14 @@ fn serve(
             assert_eq!(what[0], "sleep");
             assert_eq!(what[1], "bgapp probe_child");
             assert_eq!(what[3], "delay");
+            if deny.load(Ordering::SeqCst) {
+                let mut e = reply(&m, "s", body.str("Access denied"));
+                e.kind = bgapp_dbus::ERROR;
+                e.fields[bgapp_dbus::ERROR_NAME] = "org.freedesktop.DBus.Error.AccessDenied".into();
+                let _ = tx.send(Seen::LockDenied);
+                conn.send(&e).unwrap();
+                continue;
+            }
             if cross.swap(false, Ordering::SeqCst) {
                 conn.send(&signal("PrepareForSleep", true)).unwrap();
             }
@@ -289,12 +306,24 @@ struct Probe {
 
 impl Probe {
     fn start(state: &Path, bus: Option<&str>, control_fd: Option<i32>) -> Probe {
+        Probe::start_with(state, bus, control_fd, &[])
+    }
+
+    /// `start`, with more variables set.
+    fn start_with(
+        state: &Path,
+        bus: Option<&str>,
+        control_fd: Option<i32>,
+        env: &[(&str, &str)],
+    ) -> Probe {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args(["probe_child", "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD, "1")
             .env(env::STATE_DIR, state)
             .env_remove("NOTIFY_SOCKET")
             .env_remove("JOURNAL_STREAM")
+            .env_remove("INVOCATION_ID")
+            .envs(env.iter().copied())
             .env(
                 "DBUS_SYSTEM_BUS_ADDRESS",
                 bus.unwrap_or("unix:path=/nonexistent/bgapp-test-bus"),
@@ -340,6 +369,12 @@ impl Probe {
     fn logged(&self, text: &str) {
         let log = self.log.lock().unwrap().join("\n");
         assert!(log.contains(text), "no line with `{text}`; the log:\n{log}");
+    }
+
+    /// How many lines logged so far contain `text`.
+    fn count(&self, text: &str) -> usize {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|l| l.contains(text)).count()
     }
 
     /// SIGTERM; returns the exit status and how long the exit took.
@@ -531,6 +566,86 @@ fn without_a_bus_sigterm_is_an_operator_stop_without_delay() {
     assert_eq!(code, 0);
     assert!(took < Duration::from_secs(1), "stopping took {took:?}");
     assert!(record(dir.path()).contains("exit_detail=stop-requested"));
+}
+
+#[test]
+fn a_lock_denied_for_want_of_polkit_is_warned_about_once() {
+    let bus = Bus::start();
+    let fake = Fake::start(&bus.address, 1_000_000, "running");
+    fake.deny.store(true, Ordering::SeqCst);
+    let state = bus.dir.path().join("state");
+    let probe = Probe::start(&state, Some(&bus.address), None);
+    assert_eq!(fake.next(), Seen::LockDenied);
+    let line = probe.expect("denied the sleep delay lock");
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        line.contains("install polkit")
+            && line.contains("org.freedesktop.login1.inhibit-delay-sleep")
+            && line.contains("`Suspending`"),
+        "{line}"
+    );
+    // The wake asks again and is denied again: not warned about again.
+    fake.signal("PrepareForSleep", false);
+    probe.expect("probe: resuming");
+    assert_eq!(fake.next(), Seen::LockDenied);
+    // The fake answered before sending this: once the probe tells the
+    // task of it, it has read the second denial.
+    fake.signal("PrepareForSleep", true);
+    probe.expect("probe: suspending");
+    assert_eq!(probe.count("denied the sleep delay lock"), 1);
+    let (code, _) = probe.terminate();
+    assert_eq!(code, 0);
+}
+
+/// The warning that SIGTERMs cannot be told apart without a bus.
+const NO_BUS: &str = "shutdowns cannot be told from operator stops";
+
+#[test]
+fn without_a_bus_under_systemd_the_lost_distinction_is_warned_about_at_start() {
+    for var in ["INVOCATION_ID", "NOTIFY_SOCKET"] {
+        let dir = tempfile::tempdir().unwrap();
+        // An unreachable socket: systemd's notifications just fail.
+        let value = dir.path().join("no-notify").display().to_string();
+        let probe = Probe::start_with(dir.path(), None, None, &[(var, &value)]);
+        // Logged before the task started, which `start` waited for.
+        assert_eq!(probe.count(NO_BUS), 1, "{var}");
+        probe.logged("WARN no system bus at unix:path=/nonexistent");
+        let (code, _) = probe.terminate();
+        assert_eq!(code, 0, "{var}");
+    }
+}
+
+#[test]
+fn without_a_bus_outside_systemd_nothing_is_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = Probe::start(dir.path(), None, None);
+    let (code, _) = {
+        // Started means the bus was tried: a warning would be logged by now.
+        let count = probe.count(NO_BUS);
+        assert_eq!(count, 0, "{:?}", probe.log.lock().unwrap());
+        probe.terminate()
+    };
+    assert_eq!(code, 0);
+
+    // Under the control channel (`cargo bgapp run`) no bus is tried, even
+    // with systemd's variables inherited.
+    let mut fds = [0; 2];
+    // SAFETY: socketpair fills the array it is given.
+    let made = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
+    assert_eq!(made, 0);
+    // SAFETY: two new descriptors that nothing else owns.
+    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let probe = Probe::start_with(
+        dir.path(),
+        None,
+        Some(theirs.as_raw_fd()),
+        &[("INVOCATION_ID", "0123")],
+    );
+    drop(theirs);
+    assert_eq!(probe.count(NO_BUS), 0, "{:?}", probe.log.lock().unwrap());
+    let (code, _) = probe.terminate();
+    assert_eq!(code, 0);
+    drop(ours);
 }
 
 #[test]

@@ -95,6 +95,9 @@ pub(crate) enum Event<'a> {
     DelayMax(Option<Duration>),
     /// The answer to the latest `Inhibit`: whether a lock came with it.
     Lock(bool),
+    /// The latest `Inhibit` was refused for want of permission (no polkit,
+    /// or a polkit rule that says no).
+    LockDenied,
     /// A SIGTERM arrived and asks why.
     StopAsked,
     /// The answer to the latest `SystemState` query: the state, or `None`
@@ -128,6 +131,8 @@ pub(crate) enum Action {
     QueryDelay,
     /// Ask systemd for `SystemState`.
     QuerySystemState,
+    /// Warn that logind denies the lock: sleep will not wait for the task.
+    WarnLockDenied,
 }
 
 /// The actions for one event, in order: at most three.
@@ -170,6 +175,8 @@ pub(crate) struct Follower {
     query_until: Option<Instant>,
     /// The connection was lost.
     down: bool,
+    /// A denied lock was warned about: once per process is enough.
+    denial_told: bool,
 }
 
 impl Default for Follower {
@@ -182,6 +189,7 @@ impl Default for Follower {
             systemd_stopping: false,
             query_until: None,
             down: false,
+            denial_told: false,
         }
     }
 }
@@ -229,6 +237,12 @@ impl Follower {
             }
             Event::Lock(granted) => {
                 self.lock = if granted { Lock::Held } else { Lock::None };
+            }
+            Event::LockDenied => {
+                self.lock = Lock::None;
+                if !std::mem::replace(&mut self.denial_told, true) {
+                    out.push(Action::WarnLockDenied);
+                }
             }
             Event::StopAsked => {
                 self.query_until = None;
@@ -295,8 +309,8 @@ pub(crate) struct Bus {
 }
 
 impl Bus {
-    /// Connects and starts following logind; `None`, with a debug log
-    /// only, without a bus.
+    /// Connects and starts following logind; `None` without a bus, with a
+    /// warning under systemd and a debug log elsewhere.
     pub(crate) fn start(
         tx: mpsc::UnboundedSender<Control>,
         who: String,
@@ -316,7 +330,16 @@ impl Bus {
             Ok(bus)
         });
         if let Err(e) = &started {
-            debug(format_args!("no system bus at {address}: {e}"));
+            // Under systemd a SIGTERM may be a shutdown: say once that it
+            // cannot be told from an operator stop. Elsewhere (tests, a
+            // shell) nobody needs to know.
+            let systemd = ["NOTIFY_SOCKET", "INVOCATION_ID"]
+                .iter()
+                .any(|v| std::env::var_os(v).is_some());
+            let log = if systemd { warn } else { debug };
+            log(format_args!(
+                "no system bus at {address} ({e}): shutdowns cannot be told from operator stops (every SIGTERM is taken as an operator stop), and sleep will not be announced"
+            ));
         }
         started.ok()
     }
@@ -363,9 +386,9 @@ impl Bus {
         reader.handle(Event::Lost);
         // Nothing reconnects: from here on every SIGTERM is an operator
         // stop and sleep goes unannounced, which someone should know.
-        tracing::warn!(
+        warn(format_args!(
             "lost the system bus ({error}): shutdowns will be recorded as operator stops, and sleep will not be announced"
-        );
+        ));
     }
 
     /// Shutdown or operator stop; see the module docs of `system`.
@@ -432,6 +455,9 @@ impl Reader<'_> {
                 }
                 // Sent by `Bus::stop_reason`, on the signal's thread.
                 Action::QuerySystemState => {}
+                Action::WarnLockDenied => warn(format_args!(
+                    "logind denied the sleep delay lock: the system will not wait for the task before it sleeps, so the task's `Suspending` notice may come too late to act on; to grant the lock, install polkit, or add a polkit rule allowing `org.freedesktop.login1.inhibit-delay-sleep` for the app's user"
+                )),
             }
         }
     }
@@ -457,7 +483,15 @@ impl Reader<'_> {
         } else if answer && r == self.inhibit_query {
             let index = body.u32().map_or(usize::MAX, |i| i as usize);
             self.lock = (reply && index < m.fds.len()).then(|| m.fds.swap_remove(index));
-            self.handle(Event::Lock(self.lock.is_some()));
+            let denied = matches!(
+                m.field(dbus::ERROR_NAME),
+                "org.freedesktop.DBus.Error.AccessDenied"
+                    | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+            );
+            self.handle(match denied {
+                true => Event::LockDenied,
+                false => Event::Lock(self.lock.is_some()),
+            });
         } else if m.kind == dbus::SIGNAL && m.field(dbus::INTERFACE) == LOGIN1_MANAGER {
             let on = body.bool().unwrap_or(false);
             let signal = match m.field(dbus::MEMBER) {
@@ -488,10 +522,15 @@ fn call(conn: &Conn, to: [&str; 4], args: &[&str], sent: &dyn Fn(u32)) -> std::i
     conn.send_then(&m, sent)
 }
 
-/// The one place this module logs from: each log site costs binary size.
+/// The two places this module logs from: each log site costs binary size.
 #[inline(never)]
 fn debug(what: std::fmt::Arguments<'_>) {
     tracing::debug!("{what}");
+}
+
+#[inline(never)]
+fn warn(what: std::fmt::Arguments<'_>) {
+    tracing::warn!("{what}");
 }
 
 #[cfg(test)]
@@ -660,6 +699,22 @@ mod tests {
         assert_eq!(fake.at(300, SLEEP), [Suspending(fake.t(1_200))]);
         assert_eq!(fake.f.next_wake(), None, "nothing to release");
         assert_eq!(fake.at(2_000, WAKE), [Resuming, TakeLock]);
+    }
+
+    #[test]
+    fn a_denied_lock_is_warned_about_once_and_asked_for_again_at_each_wake() {
+        let mut fake = Fake::with_lock();
+        fake.at(100, WAKE);
+        assert_eq!(fake.at(200, Event::LockDenied), [WarnLockDenied]);
+        assert_eq!(fake.at(300, SLEEP), [Suspending(fake.t(1_200))]);
+        assert_eq!(fake.f.next_wake(), None, "nothing to release");
+        assert_eq!(fake.at(2_000, WAKE), [Resuming, TakeLock]);
+        assert_eq!(fake.at(2_100, Event::LockDenied), [], "told once");
+        // Other refusals (no logind on the bus) are not a permission
+        // matter: nothing to tell.
+        let mut other = Fake::with_lock();
+        other.at(100, WAKE);
+        assert_eq!(other.at(200, Event::Lock(false)), []);
     }
 
     #[test]

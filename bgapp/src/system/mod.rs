@@ -28,9 +28,14 @@
 //! `closed-by-user`).
 //!
 //! **No bus** (containers, minimal images, a dead `dbus-daemon`): the
-//! connection attempt fails at once and is logged at debug level only;
-//! every SIGTERM is then an operator stop, with no added delay, and no
-//! sleep events arrive.
+//! connection attempt fails at once; every SIGTERM is then an operator
+//! stop, with no added delay, and no sleep events arrive. Under systemd
+//! (`NOTIFY_SOCKET` or `INVOCATION_ID` set) that is logged once at start
+//! as a warning, elsewhere at debug level only.
+//!
+//! **No polkit** (minimal images): logind denies the sleep delay lock.
+//! Sleep is still announced, but the system does not wait for the task;
+//! this is logged once as a warning that says how to grant the lock.
 
 pub mod control;
 pub(crate) use bgapp_dbus as dbus;
