@@ -681,7 +681,7 @@ fn bad_input_fails_up_front_and_leaves_no_bundle() {
         cargo_bgapp(&hello)
             .args(["package", "--no-build", "--out-dir"])
             .arg(blocker.join("sub")),
-        "failed to create the output directory",
+        "is a file, not a directory",
     );
 
     // No maintainer: the .deb cannot be made, the tarball can.
