@@ -629,3 +629,31 @@ fn watcher_deb_installs_in_a_chroot_without_proc() {
     root.run("dpkg -P e2e-watcher");
     assert!(!root.exists("/var/spool/e2e-watcher"));
 }
+
+/// A path task that crashes at every start ends `failed`, with its path
+/// unit, instead of being started by its trigger forever: the runtime
+/// refuses a triggered run after a crash loop (exit status 4, never
+/// restarted), and the start limit ends the triggers.
+#[test]
+fn a_crash_looping_path_task_ends_failed() {
+    let Some((_lock, apps, disk)) = setup("crashloop") else {
+        return;
+    };
+    let service = "e2e-contract-crashy.service";
+    let path = "e2e-contract-crashy.path";
+    let mut sys = disk.boot();
+    sys.watch("e2e-contract-crashy*");
+    install(&sys, &apps.contract.deb);
+    wait_active(&sys, path);
+    sys.run("touch /run/e2e-contract/crash");
+    let sys = &sys;
+    sys.wait_for("the crash loop to end failed", 60 * SECOND, || {
+        sys.prop(service, "ActiveState") == "failed"
+    });
+    let restarts: u32 = sys.prop(service, "NRestarts").parse().unwrap();
+    std::thread::sleep(3 * SECOND);
+    assert_eq!(sys.prop(service, "ActiveState"), "failed", "it came back");
+    let journal = sys.journal(service);
+    assert!(journal.contains("crash loop"), "{journal}");
+    assert!(restarts <= 5, "NRestarts={restarts}\n{journal}");
+}

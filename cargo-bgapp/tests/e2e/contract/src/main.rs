@@ -11,6 +11,9 @@
 //!   units must never restart.
 //!
 //! Each file is removed when read, so the next run starts healthy.
+//!
+//! A second task, `crashy`, is path-triggered and panics at every start
+//! while its flag file exists: its crash loop must end `failed`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -47,6 +50,12 @@ async fn main(task: TaskInstance) -> anyhow::Result<()> {
             task.heartbeat();
         }
     }
+}
+
+/// Started while `/run/e2e-contract/crash` exists, and crashes every time.
+#[bgapp::background_task(trigger = path(exists = "/run/e2e-contract/crash"))]
+async fn crashy(_task: TaskInstance) {
+    panic!("crashy: crashing on purpose");
 }
 
 /// Whether `file` was there; removes it.
