@@ -111,17 +111,25 @@ impl Bus {
             ),
         )
         .unwrap();
-        let daemon = Command::new("/usr/bin/dbus-daemon")
+        let mut daemon = Command::new("/usr/bin/dbus-daemon")
             .arg(format!("--config-file={}", config.display()))
             .arg("--nofork")
-            .stdout(Stdio::null())
+            .arg("--print-address=1")
+            .stdout(Stdio::piped())
             .spawn()
             .expect("dbus-daemon is installed at /usr/bin/dbus-daemon");
-        let started = Instant::now();
-        while !socket.exists() {
-            assert!(started.elapsed() < WAIT, "dbus-daemon did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        // dbus-daemon prints its address once it listens (its socket file
+        // exists a moment before that): wait for the line, not the file.
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(daemon.stdout.take().expect("piped")),
+            &mut line,
+        )
+        .expect("read dbus-daemon's address");
+        assert!(
+            line.contains(&socket.display().to_string()),
+            "dbus-daemon did not start: `{line}`"
+        );
         Bus {
             daemon,
             address: format!("unix:path={}", socket.display()),
