@@ -15,4 +15,16 @@ pub struct Task {
     pub name_span: Span,
     /// The return type's span, for the `Result<(), E: Display>` check.
     pub output_span: Span,
+    /// The tokio runtime the process entry builds for this task.
+    pub runtime: Runtime,
+    /// `log = "app"`: the app installs its own global subscriber.
+    pub app_log: bool,
+}
+
+/// `runtime = "..."` and `worker_threads = N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// tokio's multi-thread runtime; `None` for tokio's default count.
+    MultiThread(Option<usize>),
+    CurrentThread,
 }

@@ -15,6 +15,10 @@ pub const OPTIONS: &[&str] = &[
     "stop_timeout",
     "time_limit",
     "watchdog",
+    "ready",
+    "runtime",
+    "worker_threads",
+    "log",
     "crate",
 ];
 
@@ -55,6 +59,11 @@ pub struct RawArgs {
     pub stop_timeout: Option<Str>,
     pub time_limit: Option<Str>,
     pub watchdog: Option<Str>,
+    pub ready: Option<Str>,
+    pub runtime: Option<Str>,
+    /// `worker_threads = N` as written: the literal, or the tokens.
+    pub worker_threads: Option<(TokenStream, Span)>,
+    pub log: Option<Str>,
     pub krate: Option<(syn::Path, Span)>,
 }
 
@@ -151,6 +160,10 @@ fn parse_option(input: ParseStream, raw: &mut RawArgs, errors: &mut Errors) -> s
             "trigger" => "trigger = timer(every = \"15m\")".to_string(),
             "restart" => "restart = \"on-failure\"".to_string(),
             "crate" => "crate = \"my_crate::bgapp\"".to_string(),
+            "ready" => "ready = \"explicit\"".to_string(),
+            "runtime" => "runtime = \"current_thread\"".to_string(),
+            "worker_threads" => "worker_threads = 2".to_string(),
+            "log" => "log = \"app\"".to_string(),
             "stop_timeout" | "time_limit" | "watchdog" => format!("{key_name} = \"5s\""),
             _ => format!("{key_name} = \"...\""),
         };
@@ -199,6 +212,33 @@ fn parse_option(input: ParseStream, raw: &mut RawArgs, errors: &mut Errors) -> s
             let v = string_value(input, &key_name)?;
             duplicate(raw.watchdog.is_some(), errors);
             raw.watchdog = Some(v);
+        }
+        "ready" => {
+            let v = string_value(input, &key_name)?;
+            duplicate(raw.ready.is_some(), errors);
+            raw.ready = Some(v);
+        }
+        "runtime" => {
+            let v = string_value(input, &key_name)?;
+            duplicate(raw.runtime.is_some(), errors);
+            raw.runtime = Some(v);
+        }
+        "log" => {
+            let v = string_value(input, &key_name)?;
+            duplicate(raw.log.is_some(), errors);
+            raw.log = Some(v);
+        }
+        "worker_threads" => {
+            let span = input.span();
+            let v = skip_value(input)?;
+            let span = v
+                .clone()
+                .into_iter()
+                .next()
+                .map(|t| t.span())
+                .unwrap_or(span);
+            duplicate(raw.worker_threads.is_some(), errors);
+            raw.worker_threads = Some((v, span));
         }
         "crate" => {
             let lit: LitStr = input.parse().map_err(|e| {

@@ -9,7 +9,7 @@ use syn::{ItemFn, LitByteStr};
 
 use bgapp_manifest::{Schedule, TaskManifest, Trigger};
 
-use crate::ast::Task;
+use crate::ast::{Runtime, Task};
 
 pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
     let krate = &task.krate;
@@ -83,6 +83,17 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
         _ => quote!(#instance),
     };
 
+    let runtime = match task.runtime {
+        Runtime::CurrentThread => quote!(#krate::__private::Runtime::CurrentThread),
+        Runtime::MultiThread(None) => {
+            quote!(#krate::__private::Runtime::MultiThread(::std::option::Option::None))
+        }
+        Runtime::MultiThread(Some(n)) => {
+            quote!(#krate::__private::Runtime::MultiThread(::std::option::Option::Some(#n)))
+        }
+    };
+    let app_log = task.app_log;
+
     let entry_point = task.is_main.then(|| {
         quote! {
             fn main() -> ::std::process::ExitCode {
@@ -111,6 +122,8 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
                 manifest: &MANIFEST,
                 load: __bgapp_load,
                 run: __bgapp_run,
+                runtime: #runtime,
+                app_log: #app_log,
             };
 
             // The same manifest as Rust code, so the runtime needs no JSON
@@ -181,6 +194,7 @@ fn manifest_tokens(m: &TaskManifest, krate: &syn::Path) -> TokenStream {
     let stop = m.stop_timeout_ms;
     let limit = opt_u64(m.time_limit_ms);
     let watchdog = opt_u64(m.watchdog_ms);
+    let ready = format_ident!("{}", format!("{:?}", m.ready));
     quote! {
         #krate::TaskManifest {
             format: #format,
@@ -193,6 +207,7 @@ fn manifest_tokens(m: &TaskManifest, krate: &syn::Path) -> TokenStream {
             stop_timeout_ms: #stop,
             time_limit_ms: #limit,
             watchdog_ms: #watchdog,
+            ready: #krate::__private::Readiness::#ready,
         }
     }
 }

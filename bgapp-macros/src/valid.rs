@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use bgapp_manifest::{
-    format_duration, parse_duration, Calendar, ListenAddress, PathCondition, Restart, Schedule,
-    TaskManifest, Trigger, DEFAULT_STOP_TIMEOUT, FORMAT_VERSION,
+    format_duration, parse_duration, Calendar, ListenAddress, PathCondition, Readiness, Restart,
+    Schedule, TaskManifest, Trigger, DEFAULT_STOP_TIMEOUT, FORMAT_VERSION,
 };
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType, Type};
 
-use crate::ast::Task;
+use crate::ast::{Runtime, Task};
 use crate::attr::{did_you_mean, list_words, Errors, RawArgs, RawTrigger, Str, TRIGGERS};
 
 /// Checks the function a task is declared on.
@@ -443,6 +443,38 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
     let time_limit = duration(&raw.time_limit, "time_limit", errors);
     let watchdog = duration(&raw.watchdog, "watchdog", errors);
 
+    let ready = match &raw.ready {
+        Some(s) => match Readiness::parse(&s.value) {
+            Some(r) => r,
+            None => {
+                let names: Vec<&str> = Readiness::ALL.iter().map(|r| r.as_str()).collect();
+                let hint = match did_you_mean(&s.value, &names) {
+                    h if h.is_empty() => format!("; expected one of {}", list_words(&names)),
+                    h => h,
+                };
+                errors.push(s.span, format!("unknown readiness `{}`{hint}", s.value));
+                Readiness::Started
+            }
+        },
+        None => Readiness::Started,
+    };
+    let runtime = runtime(&raw, errors);
+    let app_log = match &raw.log {
+        Some(s) if s.value == "app" => true,
+        Some(s) if s.value == "bgapp" => false,
+        Some(s) => {
+            errors.push(
+                s.span,
+                format!(
+                    "unknown logger `{}`; write `log = \"app\"` when the task installs its own `tracing` subscriber, or leave `log` out",
+                    s.value
+                ),
+            );
+            false
+        }
+        None => false,
+    };
+
     let trig = trig?;
     let restart_explicit = restart.is_some();
     let restart = restart.unwrap_or_else(|| trig.default_restart());
@@ -522,11 +554,14 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
             stop_timeout_ms: stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT).as_millis() as u64,
             time_limit_ms: time_limit.map(|d| d.as_millis() as u64),
             watchdog_ms: watchdog.map(|d| d.as_millis() as u64),
+            ready,
         },
         krate,
         is_main,
         name_span,
         output_span,
+        runtime,
+        app_log,
     })
 }
 
@@ -679,5 +714,58 @@ mod tests {
         );
         assert_eq!(ty(parse_quote!((u8, i32))), "(u8, i32)");
         assert_eq!(ty(parse_quote!([u8; 4])), "[u8; 4]");
+    }
+}
+
+/// The runtime options: `runtime = "current_thread"` or `"multi_thread"`,
+/// and `worker_threads = N` (a positive integer, with the multi-thread
+/// runtime only).
+fn runtime(raw: &RawArgs, errors: &mut Errors) -> Runtime {
+    const FLAVORS: &[&str] = &["multi_thread", "current_thread"];
+    let current = match &raw.runtime {
+        Some(s) if s.value == "current_thread" => true,
+        Some(s) if s.value == "multi_thread" => false,
+        Some(s) => {
+            let hint = match did_you_mean(&s.value, FLAVORS) {
+                h if h.is_empty() => format!("; expected one of {}", list_words(FLAVORS)),
+                h => h,
+            };
+            errors.push(s.span, format!("unknown runtime `{}`{hint}", s.value));
+            false
+        }
+        None => false,
+    };
+    let threads = raw.worker_threads.as_ref().and_then(|(tokens, span)| {
+        let lit = syn::parse2::<syn::LitInt>(tokens.clone()).ok();
+        match lit.as_ref().map(|l| l.base10_parse::<usize>()) {
+            Some(Ok(n)) if n > 0 && lit.as_ref().is_some_and(|l| l.suffix().is_empty()) => Some(n),
+            Some(Ok(0)) => {
+                errors.push(*span, "`worker_threads` must be at least 1");
+                None
+            }
+            _ => {
+                let text = tokens.to_string();
+                let hint = match text.trim_matches('"').parse::<usize>() {
+                    Ok(n) if n > 0 => format!("; write `worker_threads = {n}`"),
+                    _ => ", like `worker_threads = 2`".to_string(),
+                };
+                errors.push_spanned(
+                    tokens,
+                    format!("`worker_threads` takes a number of threads without quotes{hint}"),
+                );
+                None
+            }
+        }
+    });
+    match (current, threads, &raw.worker_threads) {
+        (true, _, Some((tokens, _))) => {
+            errors.push_spanned(
+                tokens,
+                "`worker_threads` needs the multi-thread runtime; `runtime = \"current_thread\"` runs every task on the main thread",
+            );
+            Runtime::CurrentThread
+        }
+        (true, _, None) => Runtime::CurrentThread,
+        (false, n, _) => Runtime::MultiThread(n),
     }
 }

@@ -79,6 +79,45 @@ pub struct TaskManifest {
     /// The liveness interval the supervisor enforces, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watchdog_ms: Option<u64>,
+    /// When the task counts as started (`READY=1`). Absent from the JSON
+    /// when [`Readiness::Started`], so records of earlier versions read the
+    /// same and readers of earlier versions read records that do not ask
+    /// for explicit readiness.
+    #[serde(default, skip_serializing_if = "Readiness::is_default")]
+    pub ready: Readiness,
+}
+
+/// When a task counts as started, for `READY=1` (systemd's `Type=notify`)
+/// and for `cargo bgapp run`'s supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Readiness {
+    /// When its function starts: the default.
+    #[default]
+    Started,
+    /// When the task calls `TaskInstance::ready()` (after it bound its
+    /// socket, read its configuration); a task that ends before it fails
+    /// its start. The attribute's `ready = "explicit"`.
+    Explicit,
+}
+
+impl Readiness {
+    pub const ALL: [Readiness; 2] = [Readiness::Started, Readiness::Explicit];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Readiness::Started => "started",
+            Readiness::Explicit => "explicit",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Readiness> {
+        Readiness::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    fn is_default(&self) -> bool {
+        *self == Readiness::Started
+    }
 }
 
 impl TaskManifest {
@@ -379,7 +418,29 @@ mod tests {
             stop_timeout_ms: 5_000,
             time_limit_ms: Some(600_000),
             watchdog_ms: None,
+            ready: Readiness::Started,
         }
+    }
+
+    #[test]
+    fn readiness_is_in_the_json_only_when_explicit() {
+        let started = sample("a");
+        let json = serde_json::to_string(&started).unwrap();
+        assert!(!json.contains("ready"), "{json}");
+        let explicit = TaskManifest {
+            ready: Readiness::Explicit,
+            ..sample("a")
+        };
+        let json = serde_json::to_string(&explicit).unwrap();
+        assert!(json.contains(r#""ready":"explicit""#), "{json}");
+        assert_eq!(
+            TaskManifest::from_record(&explicit.to_record()).unwrap(),
+            explicit
+        );
+        assert_eq!(
+            TaskManifest::from_record(&started.to_record()).unwrap(),
+            started
+        );
     }
 
     #[test]

@@ -133,6 +133,7 @@ mod tests {
             stop_timeout_ms: 5_000,
             time_limit_ms: None,
             watchdog_ms: None,
+            ready: Default::default(),
         }
     }
 

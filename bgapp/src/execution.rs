@@ -79,6 +79,10 @@ pub enum ExitReason {
     Interrupted,
     /// The run left no record of its end (killed, power loss).
     Unrecorded,
+    /// The command line was not for a run: help, version, or a usage error
+    /// ([`crate::Usage`]). Never recorded: the next start sees the run
+    /// before it.
+    Usage { code: u8 },
 }
 
 impl ExitReason {
@@ -115,6 +119,10 @@ impl std::fmt::Display for ExitReason {
             }
             ExitReason::Interrupted => write!(f, "interrupted"),
             ExitReason::Unrecorded => write!(f, "ended without a record (killed or power lost)"),
+            ExitReason::Usage { code: 0 } => {
+                write!(f, "answered its command line (help or version)")
+            }
+            ExitReason::Usage { .. } => write!(f, "refused its command line (usage error)"),
         }
     }
 }
@@ -131,7 +139,7 @@ impl ExitReason {
             ExitReason::Panicked { message } => ("panicked", Some(message)),
             ExitReason::DeadlineMissed { reason } => ("deadline-missed", Some(reason.as_str())),
             ExitReason::Interrupted => ("interrupted", None),
-            ExitReason::Unrecorded => ("unrecorded", None),
+            ExitReason::Unrecorded | ExitReason::Usage { .. } => ("unrecorded", None),
         }
     }
 
@@ -298,6 +306,11 @@ impl PreviousExecution {
 pub(crate) struct Journal {
     path: PathBuf,
     pub record: RunRecord,
+    /// The record as it was before this run, to put back when the run
+    /// turns out not to be one (see [`Journal::discard`]).
+    before: Option<Vec<u8>>,
+    /// Whether this run's start was written.
+    started: bool,
 }
 
 pub(crate) fn now_secs() -> u64 {
@@ -343,19 +356,39 @@ pub(crate) fn in_crash_loop(
 
 impl Journal {
     /// Reads the last run's record and marks this run as started.
+    #[cfg(test)]
     pub(crate) fn begin(dir: &Path, task: &str) -> std::io::Result<(Journal, PreviousExecution)> {
         Journal::begin_in(dir, task, boot_id())
     }
 
-    /// [`Journal::begin`] in the boot `boot`.
+    /// [`Journal::open`] and [`Journal::start`] in the boot `boot`.
+    #[cfg(test)]
     fn begin_in(
         dir: &Path,
         task: &str,
         boot: Option<String>,
     ) -> std::io::Result<(Journal, PreviousExecution)> {
+        let (mut journal, previous) = Journal::open_in(dir, task, boot)?;
+        journal.start()?;
+        Ok((journal, previous))
+    }
+
+    /// Reads the last run's record and prepares this run's, without
+    /// writing it: [`Journal::start`] does, once the run is one.
+    pub(crate) fn open(dir: &Path, task: &str) -> std::io::Result<(Journal, PreviousExecution)> {
+        Journal::open_in(dir, task, boot_id())
+    }
+
+    fn open_in(
+        dir: &Path,
+        task: &str,
+        boot: Option<String>,
+    ) -> std::io::Result<(Journal, PreviousExecution)> {
         let path = dir.join(format!("{task}.run"));
-        let previous: Option<RunRecord> = durable::read_if_exists(&path)?
-            .and_then(|bytes| RunRecord::parse(&String::from_utf8_lossy(&bytes)));
+        let before = durable::read_if_exists(&path)?;
+        let previous: Option<RunRecord> = before
+            .as_deref()
+            .and_then(|bytes| RunRecord::parse(&String::from_utf8_lossy(bytes)));
         let (prev, record) = match previous {
             None => (
                 PreviousExecution::not_running(),
@@ -403,11 +436,38 @@ impl Journal {
                 )
             }
         };
-        let journal = Journal { path, record };
+        let journal = Journal {
+            path,
+            record,
+            before,
+            started: false,
+        };
+        Ok((journal, prev))
+    }
+
+    /// Marks this run as started on disk: from here, a run that leaves no
+    /// end is a crash.
+    pub(crate) fn start(&mut self) -> std::io::Result<()> {
+        self.started = true;
         // Not fsync'd: a process crash keeps the page cache, and waiting for
         // the disk here would delay every start.
-        journal.write(false)?;
-        Ok((journal, prev))
+        self.write(false)
+    }
+
+    /// This run was not one (it printed its help or version, or its
+    /// arguments were refused): the record is left, or put back, as the
+    /// last run left it.
+    pub(crate) fn discard(self) -> std::io::Result<()> {
+        if !self.started {
+            return Ok(());
+        }
+        match &self.before {
+            Some(bytes) => durable::replace(&self.path, bytes, true),
+            None => match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        }
     }
 
     fn write(&self, sync: bool) -> std::io::Result<()> {
@@ -638,6 +698,37 @@ mod tests {
             (p.state(), p.consecutive_crashes()),
             (ExecutionState::Crashed, 0)
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_run_that_was_not_one_leaves_the_record_as_it_was() {
+        let dir = tempfile_dir("discard");
+        // No record yet: opened and discarded, there is still none.
+        let (j, _) = Journal::open(&dir, "t").unwrap();
+        j.discard().unwrap();
+        assert!(!dir.join("t.run").exists());
+        // Started, then discarded: removed again.
+        let (j, _) = begin(&dir);
+        assert!(dir.join("t.run").exists());
+        j.discard().unwrap();
+        assert!(!dir.join("t.run").exists());
+        // A stopped run, then a refused one: the next start sees the stop.
+        let (mut j, _) = begin(&dir);
+        j.end(
+            ExitReason::Stopped {
+                reason: CancellationReason::StopRequested,
+            },
+            0,
+            false,
+        )
+        .unwrap();
+        let recorded = std::fs::read(dir.join("t.run")).unwrap();
+        let (j, _) = begin(&dir);
+        j.discard().unwrap();
+        assert_eq!(std::fs::read(dir.join("t.run")).unwrap(), recorded);
+        let (_, p) = begin(&dir);
+        assert_eq!(p.state(), ExecutionState::ClosedByUser);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,10 +1,12 @@
 //! `TaskInstance`: what a task function is given, as a Windows
 //! background task is given its `IBackgroundTaskInstance`.
 
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bgapp_manifest::{ListenAddress, TaskManifest, Trigger};
 use tokio::sync::{broadcast, watch};
@@ -59,7 +61,11 @@ pub(crate) struct Shared {
     pub heartbeat: watch::Sender<Instant>,
     pub health: Mutex<Option<HealthCheck>>,
     pub passed_fds: Mutex<PassedFds>,
-    pub args: Vec<String>,
+    /// The command line the task is given: the binary's name, then the
+    /// task's arguments.
+    pub argv: Vec<String>,
+    /// Whether the task said it is ready (`TaskInstance::ready`).
+    pub ready: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -70,7 +76,7 @@ impl Shared {
         previous: PreviousExecution,
         state: StateStore,
         passed_fds: PassedFds,
-        args: Vec<String>,
+        argv: Vec<String>,
     ) -> Arc<Shared> {
         Arc::new(Shared {
             manifest,
@@ -85,7 +91,8 @@ impl Shared {
             heartbeat: watch::Sender::new(Instant::now()),
             health: Mutex::new(None),
             passed_fds: Mutex::new(passed_fds),
-            args,
+            argv,
+            ready: watch::Sender::new(false),
         })
     }
 }
@@ -125,9 +132,94 @@ impl TaskInstance {
         &self.shared.manifest
     }
 
-    /// Arguments after the task name on the command line.
+    /// The task's arguments: the command line after the binary's name, and
+    /// after the task's name if it was given (see the crate docs on the
+    /// command line).
     pub fn args(&self) -> &[String] {
-        &self.shared.args
+        &self.shared.argv[1..]
+    }
+
+    /// The binary's name followed by [`args`](Self::args): what a command
+    /// line parser expects, as `clap`'s `Command::try_get_matches_from`:
+    ///
+    /// ```ignore
+    /// let matches = cli().try_get_matches_from(task.argv())?;
+    /// ```
+    ///
+    /// Use the `try_` parsers (not `get_matches`, which exits the process)
+    /// and `?`: with bgapp's `clap` feature, a `clap::Error` ends the run
+    /// as [`Usage`](crate::Usage) does (help and version on stdout, exit 0;
+    /// an error on stderr, exit 2), with no run record.
+    pub fn argv(&self) -> &[String] {
+        &self.shared.argv
+    }
+
+    /// Parses the task's command line with a `clap` derive parser: help,
+    /// version and errors become a [`Usage`](crate::Usage), which ends the
+    /// run with status 0 (help, version) or 2 (error) and no run record.
+    ///
+    /// ```ignore
+    /// #[derive(clap::Parser)]
+    /// #[command(version)]
+    /// struct Cli { #[arg(short, long, default_value_t = 9586)] port: u16 }
+    ///
+    /// let cli: Cli = task.parse_args()?;
+    /// ```
+    #[cfg(feature = "clap")]
+    pub fn parse_args<C: clap::Parser>(&self) -> Result<C, crate::Usage> {
+        Ok(C::try_parse_from(self.argv())?)
+    }
+
+    /// Says the task is ready: with `ready = "explicit"` in the attribute,
+    /// `READY=1` is sent now (systemd's `systemctl start` returns, and
+    /// units ordered after the task start), not when the function starts.
+    /// Call it once the socket is bound and the configuration read. A
+    /// task with explicit readiness that ends before calling it fails its
+    /// start. Without the option, it does nothing.
+    pub fn ready(&self) {
+        self.shared
+            .ready
+            .send_if_modified(|ready| !std::mem::replace(ready, true));
+    }
+
+    /// A future that completes when the task is asked to stop: the
+    /// graceful-shutdown signal of a server framework. `'static` and
+    /// `Send`, so it can be given away:
+    ///
+    /// ```ignore
+    /// axum::serve(listener, app).with_graceful_shutdown(task.shutdown()).await?;
+    /// ```
+    ///
+    /// Also hyper's `GracefulShutdown` (`select!` on it, then
+    /// `graceful.shutdown()`), or actix-web's `ServerHandle::stop(true)`
+    /// from a spawned task that awaits it.
+    pub fn shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
+        let task = self.clone();
+        async move {
+            task.cancelled().await;
+        }
+    }
+
+    /// Runs `work` (a server's graceful shutdown, requests in flight) to its
+    /// end, but not past the stop deadline: `Some(output)` if it finished,
+    /// `None` if the deadline came first and the work was dropped. Until a
+    /// stop is requested there is no deadline.
+    ///
+    /// It gives up a little before the deadline (a tenth of `stop_timeout`,
+    /// at most 100 ms), so that the task can still return, log what was
+    /// abandoned, and end with a recorded stop rather than a missed
+    /// deadline (exit status 3).
+    pub async fn drain<F: Future>(&self, work: F) -> Option<F::Output> {
+        let margin = (self.shared.manifest.stop_timeout() / 10).min(Duration::from_millis(100));
+        let deadline = async {
+            let stop = self.cancelled().await;
+            tokio::time::sleep_until(stop.deadline() - margin).await;
+        };
+        tokio::select! {
+            biased;
+            out = work => Some(out),
+            () = deadline => None,
+        }
     }
 
     /// Keeps the process alive after the function returns, until the
@@ -253,6 +345,69 @@ impl TaskInstance {
             .and_then(|a| a.bind_addr())
             .ok_or_else(|| io::Error::other(format!("`{listen}` is not a TCP address")))?;
         bind_tcp(addr)
+    }
+}
+
+impl TaskInstance {
+    /// A TCP listener that follows the daemon's own configuration: the
+    /// socket the supervisor passed (socket activation, where the unit's
+    /// `ListenStream=` chose the address), or, when none was passed, `addr`
+    /// bound here: the address from the daemon's `--address`/`--port`.
+    ///
+    /// ```ignore
+    /// let listener = task.tcp_listener_or((cli.address, cli.port))?;
+    /// ```
+    pub fn tcp_listener_or(
+        &self,
+        addr: impl std::net::ToSocketAddrs,
+    ) -> io::Result<tokio::net::TcpListener> {
+        if let Some(l) = self.take_listener(false)? {
+            let Listener::Tcp(l) = l else { unreachable!() };
+            return Ok(l);
+        }
+        let mut last = None;
+        for addr in addr.to_socket_addrs()? {
+            match bind_tcp(addr) {
+                Ok(l) => return Ok(l),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no address to listen on")))
+    }
+
+    /// A Unix-socket listener: the socket the supervisor passed, or `path`
+    /// bound here. A socket file left at `path` by an earlier run is
+    /// removed first; any other file there is an error.
+    pub fn unix_listener_or(&self, path: impl AsRef<Path>) -> io::Result<tokio::net::UnixListener> {
+        if let Some(l) = self.take_listener(true)? {
+            let Listener::Unix(l) = l else { unreachable!() };
+            return Ok(l);
+        }
+        let path = path.as_ref();
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.file_type().is_socket() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("`{}` exists and is not a socket", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        tokio::net::UnixListener::bind(path)
+    }
+
+    /// Takes the first passed socket of the family (`unix` or not); the
+    /// others stay for later calls.
+    fn take_listener(&self, unix: bool) -> io::Result<Option<Listener>> {
+        let mut fds = self.shared.passed_fds.lock().unwrap();
+        for i in 0..fds.len() {
+            if (socket_family(&fds[i].0)? == libc::AF_UNIX) == unix {
+                let (fd, _) = fds.remove(i);
+                return listener_from_fd(fd).map(Some);
+            }
+        }
+        Ok(None)
     }
 }
 

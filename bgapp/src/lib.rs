@@ -54,14 +54,14 @@ pub mod testing;
 
 pub use bgapp_macros::background_task;
 pub use bgapp_manifest::exit;
-pub use bgapp_manifest::{Restart, Schedule, TaskManifest, Trigger};
+pub use bgapp_manifest::{Readiness, Restart, Schedule, TaskManifest, Trigger};
 
 pub use activation::Activation;
 pub use cancel::{Cancellation, CancellationReason};
 pub use deferral::Deferral;
 pub use execution::{ExecutionState, ExitReason, PreviousExecution};
 pub use instance::{LifecycleEvent, LifecycleEvents, Listener, TaskInstance};
-pub use outcome::{FetchResult, Permanent, TaskReturn};
+pub use outcome::{FetchResult, Permanent, TaskReturn, Usage};
 pub use process::run;
 pub use state::{StateError, StateStore, Trust};
 
@@ -72,7 +72,7 @@ pub mod __private {
     pub use crate::lifecycle::TaskFuture;
     pub use crate::outcome::{Returned, TaskReturn};
     pub use crate::process::run_process;
-    pub use crate::registry::{TaskEntry, TASKS};
-    pub use bgapp_manifest::PathCondition;
+    pub use crate::registry::{Runtime, TaskEntry, TASKS};
+    pub use bgapp_manifest::{PathCondition, Readiness};
     pub use linkme;
 }

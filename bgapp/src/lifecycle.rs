@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bgapp_manifest::{exit, TaskManifest};
+use bgapp_manifest::{exit, Readiness, TaskManifest};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
@@ -76,7 +76,8 @@ pub(crate) struct Setup {
     pub notifier: Notifier,
     pub activation: Activation,
     pub fds: PassedFds,
-    pub args: Vec<String>,
+    /// The binary's name, then the task's arguments.
+    pub argv: Vec<String>,
     /// The watchdog interval the supervisor enforces, if any.
     pub watchdog: Option<Duration>,
 }
@@ -126,12 +127,12 @@ async fn run_boxed(
         notifier,
         activation,
         fds,
-        args,
+        argv,
         watchdog,
     } = setup;
     let name = manifest.name.clone();
     let (journal, previous) = match std::fs::create_dir_all(&dir)
-        .and_then(|()| Journal::begin(&dir, &name))
+        .and_then(|()| Journal::open(&dir, &name))
     {
         Ok((j, p)) => (Some(j), p),
         Err(e) => {
@@ -160,7 +161,7 @@ async fn run_boxed(
         previous,
         store.clone(),
         fds,
-        args,
+        argv,
     );
     // Shutdown, sleep and wake, from the control channel or the system
     // bus, then SIGTERM and SIGINT. Signals are forwarded on this thread,
@@ -178,28 +179,39 @@ async fn run_boxed(
             None => std::future::pending().await,
         }
     };
+    let mut journal = journal;
+    // The run's start is written once the run is one: after the first poll
+    // of the task's function, unless that poll ended it with a `Usage`.
+    let mut start = || {
+        if let Some(Err(e)) = journal.as_mut().map(Journal::start) {
+            tracing::warn!("cannot record the start of task `{name}`: {e}");
+        }
+    };
     let ended = match refused {
         Some(ended) => ended,
         None => tokio::select! {
-            ended = supervise(task, shared, control, watchdog) => ended,
+            ended = supervise(task, shared, control, watchdog, &mut start) => ended,
             never = outside => match never {},
         },
     };
     if let Some(mut journal) = journal {
         let (exit, code) = (ended.exit.clone(), ended.code);
-        let recorded = match refused_run {
-            true => journal.refused(exit, code),
-            false => journal.end(exit, code, store.saved_this_run()),
+        let recorded = match (&exit, refused_run) {
+            (ExitReason::Usage { .. }, _) => journal.discard(),
+            (_, true) => journal.refused(exit, code),
+            (_, false) => journal.end(exit, code, store.saved_this_run()),
         };
         if let Err(e) = recorded {
             tracing::warn!("cannot record how task `{name}` ended: {e}");
         }
     }
-    tracing::info!(
-        "task `{name}` exited with status {} ({})",
-        ended.code,
-        exit::describe(ended.code.into())
-    );
+    if !matches!(ended.exit, ExitReason::Usage { .. }) {
+        tracing::info!(
+            "task `{name}` exited with status {} ({})",
+            ended.code,
+            exit::describe(ended.code.into())
+        );
+    }
     Finished {
         ended,
         previous: previous_state,
@@ -230,16 +242,36 @@ fn crash_loop(
     })
 }
 
-/// Runs the task to its end.
+/// Runs the task to its end. `start` records the run's start.
+///
+/// The task's function is polled once before the run counts as started:
+/// a function that ends in that first poll (before its first `.await` that
+/// waits) with a [`crate::Usage`] (its help, its version, a bad argument)
+/// was not a run, and leaves no "started" line, no `READY=1` and no run
+/// record. Any other function is started: the record is written, the line
+/// logged, and `READY=1` sent (or, with `ready = "explicit"`, when the
+/// task calls `ready()`).
 async fn supervise(
     run: TaskFn<'_>,
     shared: Arc<Shared>,
     mut control: mpsc::UnboundedReceiver<Control>,
     watchdog: Option<Duration>,
+    start: &mut dyn FnMut(),
 ) -> Ended {
     let manifest = &shared.manifest;
     let name = manifest.name.clone();
     let stop_timeout = manifest.stop_timeout();
+    let explicit = manifest.ready == Readiness::Explicit;
+
+    let instance = TaskInstance {
+        shared: shared.clone(),
+    };
+    let mut task = CatchUnwind(run(instance));
+    let mut first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut task).poll(cx))).await;
+    if let Poll::Ready(Returned::Usage { text, code }) = first {
+        return usage(text, code);
+    }
+    start();
     tracing::info!(
         "task `{name}` started (activation: {}, previous execution: {}{})",
         shared.activation.kind(),
@@ -249,14 +281,17 @@ async fn supervise(
             n => format!(", {n} consecutive crash{}", if n == 1 { "" } else { "es" }),
         }
     );
-    shared
-        .notifier
-        .ready(&format!("running ({})", shared.activation.kind()));
+    let mut ready = shared.ready.subscribe();
+    let mut said_ready = false;
+    if !explicit || *ready.borrow_and_update() {
+        said_ready = true;
+        shared
+            .notifier
+            .ready(&format!("running ({})", shared.activation.kind()));
+    } else {
+        shared.notifier.status("starting");
+    }
 
-    let instance = TaskInstance {
-        shared: shared.clone(),
-    };
-    let mut task = CatchUnwind(run(instance));
     let mut returned = false;
     let mut deferrals = shared.deferrals.subscribe();
     let mut deadline: Option<Instant> = None;
@@ -285,9 +320,23 @@ async fn supervise(
     loop {
         tokio::select! {
             biased;
-            result = &mut task, if !returned => {
+            result = async { match std::mem::replace(&mut first, Poll::Pending) {
+                Poll::Ready(r) => r,
+                Poll::Pending => (&mut task).await,
+            } }, if !returned => {
                 returned = true;
+                // With explicit readiness, a function that ends before it
+                // said it was ready failed its start, unless it was asked
+                // to stop first or failed in its own way.
+                let result = match result {
+                    Returned::Ok if explicit && !said_ready && deadline.is_none() => Returned::Err {
+                        message: "it ended before it said it was ready (`ready = \"explicit\"` waits for `task.ready()`)".into(),
+                        permanent: false,
+                    },
+                    r => r,
+                };
                 match result {
+                    Returned::Usage { text, code } => return usage(text, code),
                     Returned::Ok => {
                         if *deferrals.borrow_and_update() == 0 {
                             return finished(&shared);
@@ -305,6 +354,17 @@ async fn supervise(
                     Returned::Panicked(message) => {
                         tracing::error!("task `{name}` panicked: {message}");
                         return Ended { exit: ExitReason::Panicked { message }, code: exit::FAILURE };
+                    }
+                }
+            }
+            Ok(()) = ready.changed(), if !said_ready => {
+                if *ready.borrow_and_update() {
+                    said_ready = true;
+                    tracing::info!("task `{name}` is ready");
+                    shared.notifier.ready(&format!("running ({})", shared.activation.kind()));
+                    if let Some(w) = watchdog.as_mut() {
+                        // systemd's watchdog counts from READY=1.
+                        w.last_ping = Instant::now();
                     }
                 }
             }
@@ -354,6 +414,19 @@ async fn supervise(
                 }
             }
         }
+    }
+}
+
+/// A run that was not one: print what the task answered, exit with `code`.
+fn usage(text: String, code: u8) -> Ended {
+    use std::io::Write as _;
+    let _ = match code {
+        0 => std::io::stdout().lock().write_all(text.as_bytes()),
+        _ => std::io::stderr().lock().write_all(text.as_bytes()),
+    };
+    Ended {
+        exit: ExitReason::Usage { code },
+        code,
     }
 }
 

@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | 0 | finished, or stopped and saved in time; a timer task found new data | under `always` |
 //! | 1 | failed: returned an error, panicked, or reported `FetchResult::Failed` | under `always`, `on-failure` |
-//! | 2 | usage error: unknown task name or argument | never |
+//! | 2 | usage error: unknown task name or argument, or [`Usage`] | never |
 //! | 3 | missed the stop deadline: work was abandoned | under `always`, `on-failure` |
 //! | 4 | permanent failure declared with [`Permanent`] | never |
 //! | 5 | a timer task found no new data (a success) | under `always` |
@@ -84,12 +84,97 @@ impl std::error::Error for Permanent {
     }
 }
 
+/// The command line was not for a run: the task printed its help or
+/// version (exit status 0), or refused its arguments (exit status 2,
+/// [`crate::exit::USAGE`], never restarted). A run that ends with it is
+/// not a run: it leaves no run record and, ended before its first `.await`,
+/// no "started" line, no `READY=1`.
+///
+/// ```
+/// # async fn f(task: bgapp::TaskInstance) -> anyhow::Result<()> {
+/// let Some(port) = task.args().first() else {
+///     return Err(bgapp::Usage::new("missing the port; write `app PORT`").into());
+/// };
+/// # Ok(()) }
+/// ```
+///
+/// With the `clap` feature, a `clap::Error` is one too: see
+/// [`TaskInstance::parse_args`](crate::TaskInstance::parse_args).
+#[derive(Debug)]
+pub struct Usage {
+    text: String,
+    code: u8,
+}
+
+impl Usage {
+    /// A usage error: printed on stderr as `error: {message}`, exit status 2.
+    pub fn new(message: impl fmt::Display) -> Self {
+        Usage {
+            text: format!("error: {message}\n"),
+            code: crate::exit::USAGE,
+        }
+    }
+
+    /// Help or version text the task answers its command line with:
+    /// printed on stdout as it is, exit status 0.
+    pub fn output(text: impl Into<String>) -> Self {
+        let mut text = text.into();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        Usage { text, code: 0 }
+    }
+
+    /// The exit status: 0 for help and version, 2 for an error.
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text.trim_end())
+    }
+}
+
+impl std::error::Error for Usage {}
+
+#[cfg(feature = "clap")]
+impl From<clap::Error> for Usage {
+    fn from(e: clap::Error) -> Self {
+        usage_of_clap(&e)
+    }
+}
+
+#[cfg(feature = "clap")]
+fn usage_of_clap(e: &clap::Error) -> Usage {
+    // clap's own rendering: `--help` and `--version` text, or the error
+    // with its usage line and `For more information, try '--help'.`
+    let code = if e.use_stderr() {
+        crate::exit::USAGE
+    } else {
+        0
+    };
+    Usage {
+        text: e.render().to_string(),
+        code,
+    }
+}
+
 /// How the task's function ended, as the runtime sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Returned {
     Ok,
-    Err { message: String, permanent: bool },
+    Err {
+        message: String,
+        permanent: bool,
+    },
     Panicked(String),
+    /// Not a run: print `text` (on stdout for status 0), exit with `code`.
+    Usage {
+        text: String,
+        code: u8,
+    },
 }
 
 /// Converts what a task function returns into [`Returned`]. Implemented for
@@ -113,13 +198,56 @@ impl<E: fmt::Display + 'static> TaskReturn for Result<(), E> {
     fn into_returned(self) -> Returned {
         match self {
             Ok(()) => Returned::Ok,
-            Err(e) => Returned::Err {
-                permanent: is_permanent(&e),
-                // `{:#}` prints anyhow's whole chain on one line.
-                message: format!("{e:#}"),
+            Err(e) => match usage(&e) {
+                Some(u) => Returned::Usage {
+                    text: u.text,
+                    code: u.code,
+                },
+                None => Returned::Err {
+                    permanent: is_permanent(&e),
+                    // `{:#}` prints anyhow's whole chain on one line.
+                    message: format!("{e:#}"),
+                },
             },
         }
     }
+}
+
+/// The [`Usage`] (or, with the `clap` feature, the `clap::Error`) an error
+/// is or wraps.
+fn usage<E: 'static>(e: &E) -> Option<Usage> {
+    fn of(e: &(dyn std::error::Error + 'static)) -> Option<Usage> {
+        if let Some(u) = e.downcast_ref::<Usage>() {
+            return Some(Usage {
+                text: u.text.clone(),
+                code: u.code,
+            });
+        }
+        #[cfg(feature = "clap")]
+        if let Some(c) = e.downcast_ref::<clap::Error>() {
+            return Some(usage_of_clap(c));
+        }
+        None
+    }
+    let any = e as &dyn std::any::Any;
+    if let Some(u) = any.downcast_ref::<Usage>() {
+        return of(u);
+    }
+    #[cfg(feature = "clap")]
+    if let Some(c) = any.downcast_ref::<clap::Error>() {
+        return of(c);
+    }
+    #[cfg(feature = "anyhow")]
+    if let Some(e) = any.downcast_ref::<anyhow::Error>() {
+        return e.chain().find_map(of);
+    }
+    if let Some(e) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>() {
+        return of(&**e);
+    }
+    if let Some(e) = any.downcast_ref::<Box<dyn std::error::Error>>() {
+        return of(&**e);
+    }
+    None
 }
 
 fn is_permanent<E: 'static>(e: &E) -> bool {
@@ -161,6 +289,21 @@ mod tests {
             Returned::Err {
                 message: "starting: no config".into(),
                 permanent: true
+            }
+        );
+        let e: anyhow::Error = Usage::new("unknown option `-x`").into();
+        assert_eq!(
+            Err::<(), _>(e).into_returned(),
+            Returned::Usage {
+                text: "error: unknown option `-x`\n".into(),
+                code: 2
+            }
+        );
+        assert_eq!(
+            Err::<(), _>(Usage::output("app 1.0")).into_returned(),
+            Returned::Usage {
+                text: "app 1.0\n".into(),
+                code: 0
             }
         );
         let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Permanent::new("x"));

@@ -4,7 +4,10 @@
 //! it decided.
 //!
 //! Command line: `<binary> [TASK] [ARGS...]`. With one task, or a task on
-//! `main`, the task name may be left out. `--list` prints the tasks.
+//! `main`, the task name may be left out, and every argument that is not a
+//! task's name goes to that task: the daemon keeps its own command line
+//! (`app -p 9586`, `app --version`). bgapp's own flags are `--bgapp-list`
+//! and `--bgapp-help`; see [`invocation`].
 
 use std::process::ExitCode;
 
@@ -14,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::activation;
 use crate::lifecycle::{self, Host, Setup};
 use crate::notify::Notifier;
-use crate::registry::{self, TaskEntry};
+use crate::registry::{self, Runtime, TaskEntry};
 use crate::state;
 use crate::system::{Signals, System};
 
@@ -31,9 +34,72 @@ pub fn run() -> ExitCode {
     run_process(None)
 }
 
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Invocation<'a> {
+    /// Run the task at this index with these arguments.
+    Run(usize, &'a [String]),
+    /// `--bgapp-list`: each task and its trigger.
+    List,
+    /// `--bgapp-help`: bgapp's usage and the tasks.
+    Help,
+    Error(String),
+}
+
+/// Reads the command line (without the binary's name) against the tasks,
+/// `default` the index of the default task: the task on `main`, or the
+/// only one.
+///
+/// - `--bgapp-list` and `--bgapp-help` are bgapp's, always.
+/// - A first argument that names a task runs that task with the rest.
+/// - With a default task, anything else (`-p 9586`, `--version`,
+///   `--help`, nothing) is the default task's command line, whole; a
+///   leading `--` is dropped, so `app -- other` passes `other` to it even
+///   when a task is named `other`.
+/// - Without one, `--list`, `--help` and `-h` are bgapp's too (no task
+///   could own them), and anything else is a usage error.
+fn invocation<'a>(names: &[&str], default: Option<usize>, args: &'a [String]) -> Invocation<'a> {
+    let first = args.first().map(String::as_str);
+    match (first, default) {
+        (Some("--bgapp-list"), _) => Invocation::List,
+        (Some("--bgapp-help"), _) => Invocation::Help,
+        (Some("--"), Some(d)) => Invocation::Run(d, &args[1..]),
+        (Some(name), _) if names.contains(&name) => {
+            let i = names.iter().position(|n| *n == name).unwrap_or_default();
+            Invocation::Run(i, &args[1..])
+        }
+        (_, Some(d)) => Invocation::Run(d, args),
+        (Some("--list"), None) => Invocation::List,
+        (Some("--help" | "-h"), None) => Invocation::Help,
+        (None | Some("--"), None) => Invocation::Error(format!(
+            "this binary has several tasks; name one: {}",
+            names_list(names)
+        )),
+        (Some(flag), None) if flag.starts_with('-') => Invocation::Error(format!(
+            "unknown option `{flag}`; name a task first ({}), or try `--bgapp-help`",
+            names_list(names)
+        )),
+        (Some(name), None) => Invocation::Error(format!(
+            "no task named `{name}` in this binary; it has {}",
+            names_list(names)
+        )),
+    }
+}
+
+fn names_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[doc(hidden)]
 pub fn run_process(default: Option<&'static str>) -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut argv: Vec<String> = std::env::args().collect();
+    if argv.is_empty() {
+        argv.push(String::from("app"));
+    }
     let tasks = match registry::load() {
         Ok(t) => t,
         Err(msg) => return usage_error(&msg),
@@ -43,43 +109,45 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
             "this binary has no tasks; mark an `async fn` with `#[bgapp::background_task]`",
         );
     }
-    let (task, rest) = match args.first().map(String::as_str) {
-        Some("--list") => {
+    let names: Vec<&str> = tasks.iter().map(|(m, _)| m.name.as_str()).collect();
+    let default_index = match default {
+        Some(name) => names.iter().position(|n| *n == name),
+        None if tasks.len() == 1 => Some(0),
+        None => None,
+    };
+    let (task, rest) = match invocation(&names, default_index, &argv[1..]) {
+        Invocation::Run(i, rest) => (&tasks[i], rest),
+        Invocation::List => {
             for (m, _) in &tasks {
                 println!("{}\t{}", m.name, m.trigger.kind());
             }
             return ExitCode::SUCCESS;
         }
-        Some("--help" | "-h") => {
-            print_help(&tasks);
+        Invocation::Help => {
+            print_help(&tasks, default_index.is_some());
             return ExitCode::SUCCESS;
         }
-        Some("--") => match default_task(&tasks, default) {
-            Some(t) => (t, args[1..].to_vec()),
-            None => return usage_error(&missing_task_message(&tasks)),
-        },
-        Some(name) if !name.starts_with('-') => match tasks.iter().find(|(m, _)| m.name == name) {
-            Some(t) => (t, args[1..].to_vec()),
-            None => {
-                return usage_error(&format!(
-                    "no task named `{name}` in this binary; it has {}",
-                    names(&tasks)
-                ))
-            }
-        },
-        Some(flag) => return usage_error(&format!("unknown option `{flag}`; try `--help`")),
-        None => match default_task(&tasks, default) {
-            Some(t) => (t, Vec::new()),
-            None => return usage_error(&missing_task_message(&tasks)),
-        },
+        Invocation::Error(msg) => return usage_error(&msg),
     };
-    crate::log::install();
+    let task_argv: Vec<String> = std::iter::once(argv[0].clone())
+        .chain(rest.iter().cloned())
+        .collect();
+    if !task.1.app_log {
+        crate::log::install();
+    }
     // Before the runtime starts threads: this edits the environment.
     let mut system = System::from_env();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = match task.1.runtime {
+        Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        Runtime::MultiThread(threads) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = threads {
+                b.worker_threads(n);
+            }
+            b
+        }
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");
@@ -106,7 +174,7 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
         notifier: Notifier::from_env(),
         activation,
         fds,
-        args: rest,
+        argv: task_argv,
         watchdog: sd_notify::watchdog_enabled(),
         manifest,
     };
@@ -122,37 +190,15 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
     ExitCode::from(finished.ended.code)
 }
 
-fn default_task<'a>(
-    tasks: &'a [(TaskManifest, &'static TaskEntry)],
-    default: Option<&str>,
-) -> Option<&'a (TaskManifest, &'static TaskEntry)> {
-    match default {
-        Some(name) => tasks.iter().find(|(m, _)| m.name == name),
-        None if tasks.len() == 1 => tasks.first(),
-        None => None,
-    }
-}
-
-fn names(tasks: &[(TaskManifest, &'static TaskEntry)]) -> String {
-    tasks
-        .iter()
-        .map(|(m, _)| format!("`{}`", m.name))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn missing_task_message(tasks: &[(TaskManifest, &'static TaskEntry)]) -> String {
-    format!("this binary has several tasks; name one: {}", names(tasks))
-}
-
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(exit::USAGE)
 }
 
-fn print_help(tasks: &[(TaskManifest, &'static TaskEntry)]) {
+fn print_help(tasks: &[(TaskManifest, &'static TaskEntry)], has_default: bool) {
     let bin = std::env::args().next().unwrap_or_else(|| "app".into());
-    println!("Usage: {bin} [TASK] [ARGS...]\n\nTasks:");
+    let task = if has_default { "[TASK]" } else { "TASK" };
+    println!("Usage: {bin} {task} [ARGS...]\n\nTasks:");
     for (m, _) in tasks {
         println!(
             "  {:<20} {} ({})",
@@ -161,5 +207,82 @@ fn print_help(tasks: &[(TaskManifest, &'static TaskEntry)]) {
             m.trigger.kind()
         );
     }
-    println!("\nOptions:\n  --list   print each task and its trigger\n  -h, --help");
+    println!("\nOptions:\n  --bgapp-list   print each task and its trigger\n  --bgapp-help   print this help");
+    if has_default {
+        println!("\nEvery other argument goes to the task (the default task when none is named).");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{invocation, Invocation};
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_default_task_keeps_its_command_line() {
+        let names = ["exporter", "other"];
+        let a = args(&["-p", "9586"]);
+        assert_eq!(invocation(&names, Some(0), &a), Invocation::Run(0, &a[..]));
+        for flag in ["--version", "--help", "-h", "--list", "-a", "serve"] {
+            let a = args(&[flag]);
+            assert_eq!(
+                invocation(&names, Some(0), &a),
+                Invocation::Run(0, &a[..]),
+                "{flag}"
+            );
+        }
+        let a = args(&[]);
+        assert_eq!(invocation(&names, Some(0), &a), Invocation::Run(0, &a[..]));
+        // A task's name selects it; its own arguments follow.
+        let a = args(&["other", "-v"]);
+        assert_eq!(invocation(&names, Some(0), &a), Invocation::Run(1, &a[1..]));
+        let a = args(&["exporter", "-p", "1"]);
+        assert_eq!(invocation(&names, Some(0), &a), Invocation::Run(0, &a[1..]));
+        // `--` passes even a task's name to the default task.
+        let a = args(&["--", "other"]);
+        assert_eq!(invocation(&names, Some(0), &a), Invocation::Run(0, &a[1..]));
+        // bgapp's own flags cannot collide.
+        assert_eq!(
+            invocation(&names, Some(0), &args(&["--bgapp-list"])),
+            Invocation::List
+        );
+        assert_eq!(
+            invocation(&names, Some(0), &args(&["--bgapp-help"])),
+            Invocation::Help
+        );
+    }
+
+    #[test]
+    fn without_a_default_task_the_first_argument_names_one() {
+        let names = ["a", "b"];
+        let a = args(&["b", "--help"]);
+        assert_eq!(invocation(&names, None, &a), Invocation::Run(1, &a[1..]));
+        assert_eq!(
+            invocation(&names, None, &args(&["--list"])),
+            Invocation::List
+        );
+        assert_eq!(
+            invocation(&names, None, &args(&["--help"])),
+            Invocation::Help
+        );
+        assert_eq!(invocation(&names, None, &args(&["-h"])), Invocation::Help);
+        let Invocation::Error(e) = invocation(&names, None, &args(&["-p", "1"])) else {
+            panic!("an option before a task name is refused")
+        };
+        assert_eq!(
+            e,
+            "unknown option `-p`; name a task first (`a`, `b`), or try `--bgapp-help`"
+        );
+        let Invocation::Error(e) = invocation(&names, None, &args(&["c"])) else {
+            panic!("an unknown task is refused")
+        };
+        assert_eq!(e, "no task named `c` in this binary; it has `a`, `b`");
+        assert!(matches!(
+            invocation(&names, None, &args(&[])),
+            Invocation::Error(_)
+        ));
+    }
 }

@@ -16,6 +16,20 @@ pub struct TaskEntry {
     pub manifest: &'static [u8],
     pub load: fn() -> TaskManifest,
     pub run: fn(TaskInstance) -> TaskFuture,
+    /// The tokio runtime the process entry builds for the task.
+    pub runtime: Runtime,
+    /// `log = "app"`: the app installs its own `tracing` subscriber.
+    pub app_log: bool,
+}
+
+/// The attribute's `runtime` and `worker_threads`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// tokio's multi-thread runtime, with this many workers (tokio's
+    /// default, one per core, when `None`).
+    MultiThread(Option<usize>),
+    /// Everything on the main thread.
+    CurrentThread,
 }
 
 /// The tasks of this binary, decoded and checked.

@@ -122,6 +122,7 @@ impl TestDriver {
                 stop_timeout_ms: DEFAULT_STOP_TIMEOUT.as_millis() as u64,
                 time_limit_ms: None,
                 watchdog_ms: None,
+                ready: Default::default(),
             });
         Self::with_manifest(manifest)
     }
@@ -209,7 +210,9 @@ impl TestDriver {
             notifier: Notifier::Recorder(notes.clone()),
             activation: self.activation.clone(),
             fds: Vec::new(),
-            args: self.args.clone(),
+            argv: std::iter::once(self.manifest.name.clone())
+                .chain(self.args.iter().cloned())
+                .collect(),
             // As systemd and `cargo bgapp run` pass it.
             watchdog: self.manifest.watchdog(),
         };

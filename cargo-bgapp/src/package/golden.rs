@@ -42,6 +42,7 @@ fn task(name: &str, trigger: Trigger) -> TaskManifest {
         stop_timeout_ms: 5_000,
         time_limit_ms: None,
         watchdog_ms: None,
+        ready: Default::default(),
     }
 }
 
