@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub argv: Vec<String>,
     /// Whether the task said it is ready (`TaskInstance::ready`).
     pub ready: watch::Sender<bool>,
+    /// Whether the task set its own `STATUS=`.
+    pub status_set: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -93,6 +95,7 @@ impl Shared {
             passed_fds: Mutex::new(passed_fds),
             argv,
             ready: watch::Sender::new(false),
+            status_set: Default::default(),
         })
     }
 }
@@ -262,6 +265,9 @@ impl TaskInstance {
     pub fn set_status(&self, status: impl Into<String>) {
         let status = status.into();
         tracing::debug!(task = %self.name(), "status: {status}");
+        self.shared
+            .status_set
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.shared.notifier.status(&status);
     }
 
@@ -304,6 +310,9 @@ impl TaskInstance {
     pub fn report(&self, result: FetchResult) {
         *self.shared.report.lock().unwrap() = Some(result);
         tracing::info!(task = %self.name(), "fetch result: {result}");
+        self.shared
+            .status_set
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.shared
             .notifier
             .status(&format!("last fetch: {result}"));

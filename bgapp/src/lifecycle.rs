@@ -283,12 +283,16 @@ async fn supervise(
     );
     let mut ready = shared.ready.subscribe();
     let mut said_ready = false;
+    // The task's own `STATUS=`, if its first poll set one, stays.
+    let say_ready = |shared: &Shared| {
+        let status = format!("running ({})", shared.activation.kind());
+        let own = shared.status_set.load(std::sync::atomic::Ordering::Relaxed);
+        shared.notifier.ready((!own).then_some(status.as_str()));
+    };
     if !explicit || *ready.borrow_and_update() {
         said_ready = true;
-        shared
-            .notifier
-            .ready(&format!("running ({})", shared.activation.kind()));
-    } else {
+        say_ready(&shared);
+    } else if !shared.status_set.load(std::sync::atomic::Ordering::Relaxed) {
         shared.notifier.status("starting");
     }
 
@@ -361,7 +365,7 @@ async fn supervise(
                 if *ready.borrow_and_update() {
                     said_ready = true;
                     tracing::info!("task `{name}` is ready");
-                    shared.notifier.ready(&format!("running ({})", shared.activation.kind()));
+                    say_ready(&shared);
                     if let Some(w) = watchdog.as_mut() {
                         // systemd's watchdog counts from READY=1.
                         w.last_ping = Instant::now();

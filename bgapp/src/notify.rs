@@ -40,8 +40,11 @@ impl Notifier {
         }
     }
 
-    pub(crate) fn ready(&self, status: &str) {
-        self.send(&[NotifyState::Ready, NotifyState::Status(status)]);
+    pub(crate) fn ready(&self, status: Option<&str>) {
+        match status {
+            Some(status) => self.send(&[NotifyState::Ready, NotifyState::Status(status)]),
+            None => self.send(&[NotifyState::Ready]),
+        }
     }
 
     pub(crate) fn status(&self, status: &str) {
