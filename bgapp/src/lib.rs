@@ -43,7 +43,7 @@ mod durable;
 mod execution;
 mod instance;
 mod lifecycle;
-mod log;
+pub mod log;
 mod notify;
 mod outcome;
 mod process;

@@ -1,40 +1,260 @@
-//! A small `tracing` subscriber for the runtime and the task: one line per
-//! event on stderr. Under journald (`JOURNAL_STREAM` names our stderr) each
-//! line starts with its syslog priority (`<6>`), which journald turns into
-//! the entry's priority; elsewhere the level is written out. The level comes
-//! from `BGAPP_LOG` (`error`, `warn`, `info`, `debug`, `trace`, `off`),
-//! `info` by default. A subscriber the app installed first is kept.
+//! bgapp's logger: one line per event on stderr, for `tracing` events and
+//! `log` records alike. Under journald (`JOURNAL_STREAM` names our stderr)
+//! each line starts with its syslog priority (`<3>` error, `<4>` warn,
+//! `<6>` info, `<7>` debug and trace, as sd-daemon(3) describes), which
+//! journald turns into the entry's priority; elsewhere the level is
+//! written out.
+//!
+//! What is logged is chosen by a filter in `tracing`'s directive syntax:
+//! `info`, `warn,my_app=debug`, `info,hyper=warn,h2=off`: a default level
+//! and levels per target (a module path: `hyper` covers `hyper::proto`).
+//! It comes from `BGAPP_LOG` (`info` when unset), or from the app, which
+//! may set it from its own `-v` with [`set_filter`] at any time.
+//!
+//! A global `tracing` subscriber the app installed before the runtime
+//! starts (or, with `log = "app"` in the attribute, at the top of its
+//! task) is kept; bgapp's lifecycle lines then go through it. A `log`
+//! logger the app installed (env_logger) is kept likewise.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::subscriber::Interest;
 use tracing_core::{Event, Level, LevelFilter, Metadata, Subscriber};
 
+/// What is logged: a default level and levels per target, most specific
+/// target first.
+struct Filter {
+    default: LevelFilter,
+    targets: Vec<(String, LevelFilter)>,
+}
+
+impl Filter {
+    fn level(&self, target: &str) -> LevelFilter {
+        for (prefix, level) in &self.targets {
+            let under = target
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"));
+            if under {
+                return *level;
+            }
+        }
+        self.default
+    }
+
+    fn max(&self) -> LevelFilter {
+        self.targets
+            .iter()
+            .map(|(_, l)| *l)
+            .fold(self.default, LevelFilter::max)
+    }
+}
+
+static FILTER: RwLock<Filter> = RwLock::new(Filter {
+    default: LevelFilter::INFO,
+    targets: Vec::new(),
+});
+
+/// Whether the app set the filter (so `BGAPP_LOG` does not replace it).
+static SET_BY_APP: AtomicBool = AtomicBool::new(false);
+
+/// A filter directive that does not parse, from [`set_filter`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterError(String);
+
+impl std::fmt::Display for FilterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+fn parse_level(text: &str) -> Option<LevelFilter> {
+    Some(match text.to_ascii_lowercase().as_str() {
+        "off" => LevelFilter::OFF,
+        "error" => LevelFilter::ERROR,
+        "warn" => LevelFilter::WARN,
+        "info" => LevelFilter::INFO,
+        "debug" => LevelFilter::DEBUG,
+        "trace" => LevelFilter::TRACE,
+        _ => return None,
+    })
+}
+
+fn parse(spec: &str) -> Result<Filter, FilterError> {
+    let mut filter = Filter {
+        default: LevelFilter::INFO,
+        targets: Vec::new(),
+    };
+    for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let (target, level) = match directive.split_once('=') {
+            Some((t, l)) => (Some(t.trim()), parse_level(l.trim())),
+            None => match parse_level(directive) {
+                Some(l) => (None, Some(l)),
+                // A target alone: everything it logs, as env_logger reads it.
+                None => (Some(directive), Some(LevelFilter::TRACE)),
+            },
+        };
+        let valid_target =
+            |t: &str| !t.is_empty() && t.chars().all(|c| c.is_alphanumeric() || "_:-.".contains(c));
+        match (target, level) {
+            (None, Some(l)) => filter.default = l,
+            (Some(t), Some(l)) if valid_target(t) => {
+                filter.targets.retain(|(x, _)| x != t);
+                filter.targets.push((t.to_string(), l));
+            }
+            _ => {
+                return Err(FilterError(format!(
+                    "invalid log directive `{directive}`; write a level (`off`, `error`, `warn`, `info`, `debug`, `trace`) or `target=level`, like `info,hyper=warn`"
+                )))
+            }
+        }
+    }
+    // The most specific target first.
+    filter
+        .targets
+        .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+    Ok(filter)
+}
+
+/// Sets what bgapp's logger writes, in `tracing`'s directive syntax
+/// (`debug`, `info,hyper=warn`), in place of `BGAPP_LOG`; for `tracing`
+/// events and `log` records alike. Call it when the app knows (its `-v`
+/// flag, its configuration), before or after the task starts.
+///
+/// ```no_run
+/// # fn f(verbose: bool) -> Result<(), bgapp::log::FilterError> {
+/// if verbose {
+///     bgapp::log::set_filter("debug,hyper=info")?;
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// It changes nothing when the app installed its own `tracing`
+/// subscriber: filter there.
+pub fn set_filter(directives: &str) -> Result<(), FilterError> {
+    let filter = parse(directives)?;
+    SET_BY_APP.store(true, Ordering::Relaxed);
+    apply(filter);
+    Ok(())
+}
+
+fn apply(filter: Filter) {
+    let max = filter.max();
+    *FILTER.write().unwrap_or_else(|e| e.into_inner()) = filter;
+    ::log::set_max_level(match max {
+        LevelFilter::OFF => ::log::LevelFilter::Off,
+        LevelFilter::ERROR => ::log::LevelFilter::Error,
+        LevelFilter::WARN => ::log::LevelFilter::Warn,
+        LevelFilter::INFO => ::log::LevelFilter::Info,
+        LevelFilter::DEBUG => ::log::LevelFilter::Debug,
+        _ => ::log::LevelFilter::Trace,
+    });
+    // Callsites cached whether they are enabled: ask them again.
+    tracing_core::callsite::rebuild_interest_cache();
+}
+
+fn enabled(target: &str, level: Level) -> bool {
+    level
+        <= FILTER
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .level(target)
+}
+
 struct Logger {
-    max: LevelFilter,
     journald: bool,
 }
 
+/// The `log` crate's records, through the same writer.
+struct LogBridge;
+
+static JOURNALD: AtomicBool = AtomicBool::new(false);
+
+/// Installs bgapp's `tracing` subscriber and `log` logger, unless the app
+/// installed its own; reads `BGAPP_LOG` unless the app set the filter.
 pub(crate) fn install() {
-    let max = match std::env::var(bgapp_manifest::env::LOG)
-        .ok()
-        .as_deref()
-        .map(str::trim)
-    {
-        Some("off") => LevelFilter::OFF,
-        Some("error") => LevelFilter::ERROR,
-        Some("warn") => LevelFilter::WARN,
-        Some("debug") => LevelFilter::DEBUG,
-        Some("trace") => LevelFilter::TRACE,
-        _ => LevelFilter::INFO,
+    let journald = stderr_is_journal();
+    JOURNALD.store(journald, Ordering::Relaxed);
+    let mut bad = None;
+    if !SET_BY_APP.load(Ordering::Relaxed) {
+        let spec = std::env::var(bgapp_manifest::env::LOG).unwrap_or_default();
+        match parse(&spec) {
+            Ok(f) => apply(f),
+            Err(e) => {
+                apply(parse("info").expect("`info` parses"));
+                bad = Some(e);
+            }
+        }
+    }
+    let _ = tracing::subscriber::set_global_default(Logger { journald });
+    if ::log::set_logger(&LogBridge).is_ok() {
+        // `apply` set the level already; a filter set by the app before
+        // this did too.
+        let max = FILTER.read().unwrap_or_else(|e| e.into_inner()).max();
+        ::log::set_max_level(match max {
+            LevelFilter::OFF => ::log::LevelFilter::Off,
+            LevelFilter::ERROR => ::log::LevelFilter::Error,
+            LevelFilter::WARN => ::log::LevelFilter::Warn,
+            LevelFilter::INFO => ::log::LevelFilter::Info,
+            LevelFilter::DEBUG => ::log::LevelFilter::Debug,
+            _ => ::log::LevelFilter::Trace,
+        });
+    }
+    if let Some(e) = bad {
+        tracing::warn!("`{}`: {e}; logging at `info`", bgapp_manifest::env::LOG);
+    }
+}
+
+/// One line, with its priority or level, written at once.
+fn write_line(journald: bool, level: Level, message: &str) {
+    let text = if journald {
+        let prio = match level {
+            Level::ERROR => 3,
+            Level::WARN => 4,
+            Level::INFO => 6,
+            _ => 7,
+        };
+        format!("<{prio}>{message}\n")
+    } else {
+        format!("{level:>5} {message}\n")
     };
-    let logger = Logger {
-        max,
-        journald: stderr_is_journal(),
-    };
-    let _ = tracing::subscriber::set_global_default(logger);
+    // One write per line, so lines from threads do not interleave.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+impl ::log::Log for LogBridge {
+    fn enabled(&self, metadata: &::log::Metadata<'_>) -> bool {
+        enabled(metadata.target(), log_level(metadata.level()))
+    }
+
+    fn log(&self, record: &::log::Record<'_>) {
+        if ::log::Log::enabled(self, record.metadata()) {
+            let message = record.args().to_string();
+            write_line(
+                JOURNALD.load(Ordering::Relaxed),
+                log_level(record.level()),
+                &message,
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn log_level(level: ::log::Level) -> Level {
+    match level {
+        ::log::Level::Error => Level::ERROR,
+        ::log::Level::Warn => Level::WARN,
+        ::log::Level::Info => Level::INFO,
+        ::log::Level::Debug => Level::DEBUG,
+        ::log::Level::Trace => Level::TRACE,
+    }
 }
 
 fn stderr_is_journal() -> bool {
@@ -85,12 +305,19 @@ impl Visit for Line {
 }
 
 impl Subscriber for Logger {
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        match self.enabled(metadata) {
+            true => Interest::always(),
+            false => Interest::never(),
+        }
+    }
+
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        *metadata.level() <= self.max
+        enabled(metadata.target(), *metadata.level())
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(self.max)
+        Some(FILTER.read().unwrap_or_else(|e| e.into_inner()).max())
     }
 
     fn new_span(&self, _: &Attributes<'_>) -> Id {
@@ -104,20 +331,7 @@ impl Subscriber for Logger {
     fn event(&self, event: &Event<'_>) {
         let mut line = Line(String::new());
         event.record(&mut line);
-        let level = *event.metadata().level();
-        let text = if self.journald {
-            let prio = match level {
-                Level::ERROR => 3,
-                Level::WARN => 4,
-                Level::INFO => 6,
-                _ => 7,
-            };
-            format!("<{prio}>{}\n", line.0)
-        } else {
-            format!("{level:>5} {}\n", line.0)
-        };
-        // One write per line, so lines from threads do not interleave.
-        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        write_line(self.journald, *event.metadata().level(), &line.0);
     }
 
     fn enter(&self, _: &Id) {}
@@ -160,7 +374,32 @@ fn write_f64(out: &mut String, value: f64) {
 
 #[cfg(test)]
 mod tests {
-    use super::write_f64;
+    use super::{parse, write_f64, LevelFilter};
+
+    #[test]
+    fn directives_set_levels_per_target() {
+        let f = parse("warn,hyper=debug,hyper::proto=off,my_app").unwrap();
+        assert_eq!(f.level("other"), LevelFilter::WARN);
+        assert_eq!(f.level("hyper"), LevelFilter::DEBUG);
+        assert_eq!(f.level("hyper::client"), LevelFilter::DEBUG);
+        assert_eq!(f.level("hyper::proto::h1"), LevelFilter::OFF);
+        // A prefix only at a module boundary.
+        assert_eq!(f.level("hyperx"), LevelFilter::WARN);
+        assert_eq!(f.level("my_app::net"), LevelFilter::TRACE);
+        assert_eq!(f.max(), LevelFilter::TRACE);
+        let f = parse("").unwrap();
+        assert_eq!(
+            (f.level("x"), f.max()),
+            (LevelFilter::INFO, LevelFilter::INFO)
+        );
+        let f = parse(" Debug , ").unwrap();
+        assert_eq!(f.level("x"), LevelFilter::DEBUG);
+        assert_eq!(
+            parse("info,hyper=loud").err().map(|e| e.to_string()),
+            Some("invalid log directive `hyper=loud`; write a level (`off`, `error`, `warn`, `info`, `debug`, `trace`) or `target=level`, like `info,hyper=warn`".to_string())
+        );
+        assert!(parse("=info").is_err());
+    }
 
     fn f(value: f64) -> String {
         let mut s = String::new();
