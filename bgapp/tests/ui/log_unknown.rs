@@ -1,0 +1,2 @@
+#[bgapp::background_task(log = "env_logger")]
+async fn main(_task: bgapp::TaskInstance) {}
