@@ -212,7 +212,7 @@ impl TaskInstance {
     /// at most 100 ms), so that the task can still return, log what was
     /// abandoned, and end with a recorded stop rather than a missed
     /// deadline (exit status 3).
-    pub async fn drain<F: Future>(&self, work: F) -> Option<F::Output> {
+    pub async fn drain<F: std::future::IntoFuture>(&self, work: F) -> Option<F::Output> {
         let margin = (self.shared.manifest.stop_timeout() / 10).min(Duration::from_millis(100));
         let deadline = async {
             let stop = self.cancelled().await;
@@ -220,7 +220,7 @@ impl TaskInstance {
         };
         tokio::select! {
             biased;
-            out = work => Some(out),
+            out = work.into_future() => Some(out),
             () = deadline => None,
         }
     }

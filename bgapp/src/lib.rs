@@ -27,14 +27,27 @@
 //!   [`TaskInstance::previous_execution_state`], [`TaskInstance::state`],
 //!   [`TaskInstance::activation`].
 //! - **systemd.** Under systemd (`NOTIFY_SOCKET` set) the runtime sends
-//!   `READY=1` when the task starts, `STATUS=` lines, `STOPPING=1` on stop,
+//!   `READY=1` when the task starts (or, with `ready = "explicit"`, when it
+//!   calls [`TaskInstance::ready`]), `STATUS=` lines, `STOPPING=1` on stop,
 //!   and `WATCHDOG=1` while the task is alive. Elsewhere this costs nothing.
 //!
 //! ## Several tasks in one binary
 //! Every `#[background_task]` in the binary registers itself. The binary's
 //! first argument names the task to run (the generated units pass it). Put
 //! the attribute on `main` for the default task, or call [`run`] from a
-//! plain `main`.
+//! plain `main`. With a default task (or only one), every argument that is
+//! not a task's name goes to it: the daemon keeps its command line
+//! ([`TaskInstance::args`], [`TaskInstance::argv`], and with the `clap`
+//! feature [`TaskInstance::parse_args`]); a task ends a run that is not one
+//! (help, version, a usage error) with [`Usage`]. bgapp's own flags are
+//! `--bgapp-list` and `--bgapp-help`.
+//!
+//! ## Servers
+//! [`TaskInstance::tcp_listener_or`] takes the passed socket or binds the
+//! daemon's own address; [`TaskInstance::shutdown`] is the graceful-shutdown
+//! future for axum, hyper or actix; [`TaskInstance::drain`] bounds the wait
+//! for requests in flight by the stop deadline; [`TaskInstance::ready`]
+//! sends `READY=1` with `ready = "explicit"`. Logging: see [`log`].
 
 mod activation;
 mod cancel;

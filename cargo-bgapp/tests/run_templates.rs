@@ -1,4 +1,4 @@
-//! `cargo bgapp run` and `cargo bgapp trigger` on the four templates, as a
+//! `cargo bgapp run` and `cargo bgapp trigger` on the five templates, as a
 //! user runs them: the apps are scaffolded once with `cargo bgapp new` into
 //! one workspace (`<target>/tmp/run-templates`), with template variables
 //! that keep them off the machine's own ports and directories, and each
@@ -30,6 +30,7 @@ const HELLO: &str = "rtpl-hello";
 const TIMER: &str = "rtpl-timer";
 const SERVER: &str = "rtpl-server";
 const WATCHER: &str = "rtpl-watcher";
+const HTTP: &str = "rtpl-http";
 
 fn fixtures_target() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("bgapp-fixtures")
@@ -45,6 +46,8 @@ struct Apps {
     workspace: PathBuf,
     /// The server's address (`-d port=`).
     server_address: String,
+    /// The HTTP service's address (`-d port=`).
+    http_address: String,
     /// The watcher's spool directory (`-d spool_dir=`).
     spool: PathBuf,
     /// Where the watcher test writes files before renaming them into the
@@ -102,6 +105,7 @@ fn scaffold() -> Apps {
     .expect("write the workspace manifest");
     let apps = Apps {
         server_address: format!("127.0.0.1:{}", free_port()),
+        http_address: format!("127.0.0.1:{}", free_port()),
         spool: data.join("spool"),
         source: data.join("timer-source.txt"),
         staging,
@@ -134,11 +138,12 @@ fn scaffold() -> Apps {
         "watcher",
         &[format!("spool_dir={}", apps.spool.display())],
     );
+    new(HTTP, "http", &[format!("port={}", apps.http_address)]);
 
     // Build each app once, one after the other, as `cargo bgapp run -p`
     // builds it (one package, so the same features), so that the runs find
     // it built instead of waiting for each other's builds.
-    for name in [HELLO, TIMER, SERVER, WATCHER] {
+    for name in [HELLO, TIMER, SERVER, WATCHER, HTTP] {
         let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .args(["build", "-q", "-p", name])
             .current_dir(&apps.workspace)
@@ -536,6 +541,74 @@ fn server_is_started_by_a_connection_and_answers_it() {
     assert_eq!(status.code(), Some(0), "{status}; output:\n{text}");
     for needle in [
         format!("[{app}]  INFO stopping (stop-requested): "),
+        format!("Stopped {app}: status 0 (finished) after "),
+        "Finished every task stopped".to_string(),
+    ] {
+        assert!(text.contains(&needle), "`{needle}` not in:\n{text}");
+    }
+    assert_no_process_left(app);
+}
+
+/// `GET path` on a connection of its own (HTTP/1.1, `Connection: close`):
+/// the whole response.
+fn http_get(address: &str, path: &str) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(LINE))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+#[test]
+fn http_is_started_by_a_request_and_answers_one_in_flight_at_stop_whole() {
+    let app = HTTP;
+    let apps = fresh(app);
+    let mut cmd = cargo_bgapp(&apps.workspace);
+    cmd.args(["run", "-p", app])
+        // The service's debug line says when a request is in flight.
+        .env("BGAPP_LOG", "info,rtpl_http=debug");
+    let mut run = Run {
+        app,
+        run: harness::Run::spawn(
+            cmd,
+            &format!("cargo bgapp run -p {app}"),
+            &format!("Running {app}: {app} ("),
+            FIRST_LINE,
+        ),
+        running_at: Instant::now(),
+    };
+    assert_eq!(run.count(&format!("Started {app}")), 0, "{}", run.text());
+
+    let health = http_get(&apps.http_address, "/health")
+        .unwrap_or_else(|e| panic!("no answer ({e}); output:\n{}", run.text()));
+    assert!(health.starts_with("HTTP/1.1 200 OK\r\n"), "{health}");
+    assert!(health.ends_with("\r\n\r\nok\n"), "{health}");
+    run.wait_for(&format!("Started {app} (socket, pid "), LINE);
+    run.wait_for(
+        &format!("[{app}]  INFO listening on {}", apps.http_address),
+        LINE,
+    );
+
+    // Ctrl-C while a request is in flight: it is answered whole, then the
+    // service ends cleanly.
+    let address = apps.http_address.clone();
+    let in_flight = std::thread::spawn(move || http_get(&address, "/work/1500"));
+    run.wait_for(&format!("[{app}] DEBUG working 1500 ms"), LINE);
+    run.interrupt();
+    let answer = in_flight
+        .join()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("no answer ({e}); output:\n{}", run.text()));
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nworked 1500 ms\n"), "{answer}");
+    let (status, text) = run.wait_exit(LINE);
+    assert_eq!(status.code(), Some(0), "{status}; output:\n{text}");
+    for needle in [
         format!("Stopped {app}: status 0 (finished) after "),
         "Finished every task stopped".to_string(),
     ] {

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 mod support;
 
-const TEMPLATES: [&str; 4] = ["hello", "server", "timer", "watcher"];
+const TEMPLATES: [&str; 5] = ["hello", "http", "server", "timer", "watcher"];
 
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

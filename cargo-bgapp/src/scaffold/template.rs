@@ -555,7 +555,7 @@ mod tests {
     fn the_embedded_templates_parse() {
         let all = all().unwrap();
         let names: Vec<_> = all.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["hello", "server", "timer", "watcher"]);
+        assert_eq!(names, ["hello", "http", "server", "timer", "watcher"]);
         for t in &all {
             assert!(
                 t.files.iter().any(|(p, _)| *p == "Cargo.toml"),
