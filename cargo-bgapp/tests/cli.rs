@@ -87,7 +87,7 @@ fn every_message_reaches_stderr_in_one_write() {
     assert!(!status.success());
     assert_eq!(
         writes,
-        ["error: unknown template `nope`\n\nhelp: the templates are `hello`, `server`, `timer`, `watcher`\n"]
+        ["error: unknown template `nope`\n\nhelp: the templates are `hello`, `http`, `server`, `timer`, `watcher`\n"]
     );
     std::fs::write(root.path().join("Cargo.toml"), "[package\n").unwrap();
     let (status, writes) = stderr_writes(root.path(), &["manifest"]);

@@ -236,7 +236,7 @@ fn variables_and_description_are_set_and_escaped() {
 #[test]
 fn bad_options_write_nothing() {
     let cases: &[(&[&str], &str)] = &[
-        (&["new", "x", "-t", "nope"], "error: unknown template `nope`\n\nhelp: the templates are `hello`, `server`, `timer`, `watcher`\n"),
+        (&["new", "x", "-t", "nope"], "error: unknown template `nope`\n\nhelp: the templates are `hello`, `http`, `server`, `timer`, `watcher`\n"),
         (&["new", "x", "-t", "timer", "-d", "intervall=5m"], "error: unknown variable `intervall` for template `timer`\n\nhelp: its variables are `description`, `interval`, `source`, `maintainer`, `license`\n"),
         (&["new", "x", "-t", "timer", "-d", "interval=5"], "error: invalid value `5` for `interval`: `5` has no unit; write `5s`, `5m` or `5ms`\n"),
         (&["new", "x", "-t", "server", "-d", "port=99999"], "error: invalid value `99999` for `port`: port `99999` is out of range 1..65535\n\nhelp: write a port like `8080`, or an address like `127.0.0.1:8080`\n"),
