@@ -192,8 +192,10 @@ pub(crate) fn install() {
             }
         }
     }
-    let _ = tracing::subscriber::set_global_default(Logger { journald });
-    if ::log::set_logger(&LogBridge).is_ok() {
+    // The app's own subscriber, installed first, is kept; so is its way
+    // of handling `log` records (tracing-log, or none).
+    let ours = tracing::subscriber::set_global_default(Logger { journald }).is_ok();
+    if ours && ::log::set_logger(&LogBridge).is_ok() {
         // `apply` set the level already; a filter set by the app before
         // this did too.
         let max = FILTER.read().unwrap_or_else(|e| e.into_inner()).max();
