@@ -84,13 +84,14 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
     };
 
     let runtime = match task.runtime {
-        Runtime::CurrentThread => quote!(#krate::__private::Runtime::CurrentThread),
-        Runtime::MultiThread(None) => {
-            quote!(#krate::__private::Runtime::MultiThread(::std::option::Option::None))
-        }
-        Runtime::MultiThread(Some(n)) => {
-            quote!(#krate::__private::Runtime::MultiThread(::std::option::Option::Some(#n)))
-        }
+        Runtime::CurrentThread => quote!(#krate::__private::current_thread),
+        Runtime::MultiThread(None) => quote!(#krate::__private::multi_thread),
+        Runtime::MultiThread(Some(n)) => quote!({
+            fn __bgapp_runtime() -> ::std::io::Result<#krate::__private::tokio::runtime::Runtime> {
+                #krate::__private::multi_thread_with(#n)
+            }
+            __bgapp_runtime
+        }),
     };
     let app_log = task.app_log;
 

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::activation;
 use crate::lifecycle::{self, Host, Setup};
 use crate::notify::Notifier;
-use crate::registry::{self, Runtime, TaskEntry};
+use crate::registry::{self, TaskEntry};
 use crate::state;
 use crate::system::{Signals, System};
 
@@ -137,17 +137,7 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
     }
     // Before the runtime starts threads: this edits the environment.
     let mut system = System::from_env();
-    let mut builder = match task.1.runtime {
-        Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread(),
-        Runtime::MultiThread(threads) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            if let Some(n) = threads {
-                b.worker_threads(n);
-            }
-            b
-        }
-    };
-    let runtime = match builder.enable_all().build() {
+    let runtime = match (task.1.runtime)() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");

@@ -16,20 +16,34 @@ pub struct TaskEntry {
     pub manifest: &'static [u8],
     pub load: fn() -> TaskManifest,
     pub run: fn(TaskInstance) -> TaskFuture,
-    /// The tokio runtime the process entry builds for the task.
-    pub runtime: Runtime,
+    /// Builds the tokio runtime the process entry runs the task on. A
+    /// function rather than a value, so that a binary links only the
+    /// runtime flavors its tasks ask for.
+    pub runtime: fn() -> std::io::Result<tokio::runtime::Runtime>,
     /// `log = "app"`: the app installs its own `tracing` subscriber.
     pub app_log: bool,
 }
 
-/// The attribute's `runtime` and `worker_threads`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runtime {
-    /// tokio's multi-thread runtime, with this many workers (tokio's
-    /// default, one per core, when `None`).
-    MultiThread(Option<usize>),
-    /// Everything on the main thread.
-    CurrentThread,
+/// The multi-thread runtime, tokio's default worker count: the default.
+pub fn multi_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+/// The multi-thread runtime with `n` workers (`worker_threads = n`).
+pub fn multi_thread_with(n: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(n)
+        .enable_all()
+        .build()
+}
+
+/// Everything on the main thread (`runtime = "current_thread"`).
+pub fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// The tasks of this binary, decoded and checked.
