@@ -565,6 +565,59 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
     })
 }
 
+/// The runtime options: `runtime = "current_thread"` or `"multi_thread"`,
+/// and `worker_threads = N` (a positive integer, with the multi-thread
+/// runtime only).
+fn runtime(raw: &RawArgs, errors: &mut Errors) -> Runtime {
+    const FLAVORS: &[&str] = &["multi_thread", "current_thread"];
+    let current = match &raw.runtime {
+        Some(s) if s.value == "current_thread" => true,
+        Some(s) if s.value == "multi_thread" => false,
+        Some(s) => {
+            let hint = match did_you_mean(&s.value, FLAVORS) {
+                h if h.is_empty() => format!("; expected one of {}", list_words(FLAVORS)),
+                h => h,
+            };
+            errors.push(s.span, format!("unknown runtime `{}`{hint}", s.value));
+            false
+        }
+        None => false,
+    };
+    let threads = raw.worker_threads.as_ref().and_then(|(tokens, span)| {
+        let lit = syn::parse2::<syn::LitInt>(tokens.clone()).ok();
+        match lit.as_ref().map(|l| l.base10_parse::<usize>()) {
+            Some(Ok(n)) if n > 0 && lit.as_ref().is_some_and(|l| l.suffix().is_empty()) => Some(n),
+            Some(Ok(0)) => {
+                errors.push(*span, "`worker_threads` must be at least 1");
+                None
+            }
+            _ => {
+                let text = tokens.to_string();
+                let hint = match text.trim_matches('"').parse::<usize>() {
+                    Ok(n) if n > 0 => format!("; write `worker_threads = {n}`"),
+                    _ => ", like `worker_threads = 2`".to_string(),
+                };
+                errors.push_spanned(
+                    tokens,
+                    format!("`worker_threads` takes a number of threads without quotes{hint}"),
+                );
+                None
+            }
+        }
+    });
+    match (current, threads, &raw.worker_threads) {
+        (true, _, Some((tokens, _))) => {
+            errors.push_spanned(
+                tokens,
+                "`worker_threads` needs the multi-thread runtime; `runtime = \"current_thread\"` runs every task on the main thread",
+            );
+            Runtime::CurrentThread
+        }
+        (true, _, None) => Runtime::CurrentThread,
+        (false, n, _) => Runtime::MultiThread(n),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proc_macro2::TokenStream;
@@ -714,58 +767,5 @@ mod tests {
         );
         assert_eq!(ty(parse_quote!((u8, i32))), "(u8, i32)");
         assert_eq!(ty(parse_quote!([u8; 4])), "[u8; 4]");
-    }
-}
-
-/// The runtime options: `runtime = "current_thread"` or `"multi_thread"`,
-/// and `worker_threads = N` (a positive integer, with the multi-thread
-/// runtime only).
-fn runtime(raw: &RawArgs, errors: &mut Errors) -> Runtime {
-    const FLAVORS: &[&str] = &["multi_thread", "current_thread"];
-    let current = match &raw.runtime {
-        Some(s) if s.value == "current_thread" => true,
-        Some(s) if s.value == "multi_thread" => false,
-        Some(s) => {
-            let hint = match did_you_mean(&s.value, FLAVORS) {
-                h if h.is_empty() => format!("; expected one of {}", list_words(FLAVORS)),
-                h => h,
-            };
-            errors.push(s.span, format!("unknown runtime `{}`{hint}", s.value));
-            false
-        }
-        None => false,
-    };
-    let threads = raw.worker_threads.as_ref().and_then(|(tokens, span)| {
-        let lit = syn::parse2::<syn::LitInt>(tokens.clone()).ok();
-        match lit.as_ref().map(|l| l.base10_parse::<usize>()) {
-            Some(Ok(n)) if n > 0 && lit.as_ref().is_some_and(|l| l.suffix().is_empty()) => Some(n),
-            Some(Ok(0)) => {
-                errors.push(*span, "`worker_threads` must be at least 1");
-                None
-            }
-            _ => {
-                let text = tokens.to_string();
-                let hint = match text.trim_matches('"').parse::<usize>() {
-                    Ok(n) if n > 0 => format!("; write `worker_threads = {n}`"),
-                    _ => ", like `worker_threads = 2`".to_string(),
-                };
-                errors.push_spanned(
-                    tokens,
-                    format!("`worker_threads` takes a number of threads without quotes{hint}"),
-                );
-                None
-            }
-        }
-    });
-    match (current, threads, &raw.worker_threads) {
-        (true, _, Some((tokens, _))) => {
-            errors.push_spanned(
-                tokens,
-                "`worker_threads` needs the multi-thread runtime; `runtime = \"current_thread\"` runs every task on the main thread",
-            );
-            Runtime::CurrentThread
-        }
-        (true, _, None) => Runtime::CurrentThread,
-        (false, n, _) => Runtime::MultiThread(n),
     }
 }
