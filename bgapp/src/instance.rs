@@ -65,7 +65,10 @@ pub(crate) struct Shared {
     /// task's arguments.
     pub argv: Vec<String>,
     /// Whether the task said it is ready (`TaskInstance::ready`).
-    pub ready: watch::Sender<bool>,
+    /// 0 or 1: a `usize` rather than a `bool`, so that it shares the
+    /// deferral count's channel code (a new type of channel costs ~1.5 KB
+    /// in every binary).
+    pub ready: watch::Sender<usize>,
     /// Whether the task set its own `STATUS=`.
     pub status_set: std::sync::atomic::AtomicBool,
 }
@@ -94,7 +97,7 @@ impl Shared {
             health: Mutex::new(None),
             passed_fds: Mutex::new(passed_fds),
             argv,
-            ready: watch::Sender::new(false),
+            ready: watch::Sender::new(0),
             status_set: Default::default(),
         })
     }
@@ -182,7 +185,7 @@ impl TaskInstance {
     pub fn ready(&self) {
         self.shared
             .ready
-            .send_if_modified(|ready| !std::mem::replace(ready, true));
+            .send_if_modified(|ready| std::mem::replace(ready, 1) == 0);
     }
 
     /// A future that completes when the task is asked to stop: the

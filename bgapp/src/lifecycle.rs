@@ -289,7 +289,7 @@ async fn supervise(
         let own = shared.status_set.load(std::sync::atomic::Ordering::Relaxed);
         shared.notifier.ready((!own).then_some(status.as_str()));
     };
-    if !explicit || *ready.borrow_and_update() {
+    if !explicit || *ready.borrow_and_update() == 1 {
         said_ready = true;
         say_ready(&shared);
     } else if !shared.status_set.load(std::sync::atomic::Ordering::Relaxed) {
@@ -362,7 +362,7 @@ async fn supervise(
                 }
             }
             Ok(()) = ready.changed(), if !said_ready => {
-                if *ready.borrow_and_update() {
+                if *ready.borrow_and_update() == 1 {
                     said_ready = true;
                     tracing::info!("task `{name}` is ready");
                     say_ready(&shared);

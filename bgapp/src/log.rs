@@ -26,24 +26,28 @@ use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::subscriber::Interest;
 use tracing_core::{Event, Level, LevelFilter, Metadata, Subscriber};
 
-/// What is logged: a default level and levels per target, most specific
-/// target first.
+/// What is logged: a default level and levels per target.
 struct Filter {
     default: LevelFilter,
     targets: Vec<(String, LevelFilter)>,
 }
 
 impl Filter {
+    /// The level of the most specific directive for `target` (the longest
+    /// prefix at a `::` boundary; of two equal, the later), else the
+    /// default. No sorting: a sort would add ~7 KB to every binary for the
+    /// few directives a filter has.
     fn level(&self, target: &str) -> LevelFilter {
+        let mut best: Option<(usize, LevelFilter)> = None;
         for (prefix, level) in &self.targets {
             let under = target
                 .strip_prefix(prefix.as_str())
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"));
-            if under {
-                return *level;
+            if under && best.is_none_or(|(len, _)| prefix.len() >= len) {
+                best = Some((prefix.len(), *level));
             }
         }
-        self.default
+        best.map_or(self.default, |(_, level)| level)
     }
 
     fn max(&self) -> LevelFilter {
@@ -75,15 +79,18 @@ impl std::fmt::Display for FilterError {
 impl std::error::Error for FilterError {}
 
 fn parse_level(text: &str) -> Option<LevelFilter> {
-    Some(match text.to_ascii_lowercase().as_str() {
-        "off" => LevelFilter::OFF,
-        "error" => LevelFilter::ERROR,
-        "warn" => LevelFilter::WARN,
-        "info" => LevelFilter::INFO,
-        "debug" => LevelFilter::DEBUG,
-        "trace" => LevelFilter::TRACE,
-        _ => return None,
-    })
+    const LEVELS: [(&str, LevelFilter); 6] = [
+        ("off", LevelFilter::OFF),
+        ("error", LevelFilter::ERROR),
+        ("warn", LevelFilter::WARN),
+        ("info", LevelFilter::INFO),
+        ("debug", LevelFilter::DEBUG),
+        ("trace", LevelFilter::TRACE),
+    ];
+    LEVELS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(text))
+        .map(|(_, level)| *level)
 }
 
 fn parse(spec: &str) -> Result<Filter, FilterError> {
@@ -104,10 +111,7 @@ fn parse(spec: &str) -> Result<Filter, FilterError> {
             |t: &str| !t.is_empty() && t.chars().all(|c| c.is_alphanumeric() || "_:-.".contains(c));
         match (target, level) {
             (None, Some(l)) => filter.default = l,
-            (Some(t), Some(l)) if valid_target(t) => {
-                filter.targets.retain(|(x, _)| x != t);
-                filter.targets.push((t.to_string(), l));
-            }
+            (Some(t), Some(l)) if valid_target(t) => filter.targets.push((t.to_string(), l)),
             _ => {
                 return Err(FilterError(format!(
                     "invalid log directive `{directive}`; write a level (`off`, `error`, `warn`, `info`, `debug`, `trace`) or `target=level`, like `info,hyper=warn`"
@@ -115,10 +119,6 @@ fn parse(spec: &str) -> Result<Filter, FilterError> {
             }
         }
     }
-    // The most specific target first.
-    filter
-        .targets
-        .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
     Ok(filter)
 }
 
@@ -147,16 +147,26 @@ pub fn set_filter(directives: &str) -> Result<(), FilterError> {
 fn apply(filter: Filter) {
     let max = filter.max();
     *FILTER.write().unwrap_or_else(|e| e.into_inner()) = filter;
-    ::log::set_max_level(match max {
-        LevelFilter::OFF => ::log::LevelFilter::Off,
-        LevelFilter::ERROR => ::log::LevelFilter::Error,
-        LevelFilter::WARN => ::log::LevelFilter::Warn,
-        LevelFilter::INFO => ::log::LevelFilter::Info,
-        LevelFilter::DEBUG => ::log::LevelFilter::Debug,
-        _ => ::log::LevelFilter::Trace,
-    });
+    sync_log_level(max);
     // Callsites cached whether they are enabled: ask them again.
     tracing_core::callsite::rebuild_interest_cache();
+}
+
+/// Whether bgapp's bridge is the `log` crate's logger: only then is `log`'s
+/// level bgapp's to set (an app's env_logger keeps its own).
+static BRIDGED: AtomicBool = AtomicBool::new(false);
+
+fn sync_log_level(max: LevelFilter) {
+    if BRIDGED.load(Ordering::Relaxed) {
+        ::log::set_max_level(match max {
+            LevelFilter::OFF => ::log::LevelFilter::Off,
+            LevelFilter::ERROR => ::log::LevelFilter::Error,
+            LevelFilter::WARN => ::log::LevelFilter::Warn,
+            LevelFilter::INFO => ::log::LevelFilter::Info,
+            LevelFilter::DEBUG => ::log::LevelFilter::Debug,
+            _ => ::log::LevelFilter::Trace,
+        });
+    }
 }
 
 fn enabled(target: &str, level: Level) -> bool {
@@ -196,17 +206,8 @@ pub(crate) fn install() {
     // of handling `log` records (tracing-log, or none).
     let ours = tracing::subscriber::set_global_default(Logger { journald }).is_ok();
     if ours && ::log::set_logger(&LogBridge).is_ok() {
-        // `apply` set the level already; a filter set by the app before
-        // this did too.
-        let max = FILTER.read().unwrap_or_else(|e| e.into_inner()).max();
-        ::log::set_max_level(match max {
-            LevelFilter::OFF => ::log::LevelFilter::Off,
-            LevelFilter::ERROR => ::log::LevelFilter::Error,
-            LevelFilter::WARN => ::log::LevelFilter::Warn,
-            LevelFilter::INFO => ::log::LevelFilter::Info,
-            LevelFilter::DEBUG => ::log::LevelFilter::Debug,
-            _ => ::log::LevelFilter::Trace,
-        });
+        BRIDGED.store(true, Ordering::Relaxed);
+        sync_log_level(FILTER.read().unwrap_or_else(|e| e.into_inner()).max());
     }
     if let Some(e) = bad {
         tracing::warn!("`{}`: {e}; logging at `info`", bgapp_manifest::env::LOG);
@@ -393,6 +394,12 @@ mod tests {
         assert_eq!(
             (f.level("x"), f.max()),
             (LevelFilter::INFO, LevelFilter::INFO)
+        );
+        // Of two directives for one target, the later.
+        let f = parse("a=warn,a::b=info,a=debug").unwrap();
+        assert_eq!(
+            (f.level("a::c"), f.level("a::b::c")),
+            (LevelFilter::DEBUG, LevelFilter::INFO)
         );
         let f = parse(" Debug , ").unwrap();
         assert_eq!(f.level("x"), LevelFilter::DEBUG);

@@ -198,24 +198,31 @@ impl<E: fmt::Display + 'static> TaskReturn for Result<(), E> {
     fn into_returned(self) -> Returned {
         match self {
             Ok(()) => Returned::Ok,
-            Err(e) => match usage(&e) {
-                Some(u) => Returned::Usage {
-                    text: u.text,
-                    code: u.code,
-                },
-                None => Returned::Err {
-                    permanent: is_permanent(&e),
-                    // `{:#}` prints anyhow's whole chain on one line.
-                    message: format!("{e:#}"),
-                },
-            },
+            // `{:#}` prints anyhow's whole chain on one line.
+            Err(e) => classify(&e, format!("{e:#}")),
         }
+    }
+}
+
+/// What an error returned by the task means. Not generic, so that it is
+/// compiled once, not once per task.
+#[inline(never)]
+fn classify(e: &dyn std::any::Any, message: String) -> Returned {
+    match usage(e) {
+        Some(u) => Returned::Usage {
+            text: u.text,
+            code: u.code,
+        },
+        None => Returned::Err {
+            permanent: is_permanent(e),
+            message,
+        },
     }
 }
 
 /// The [`Usage`] (or, with the `clap` feature, the `clap::Error`) an error
 /// is or wraps.
-fn usage<E: 'static>(e: &E) -> Option<Usage> {
+fn usage(any: &dyn std::any::Any) -> Option<Usage> {
     fn of(e: &(dyn std::error::Error + 'static)) -> Option<Usage> {
         if let Some(u) = e.downcast_ref::<Usage>() {
             return Some(Usage {
@@ -229,7 +236,6 @@ fn usage<E: 'static>(e: &E) -> Option<Usage> {
         }
         None
     }
-    let any = e as &dyn std::any::Any;
     if let Some(u) = any.downcast_ref::<Usage>() {
         return of(u);
     }
@@ -250,8 +256,7 @@ fn usage<E: 'static>(e: &E) -> Option<Usage> {
     None
 }
 
-fn is_permanent<E: 'static>(e: &E) -> bool {
-    let any = e as &dyn std::any::Any;
+fn is_permanent(any: &dyn std::any::Any) -> bool {
     if any.is::<Permanent>() {
         return true;
     }
