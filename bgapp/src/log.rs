@@ -18,6 +18,8 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::os::fd::AsFd as _;
+use std::os::unix::fs::MetadataExt as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
@@ -267,15 +269,15 @@ fn stderr_is_journal() -> bool {
     let Some((dev, ino)) = stream.split_once(':') else {
         return false;
     };
-    // SAFETY: fstat fills the zeroed struct for a valid descriptor.
-    let st = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(2, &mut st) != 0 {
-            return false;
-        }
-        st
+    // std's metadata is the 64-bit `fstat` on every target, as journald
+    // prints the numbers (`libc::stat`'s `st_ino` is 32 bits on armhf).
+    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
     };
-    dev.parse::<u64>().ok() == Some(st.st_dev) && ino.parse::<u64>().ok() == Some(st.st_ino)
+    let Ok(meta) = std::fs::File::from(fd).metadata() else {
+        return false;
+    };
+    dev.parse::<u64>().ok() == Some(meta.dev()) && ino.parse::<u64>().ok() == Some(meta.ino())
 }
 
 struct Line(String);

@@ -702,6 +702,25 @@ fn bad_input_fails_up_front_and_leaves_no_bundle() {
         "`[package.metadata.bgapp.tasks.helo]` names no task",
     );
 
+    // A cross build on a machine without Debian's cross compiler: named
+    // with the package that installs it, before cargo runs. (PATH holds
+    // nothing; cargo and rustc are found through `CARGO`.)
+    let bare = tempdir();
+    let err = failure(
+        pkg(&hello)
+            .env("PATH", bare.path())
+            .env_remove("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER")
+            .args(["--target", "aarch64-unknown-linux-gnu"]),
+        "no linker for target `aarch64-unknown-linux-gnu`: `aarch64-linux-gnu-gcc` is not installed",
+    );
+    assert!(
+        err.contains(
+            "help: install Debian's cross compiler with `apt install gcc-aarch64-linux-gnu`"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("Compiling"), "cargo ran:\n{err}");
+
     let left: Vec<String> = fs::read_dir(out.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

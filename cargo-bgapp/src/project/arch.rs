@@ -90,6 +90,11 @@ impl Arch {
     }
 
     /// The architecture cargo-bgapp itself was built for: this machine's.
+    /// The row of a resolved [`Target`].
+    pub fn for_target(target: &Target) -> Option<&'static Arch> {
+        Arch::for_triple(&target.triple)
+    }
+
     pub fn host() -> Option<&'static Arch> {
         Arch::for_triple(env!("CARGO_BGAPP_HOST_TRIPLE"))
     }

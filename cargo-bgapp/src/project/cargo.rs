@@ -13,6 +13,7 @@ use anyhow::{bail, Context as _};
 use cargo_metadata::{Message, Metadata, MetadataCommand, TargetKind};
 
 use super::arch::Target;
+use super::cross;
 use super::library::Library;
 use super::{Build, Built, Project, Selection};
 use crate::shell::{Shell, Verbosity};
@@ -119,8 +120,19 @@ impl Project {
     /// Runs `cargo build` for the selected binaries and returns the files,
     /// with the `.rlib`s of the build.
     pub fn build(&self, shell: &Shell) -> anyhow::Result<Build> {
-        let mut child = self
-            .build_command(shell)
+        let linker = self.cross_linker()?;
+        let mut cmd = self.build_command(shell);
+        if let Some(linker) = &linker {
+            shell.verbose(
+                "Linking",
+                format_args!(
+                    "for `{}` with `{}` ({})",
+                    self.target.triple, linker.program, linker.variable
+                ),
+            );
+            cmd.env(&linker.variable, &linker.program);
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -163,6 +175,21 @@ impl Project {
             binaries: built,
             libraries: Some(libraries),
         })
+    }
+
+    /// The linker a cross build needs, checked before anything is built.
+    fn cross_linker(&self) -> anyhow::Result<Option<cross::Linker>> {
+        if !self.explicit_target || self.target.triple.ends_with(".json") {
+            return Ok(None);
+        }
+        let libdir = rustc()
+            .args(["--print", "target-libdir", "--target", &self.target.triple])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+        let inputs = cross::inputs(&self.target, self.manifest_dir(), libdir);
+        cross::plan(&self.target, &inputs)
     }
 
     fn build_command(&self, shell: &Shell) -> Command {

@@ -16,6 +16,7 @@
 pub mod arch;
 pub mod binary;
 pub mod cargo;
+pub mod cross;
 pub mod library;
 pub mod tasks;
 

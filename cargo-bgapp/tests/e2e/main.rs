@@ -467,8 +467,9 @@ fn server_task_is_socket_activated_and_stops_without_losing_requests() {
 }
 
 /// Watcher task: a file dropped into the spool directory is processed and
-/// removed; a file it cannot read is set aside, and the path unit keeps
-/// watching.
+/// removed; a file it cannot process is set aside, one it may not even read
+/// (mode 000) is replaced by a note, neither stops the files after it, and
+/// the path unit keeps watching.
 #[test]
 fn watcher_task_processes_dropped_files() {
     let Some((_lock, apps, disk)) = setup("watcher") else {
@@ -523,6 +524,37 @@ fn watcher_task_processes_dropped_files() {
         1,
         15 * SECOND,
     );
+
+    // A file the app's user may not read (root's, mode 000) ahead of a
+    // good one in the same run: it cannot be copied aside across the
+    // sandbox's mounts, so a note takes its place; the next file is still
+    // processed, and the run ends well.
+    sys.run(
+        "printf 'secret\\n' > /var/spool/a-secret.txt && chmod 000 /var/spool/a-secret.txt \
+         && printf 'y\\n' > /var/spool/b-three.txt \
+         && mv /var/spool/a-secret.txt /var/spool/b-three.txt /var/spool/e2e-watcher/",
+    );
+    sys.wait_for_log(
+        service,
+        "processed `/var/spool/e2e-watcher/b-three.txt`: 1 lines",
+        1,
+        15 * SECOND,
+    );
+    let journal = sys.journal(service);
+    assert!(
+        journal.contains("cannot read `/var/spool/e2e-watcher/a-secret.txt` to set it aside"),
+        "{journal}"
+    );
+    let note = sys.run("cat /var/lib/e2e-watcher/failed/a-secret.txt.unreadable");
+    assert!(
+        note.contains("owner uid 0") && note.contains("mode 0"),
+        "{note}"
+    );
+    sys.wait_for("the run to end", 10 * SECOND, || {
+        sys.prop(service, "ActiveState") == "inactive"
+    });
+    assert_eq!(sys.prop(service, "Result"), "success", "{journal}");
+    assert!(sys.run("ls -A /var/spool/e2e-watcher").trim().is_empty());
 }
 
 /// The contract the templates do not show, on a real systemd: a task that
@@ -656,4 +688,83 @@ fn a_crash_looping_path_task_ends_failed() {
     let journal = sys.journal(service);
     assert!(journal.contains("crash loop"), "{journal}");
     assert!(restarts <= 5, "NRestarts={restarts}\n{journal}");
+}
+
+/// How many runs of a unit crashed on purpose, from its journal.
+fn crashes(sys: &System, unit: &str, needle: &str) -> usize {
+    sys.journal(unit).matches(needle).count()
+}
+
+/// A timer task and a socket task that crash at every start end `failed`
+/// too, and are not run again by their triggers: the runtime refuses a
+/// triggered run after a crash loop (exit status 4, never restarted). The
+/// timer keeps firing (a later fire, a minute after the last crash, gets
+/// its run); the socket's queued connection keeps triggering until the
+/// start limit ends the triggers.
+#[test]
+fn crash_looping_timer_and_socket_tasks_end_failed() {
+    let Some((_lock, apps, disk)) = setup("crashloop-kinds") else {
+        return;
+    };
+    let timer_service = "e2e-contract-crashy-timer.service";
+    let socket_service = "e2e-contract-crashy-socket.service";
+    let socket = "e2e-contract-crashy-socket.socket";
+    let mut sys = disk.boot();
+    sys.watch("e2e-contract-crashy-*");
+    install(&sys, &apps.contract.deb);
+    wait_active(&sys, "e2e-contract-crashy-timer.timer");
+    wait_active(&sys, socket);
+    sys.run("mkdir -p /run/e2e-contract && touch /run/e2e-contract/crash-timer /run/e2e-contract/crash-socket");
+    // One connection, queued and never accepted.
+    sys.run(
+        "python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); \
+         s.connect(\"/run/e2e-contract-socket/crashy.sock\")'",
+    );
+    let sys = &sys;
+    for (service, needle) in [
+        (timer_service, "task `crashy-timer` panicked"),
+        (socket_service, "task `crashy-socket` panicked"),
+    ] {
+        sys.wait_for(&format!("{service} to refuse a run"), 90 * SECOND, || {
+            sys.journal(service).contains("crash loop")
+        });
+        let crashed = crashes(sys, service, needle);
+        assert!(
+            crashed <= 5 + 1,
+            "{crashed} crashes before the refusal:\n{}",
+            sys.journal(service)
+        );
+    }
+    // The timer fires every 2 s; for the next 6 s each fire is refused, not
+    // run, and the service is failed between fires.
+    let before = crashes(sys, timer_service, "task `crashy-timer` panicked");
+    sys.wait_for("a second refusal of the timer's run", 30 * SECOND, || {
+        sys.journal(timer_service).matches("crash loop").count() >= 2
+    });
+    std::thread::sleep(6 * SECOND);
+    let journal = sys.journal(timer_service);
+    assert_eq!(
+        crashes(sys, timer_service, "task `crashy-timer` panicked"),
+        before,
+        "the timer ran the crashing task again within the minute:\n{journal}"
+    );
+    assert_eq!(sys.prop(timer_service, "Result"), "exit-code", "{journal}");
+    // The socket: its service ends failed and the socket stops triggering
+    // it (the queued connection would start it forever otherwise).
+    sys.wait_for("the socket's service to end failed", 60 * SECOND, || {
+        sys.prop(socket_service, "ActiveState") == "failed"
+    });
+    let starts = sys.journal(socket_service).matches("crash loop").count();
+    std::thread::sleep(3 * SECOND);
+    let journal = sys.journal(socket_service);
+    assert_eq!(
+        sys.prop(socket_service, "ActiveState"),
+        "failed",
+        "it came back:\n{journal}"
+    );
+    assert_eq!(
+        journal.matches("crash loop").count(),
+        starts,
+        "the socket kept starting it:\n{journal}"
+    );
 }

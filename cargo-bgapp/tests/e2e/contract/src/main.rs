@@ -12,8 +12,11 @@
 //!
 //! Each file is removed when read, so the next run starts healthy.
 //!
-//! A second task, `crashy`, is path-triggered and panics at every start
-//! while its flag file exists: its crash loop must end `failed`.
+//! Three more tasks crash at every start while their flag file exists, one
+//! per trigger kind, and their crash loops must end `failed`: `crashy`
+//! (path-triggered by its flag), `crashy-timer` (every 2 s) and
+//! `crashy-socket` (a Unix socket; it never accepts, so a queued
+//! connection keeps triggering it).
 
 use std::path::Path;
 use std::time::Duration;
@@ -56,6 +59,36 @@ async fn main(task: TaskInstance) -> anyhow::Result<()> {
 #[bgapp::background_task(trigger = path(exists = "/run/e2e-contract/crash"))]
 async fn crashy(_task: TaskInstance) {
     panic!("crashy: crashing on purpose");
+}
+
+/// Runs every 2 s; crashes while `/run/e2e-contract/crash-timer` exists.
+#[bgapp::background_task(name = "crashy-timer", trigger = timer(every = "2s"))]
+async fn crashy_timer(_task: TaskInstance) {
+    if Path::new("/run/e2e-contract/crash-timer").exists() {
+        panic!("crashy-timer: crashing on purpose");
+    }
+}
+
+/// Started by a connection; crashes while `/run/e2e-contract/crash-socket`
+/// exists, else takes the connection and ends.
+#[bgapp::background_task(
+    name = "crashy-socket",
+    trigger = socket(listen = "/run/e2e-contract-socket/crashy.sock")
+)]
+async fn crashy_socket(task: TaskInstance) -> anyhow::Result<()> {
+    if Path::new("/run/e2e-contract/crash-socket").exists() {
+        panic!("crashy-socket: crashing on purpose");
+    }
+    for listener in task.listeners()? {
+        if let bgapp::Listener::Unix(listener) = listener {
+            // Whatever is queued now; the socket unit starts it again for
+            // the next.
+            while let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_millis(100), listener.accept()).await
+            {}
+        }
+    }
+    Ok(())
 }
 
 /// Whether `file` was there; removes it.
