@@ -461,13 +461,8 @@ impl Journal {
         if !self.started {
             return Ok(());
         }
-        match &self.before {
-            Some(bytes) => durable::replace(&self.path, bytes, true),
-            None => match std::fs::remove_file(&self.path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            },
-        }
+        // With no record before, an empty one: read as none.
+        durable::replace(&self.path, self.before.as_deref().unwrap_or_default(), true)
     }
 
     fn write(&self, sync: bool) -> std::io::Result<()> {
@@ -708,11 +703,12 @@ mod tests {
         let (j, _) = Journal::open(&dir, "t").unwrap();
         j.discard().unwrap();
         assert!(!dir.join("t.run").exists());
-        // Started, then discarded: removed again.
+        // Started, then discarded: no record again.
         let (j, _) = begin(&dir);
         assert!(dir.join("t.run").exists());
         j.discard().unwrap();
-        assert!(!dir.join("t.run").exists());
+        let (_, p) = Journal::open(&dir, "t").unwrap();
+        assert_eq!(p.state(), ExecutionState::NotRunning);
         // A stopped run, then a refused one: the next start sees the stop.
         let (mut j, _) = begin(&dir);
         j.end(

@@ -364,7 +364,6 @@ async fn supervise(
             Ok(()) = ready.changed(), if !said_ready => {
                 if *ready.borrow_and_update() == 1 {
                     said_ready = true;
-                    tracing::info!("task `{name}` is ready");
                     say_ready(&shared);
                     if let Some(w) = watchdog.as_mut() {
                         // systemd's watchdog counts from READY=1.

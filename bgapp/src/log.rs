@@ -212,7 +212,10 @@ pub(crate) fn install() {
         sync_log_level(FILTER.read().unwrap_or_else(|e| e.into_inner()).max());
     }
     if let Some(e) = bad {
-        tracing::warn!("`{}`: {e}; logging at `info`", bgapp_manifest::env::LOG);
+        // Written as a warning line; not an event, whose callsite would
+        // cost every binary its metadata for a line rarely written.
+        let message = format!("`{}`: {e}; logging at `info`", bgapp_manifest::env::LOG);
+        write_line(journald, Level::WARN, &message);
     }
 }
 
