@@ -222,6 +222,14 @@ fn the_adopted_daemon_keeps_the_plain_ones_command_line() {
         assert_eq!(before.stderr, after.stderr, "{args:?}: the same errors");
         assert_eq!(record(&state), None, "{args:?} is not a run: no run record");
     }
+    // bgapp's own flag cannot collide with the daemon's.
+    let list = run_to_end(&adopted, &state, &["--bgapp-list"]);
+    check(&list, "--bgapp-list");
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout),
+        format!("{APP}\tsocket\n")
+    );
+    assert_eq!(record(&state), None);
 }
 
 #[test]
