@@ -14,7 +14,7 @@ fn help(scratch: &scratch::Scratch) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     let out = Command::new(scratch.bin("rebuild-app"))
-        .arg("--help")
+        .arg("--bgapp-help")
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
