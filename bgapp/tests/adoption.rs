@@ -62,6 +62,26 @@ async fn help_version_and_bad_flags_are_not_runs() {
 }
 
 #[tokio::test]
+async fn a_clap_error_through_anyhow_is_a_usage_too() {
+    use clap::Parser as _;
+    for (args, code) in [(&["--version"][..], 0), (&["-p", "x"][..], 2)] {
+        let driver = TestDriver::new("adopt-builder").args(args.iter().copied());
+        let outcome = driver
+            .run(|task: TaskInstance| async move {
+                let _cli = Cli::try_parse_from(task.argv())?;
+                anyhow::Ok(())
+            })
+            .await;
+        assert_eq!(
+            outcome.exit_reason(),
+            &ExitReason::Usage { code },
+            "{args:?}"
+        );
+        assert_eq!(record(&driver, "adopt-builder"), None);
+    }
+}
+
+#[tokio::test]
 async fn a_usage_error_leaves_the_last_run_as_the_next_start_sees_it() {
     let driver = TestDriver::new("adopt-usage");
     let handle = driver.handle();
