@@ -31,7 +31,9 @@ use serde::{Deserialize, Serialize};
 pub use calendar::{validate_calendar, Calendar, CalendarError, CivilTime};
 pub use duration::{format_duration, format_systemd, parse_duration, DurationError};
 pub use listen::{ListenAddress, ListenError};
-pub use name::{check_task_name, check_user_name, system_user, unit_stem, TaskNameError};
+pub use name::{
+    check_task_name, check_user_name, package_stem, system_user, unit_stem, TaskNameError,
+};
 pub use reason::{CancellationReason, UnknownReason};
 
 /// The link section that holds one record per task.

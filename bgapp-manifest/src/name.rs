@@ -79,11 +79,21 @@ pub fn check_user_name(user: &str) -> Result<(), UserNameError> {
     }
 }
 
-/// The stem of a task's unit names (`<stem>.service`, `<stem>.timer`...):
-/// the package's `stem` for the task named like it, else `<stem>-<task>`.
-pub fn unit_stem(stem: &str, task: &str) -> String {
-    if task == stem {
-        stem.to_string()
+/// The name the package goes by on the device, in its units and as a
+/// Debian package: the Cargo package name in lowercase, with `_` written
+/// `-` (`prometheus_wireguard_exporter` -> `prometheus-wireguard-exporter`),
+/// as Debian package names cannot hold `_`.
+pub fn package_stem(package: &str) -> String {
+    package.to_lowercase().replace('_', "-")
+}
+
+/// The stem of a task's unit names (`<stem>.service`, `<stem>.timer`...)
+/// in Cargo package `package`: the [`package_stem`] for the task named like
+/// the package (`_` and `-` alike, any case), else `<package_stem>-<task>`.
+pub fn unit_stem(package: &str, task: &str) -> String {
+    let stem = package_stem(package);
+    if package_stem(task) == stem {
+        stem
     } else {
         format!("{stem}-{task}")
     }
@@ -137,5 +147,20 @@ mod tests {
     fn unit_stems() {
         assert_eq!(unit_stem("hello", "hello"), "hello");
         assert_eq!(unit_stem("hello", "upload"), "hello-upload");
+        // Units follow the Debian package's dashes (they followed Cargo's
+        // underscores: `prometheus_wireguard_exporter.socket` in package
+        // `prometheus-wireguard-exporter`).
+        let p = "prometheus_wireguard_exporter";
+        assert_eq!(package_stem(p), "prometheus-wireguard-exporter");
+        assert_eq!(unit_stem(p, p), "prometheus-wireguard-exporter");
+        assert_eq!(
+            unit_stem(p, "prometheus-wireguard-exporter"),
+            "prometheus-wireguard-exporter"
+        );
+        assert_eq!(
+            unit_stem("My_App", "fetch_all"),
+            "my-app-fetch_all",
+            "the task part is the task's name, the binary's first argument"
+        );
     }
 }

@@ -1325,7 +1325,7 @@ fn golden_odd_values_read_back_from_systemd() {
     )
     .unwrap();
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/units");
-    for case in ["odd-values", "relaxed"] {
+    for case in ["odd-values", "relaxed", "daemon"] {
         for unit in fs::read_dir(golden.join(case)).unwrap() {
             let unit = unit.unwrap();
             fs::copy(unit.path(), dir.path().join(unit.file_name())).unwrap();
@@ -1350,6 +1350,21 @@ fn golden_odd_values_read_back_from_systemd() {
         dump.contains("\tDeviceAllow: /dev/odd \"dev\" 100% rw\n"),
         "{dump}"
     );
+    // A daemon's arguments, one word each (`$$` is systemd's literal `$`,
+    // which it keeps until it runs the command), its environment file and
+    // read-only paths; the stop signals the main process only.
+    let dump = systemd_dump(dir.path(), "hello-exporter.service");
+    for line in [
+        "\t\t\tCommand Line: /usr/bin/hello exporter -a --prepend \"it's \\\"quoted\\\" \\$\\$HOME 100%\" \"\" \";\"\n",
+        "\tEnvironmentFile: -/etc/default/hello exporter\n",
+        "\tReadOnlyPaths: /etc/wireguard -/etc/hello maybe\n",
+        "\tSupplementaryGroups: wgread\n",
+        "\tKillMode: mixed\n",
+    ] {
+        assert!(dump.contains(line), "no {line:?} in\n{dump}");
+    }
+    let dump = systemd_dump(dir.path(), "hello-exporter.socket");
+    assert!(dump.contains("\tListenStream: 0.0.0.0:9586\n"), "{dump}");
 }
 
 /// `DEBIAN/control` of a package without README, whose task has a

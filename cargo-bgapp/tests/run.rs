@@ -140,6 +140,24 @@ fn boot_task_output_is_prefixed_and_ctrl_c_stops_it_as_an_operator() {
     again.stop();
 }
 
+/// systemd.kill(5), `KillMode=mixed`, as the units have it: a stop sends
+/// SIGTERM to the task's main process only, so the helper process it runs
+/// for a request finishes its work; the rest of the group is killed only
+/// at the deadline or once the main process has exited. (With the whole
+/// group signalled, the helper died at once: `helper ended: signal: 15`.)
+#[test]
+fn a_stop_signals_the_main_process_only_and_its_helper_finishes() {
+    let _fixture = take("lifecycle");
+    let run = start("lifecycle", &["--task", "parent"]);
+    run.wait_for("[parent] helper started", LINE);
+    let text = run.stop();
+    assert!(text.contains("[parent] helper finished its work"), "{text}");
+    assert!(
+        text.contains("[parent] helper ended: exit status: 0"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_crash_is_restarted_and_the_restart_sees_it() {
     let _fixture = take("lifecycle");

@@ -21,7 +21,17 @@
 //! capabilities = ["CAP_NET_BIND_SERVICE"]       # a port below 1024 it binds itself
 //! read-write-paths = ["/srv/uploads"]
 //! directives = ["Nice=10"]                      # extra `[Service]` lines, `Key=Value`
+//! args = ["--port", "9586"]                     # after the task name on `ExecStart=`
+//! environment-file = "-/etc/default/hello"      # `EnvironmentFile=`; `-`: may be missing
+//! credentials = { token = "/etc/hello/token" }  # `LoadCredential=token:/etc/hello/token`
+//! supplementary-groups = ["wgread"]             # `SupplementaryGroups=`, made by sysusers
+//! read-only-paths = ["/etc/wireguard"]          # `ReadOnlyPaths=`; `-`: may be missing
+//! listen = "0.0.0.0:9586"                       # a socket task's `ListenStream=`
 //! ```
+//!
+//! A task's own `args`, `environment-file` and `listen` replace those for
+//! every task; its `credentials` add to them (its own win by ID); the
+//! lists add up.
 
 use std::collections::BTreeMap;
 
@@ -56,7 +66,8 @@ pub struct Asset {
     pub mode: Option<u32>,
 }
 
-/// Relaxations of a service's sandbox; each one makes `package` warn.
+/// What a service gets beyond the manifest: relaxations of its sandbox
+/// (each one makes `package` warn) and what a real daemon needs.
 #[derive(Debug, Default, Clone)]
 pub struct TaskConfig {
     pub network: bool,
@@ -64,6 +75,17 @@ pub struct TaskConfig {
     pub capabilities: Vec<String>,
     pub read_write_paths: Vec<String>,
     pub directives: Vec<Directive>,
+    /// Arguments after the task name on `ExecStart=`, as written.
+    pub args: Option<Vec<String>>,
+    /// `EnvironmentFile=`, with `-` when it may be missing.
+    pub environment_file: Option<String>,
+    /// `LoadCredential=<id>:<path>`, by ID.
+    pub credentials: BTreeMap<String, String>,
+    pub supplementary_groups: Vec<String>,
+    /// `ReadOnlyPaths=`, each with `-` when it may be missing.
+    pub read_only_paths: Vec<String>,
+    /// A socket task's `ListenStream=`, instead of the attribute's.
+    pub listen: Option<String>,
 }
 
 /// An extra `[Service]` line, `Key=Value`.
@@ -107,6 +129,24 @@ impl TaskConfig {
             out.read_write_paths
                 .extend(o.read_write_paths.iter().cloned());
             out.directives.extend(o.directives.iter().cloned());
+            if o.args.is_some() {
+                out.args.clone_from(&o.args);
+            }
+            if o.environment_file.is_some() {
+                out.environment_file.clone_from(&o.environment_file);
+            }
+            out.credentials.extend(
+                o.credentials
+                    .iter()
+                    .map(|(id, path)| (id.clone(), path.clone())),
+            );
+            out.supplementary_groups
+                .extend(o.supplementary_groups.iter().cloned());
+            out.read_only_paths
+                .extend(o.read_only_paths.iter().cloned());
+            if o.listen.is_some() {
+                out.listen.clone_from(&o.listen);
+            }
         }
         out
     }
@@ -155,6 +195,16 @@ pub enum ConfigError {
     },
     #[error("capability `{0}` is not a capability name like `CAP_NET_BIND_SERVICE`")]
     Capability(String),
+    #[error("argument `{0}` in `args` contains a control character; write each argument as its own string, without newlines or tabs")]
+    Arg(String),
+    #[error("credential ID `{0}` is not a file name systemd takes\n\nhelp: write an ID of ASCII letters, digits, `_`, `-` and `.`, like `token`; the app reads it as `$CREDENTIALS_DIRECTORY/<ID>`")]
+    CredentialId(String),
+    #[error("supplementary group `{0}` is not a valid group name: use lowercase ASCII letters, digits, `_` and `-`, starting with a letter or `_`, at most 31 characters")]
+    Group(String),
+    #[error("`listen = \"{value}\"` {why}")]
+    Listen { value: String, why: String },
+    #[error("`listen` is set for every task in `[package.metadata.bgapp.service]`, but it is one socket task's address\n\nhelp: move it to `[package.metadata.bgapp.tasks.<name>]` of the socket task")]
+    ListenForEveryTask,
     #[error(transparent)]
     Field(#[from] super::debian::FieldError),
     #[error("{0}")]
@@ -291,6 +341,15 @@ mod raw {
         read_write_paths: Vec<String>,
         #[serde(default)]
         directives: Vec<String>,
+        args: Option<Vec<String>>,
+        environment_file: Option<String>,
+        #[serde(default)]
+        credentials: BTreeMap<String, String>,
+        #[serde(default)]
+        supplementary_groups: Vec<String>,
+        #[serde(default)]
+        read_only_paths: Vec<String>,
+        listen: Option<String>,
     }
 
     impl Config {
@@ -321,6 +380,9 @@ mod raw {
                 .collect::<Result<_, _>>()?;
             for c in &self.conf_files {
                 check_conf_file(c)?;
+            }
+            if self.service.listen.is_some() {
+                return Err(ConfigError::ListenForEveryTask);
             }
             let service = self.service.resolve()?;
             let tasks = self
@@ -407,12 +469,74 @@ mod raw {
             for d in &self.devices {
                 check_device(d)?;
             }
+            for a in self.args.iter().flatten() {
+                if a.contains(char::is_control) {
+                    return Err(ConfigError::Arg(super::shown(a)));
+                }
+            }
+            if let Some(f) = &self.environment_file {
+                let path = f.strip_prefix('-').unwrap_or(f);
+                if let Some(why) = super::path_problem(path, "file") {
+                    return Err(ConfigError::Path {
+                        key: "environment-file",
+                        value: super::shown(f),
+                        why,
+                    });
+                }
+            }
+            for (id, path) in &self.credentials {
+                let ok = !id.is_empty()
+                    && !id.starts_with('.')
+                    && id.len() <= 255
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+                if !ok {
+                    return Err(ConfigError::CredentialId(super::shown(id)));
+                }
+                if let Some(why) = super::path_problem(path, "file") {
+                    return Err(ConfigError::Path {
+                        key: "credential path",
+                        value: super::shown(path),
+                        why,
+                    });
+                }
+            }
+            for g in &self.supplementary_groups {
+                if bgapp_manifest::check_user_name(g).is_err() {
+                    return Err(ConfigError::Group(super::shown(g)));
+                }
+            }
+            for p in &self.read_only_paths {
+                let path = p.strip_prefix('-').unwrap_or(p);
+                if let Some(why) = super::path_problem(path, "directory") {
+                    return Err(ConfigError::Path {
+                        key: "read-only path",
+                        value: super::shown(p),
+                        why,
+                    });
+                }
+            }
+            if let Some(listen) = &self.listen {
+                if let Err(e) = bgapp_manifest::ListenAddress::parse(listen) {
+                    return Err(ConfigError::Listen {
+                        value: super::shown(listen),
+                        why: format!("is not a listen address: {e}"),
+                    });
+                }
+            }
             Ok(super::TaskConfig {
                 network: self.network,
                 devices: self.devices,
                 capabilities: self.capabilities,
                 read_write_paths: self.read_write_paths,
                 directives,
+                args: self.args,
+                environment_file: self.environment_file,
+                credentials: self.credentials,
+                supplementary_groups: self.supplementary_groups,
+                read_only_paths: self.read_only_paths,
+                listen: self.listen,
             })
         }
     }

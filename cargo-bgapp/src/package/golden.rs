@@ -122,7 +122,38 @@ fn cases() -> Vec<Case> {
         relaxed(),
         odd_values(),
         case("named-like-the-package", named),
+        daemon(),
     ]
+}
+
+/// What a real daemon gets from `[package.metadata.bgapp]`: arguments
+/// (quoted for `ExecStart=`), an environment file, credentials, groups,
+/// read-only paths and its own listen address.
+fn daemon() -> Case {
+    Case {
+        name: "daemon",
+        task: task("exporter", socket("9586")),
+        config: TaskConfig {
+            args: Some(vec![
+                "-a".into(),
+                "--prepend".into(),
+                "it's \"quoted\" $HOME 100%".into(),
+                "".into(),
+                ";".into(),
+            ]),
+            environment_file: Some("-/etc/default/hello exporter".into()),
+            credentials: [
+                ("token".to_string(), "/etc/hello/token".to_string()),
+                ("ca.pem".to_string(), "/etc/ssl/100%.pem".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            supplementary_groups: vec!["wgread".into()],
+            read_only_paths: vec!["/etc/wireguard".into(), "-/etc/hello maybe".into()],
+            listen: Some("0.0.0.0:9586".into()),
+            ..TaskConfig::default()
+        },
+    }
 }
 
 /// Every relaxation `[package.metadata.bgapp]` allows, at once.
@@ -149,6 +180,7 @@ fn relaxed() -> Case {
                 .iter()
                 .map(|d| Directive::parse(d).expect("a valid directive"))
                 .collect(),
+            ..TaskConfig::default()
         },
     }
 }

@@ -187,7 +187,7 @@ fn names(project: &Project, config: &Config) -> anyhow::Result<Names> {
         .clone()
         .unwrap_or_else(|| bgapp_manifest::system_user(&stem));
     check_user(&user)?;
-    let deb_name = stem.to_lowercase().replace('_', "-");
+    let deb_name = bgapp_manifest::package_stem(&stem);
     if deb_name.len() < 2 {
         bail!(
             "package name `{stem}` is too short for Debian, which wants at least two characters\n\n\
@@ -327,7 +327,28 @@ fn script_plan<'a>(names: &'a Names, installed: &[Installed]) -> ScriptPlan<'a> 
     let mut dirs: Vec<String> = all.iter().flat_map(|u| u.dirs.iter().cloned()).collect();
     dirs.sort();
     dirs.dedup();
+    // A unit's name before units followed the package's dashes: the same
+    // suffix after the old stem.
+    let old_name = |u: &TaskUnits, unit: &str| {
+        let stem = u.old_stem.as_ref()?;
+        let suffix = unit.rsplit_once('.')?.1;
+        Some(format!("{stem}.{suffix}"))
+    };
+    let old_units = all
+        .iter()
+        .flat_map(|u| u.units().filter_map(|unit| old_name(u, &unit.name)))
+        .collect();
+    let old_enable = all
+        .iter()
+        .filter_map(|u| old_name(u, u.enable.as_deref()?))
+        .collect();
+    let mut groups: Vec<String> = all.iter().flat_map(|u| u.groups.iter().cloned()).collect();
+    groups.sort();
+    groups.dedup();
     ScriptPlan {
+        old_units,
+        old_enable,
+        groups,
         stem: &names.stem,
         deb_name: &names.deb_name,
         version: &names.version,

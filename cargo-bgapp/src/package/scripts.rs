@@ -1,12 +1,26 @@
 //! Shell scripts that install, upgrade and remove the app: the `.deb`'s
 //! maintainer scripts, and the tarball's `install.sh` / `uninstall.sh`.
 //!
-//! They are POSIX sh and use only `systemctl` (no debhelper helpers, which
-//! minimal images lack). Where systemd is not running (an image build in a
-//! plain `chroot`, without `/proc`: no `/run/systemd/system`), units are
-//! still enabled, offline, the watched directories are made with `mkdir`
-//! (`systemd-tmpfiles` needs `/proc`; it runs at the first boot anyway),
-//! and nothing is started, as debhelper's scripts do.
+//! They are POSIX sh. The `.deb`'s scripts enable and disable units with
+//! `deb-systemd-helper` and start and stop them with `deb-systemd-invoke`
+//! (init-system-helpers) where those are installed, as debhelper's scripts
+//! do: the helper keeps the enabled state that a purge cleans up, and the
+//! invoker asks `policy-rc.d` (an image build that forbids starting
+//! services is obeyed). Images without init-system-helpers (it is
+//! essential only up to Debian 12; lean and non-Debian images lack it)
+//! get the same from `systemctl`. The tarball's scripts, for systems
+//! without dpkg, use `systemctl` only. Where systemd is not running (an
+//! image build in a plain `chroot`, without `/proc`: no
+//! `/run/systemd/system`), units are still enabled, offline, the watched
+//! directories are made with `mkdir` (`systemd-tmpfiles` needs `/proc`; it
+//! runs at the first boot anyway), and nothing is started, as debhelper's
+//! scripts do.
+//!
+//! Units were named after the Cargo package (`my_app.service`) before they
+//! followed the Debian package's dashes (`my-app.service`). On an upgrade
+//! from such a version, the scripts stop the units of the old names,
+//! remove their enablement links, and enable and start the new ones if the
+//! old ones were enabled.
 //!
 //! Every path is written as one single-quoted word ([`quote::sh`]), so a
 //! name with spaces, quotes, `$` or backticks is that name and nothing else.
@@ -37,6 +51,22 @@ pub struct ScriptPlan<'a> {
     pub services: Vec<String>,
     /// Directories owned by the system user (watched paths).
     pub dirs: Vec<String>,
+    /// The units' names before they followed the Debian package's dashes,
+    /// where they differ: stopped and replaced on upgrade.
+    pub old_units: Vec<String>,
+    /// Of those, the ones the install enabled.
+    pub old_enable: Vec<String>,
+    /// Supplementary groups of the services, created if missing.
+    pub groups: Vec<String>,
+}
+
+/// Which tools the scripts use for units.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tools {
+    /// A `.deb`'s scripts: init-system-helpers where installed.
+    Debian,
+    /// The tarball's scripts: `systemctl`.
+    Systemctl,
 }
 
 /// A file of the bundle, as the tarball's scripts install it.
@@ -49,7 +79,80 @@ pub struct ScriptFile<'a> {
 }
 
 const RUNNING: &str = "[ -d /run/systemd/system ]";
-const HAVE_SYSTEMCTL: &str = "command -v systemctl >/dev/null 2>&1";
+
+/// The shell functions the scripts act on units with. `$@`: unit names.
+fn unit_functions(tools: Tools) -> &'static str {
+    match tools {
+        Tools::Debian => {
+            r#"# Units: deb-systemd-helper and deb-systemd-invoke (init-system-helpers)
+# where installed, as debhelper's scripts do; systemctl on images without them.
+have() {
+    command -v "$1" >/dev/null 2>&1
+}
+bgapp_enable() {
+    if have deb-systemd-helper; then deb-systemd-helper enable "$@"
+    elif have systemctl; then systemctl --no-reload enable "$@"
+    fi
+}
+bgapp_disable() {
+    if have deb-systemd-helper; then deb-systemd-helper disable "$@"
+    elif have systemctl; then systemctl --no-reload disable "$@"
+    fi
+}
+# Records the links of units enabled by an older version's systemctl, so
+# that removal takes them.
+bgapp_update_state() {
+    if have deb-systemd-helper; then deb-systemd-helper update-state "$@"; fi
+}
+bgapp_purge() {
+    if have deb-systemd-helper; then deb-systemd-helper purge "$@"; fi
+}
+# start, stop, try-restart, with a running systemd.
+bgapp_invoke() {
+    if have deb-systemd-invoke; then deb-systemd-invoke "$@"
+    else systemctl "$@"; fi
+}
+# Starts those of the units that are enabled.
+bgapp_start_enabled() {
+    if have deb-systemd-invoke; then deb-systemd-invoke start "$@" 2>/dev/null
+    else
+        for unit in "$@"; do
+            if systemctl --quiet is-enabled "$unit"; then systemctl start "$unit"; fi
+        done
+    fi
+}
+
+"#
+        }
+        Tools::Systemctl => {
+            r#"# Units: systemctl.
+have() {
+    command -v "$1" >/dev/null 2>&1
+}
+bgapp_enable() {
+    if have systemctl; then systemctl --no-reload enable "$@"; fi
+}
+bgapp_disable() {
+    if have systemctl; then systemctl --no-reload disable "$@"; fi
+}
+bgapp_update_state() {
+    :
+}
+# start, stop, try-restart, with a running systemd.
+bgapp_invoke() {
+    systemctl "$@"
+}
+# Starts those of the units that are enabled.
+bgapp_start_enabled() {
+    for unit in "$@"; do
+        if systemctl --quiet is-enabled "$unit"; then systemctl start "$unit"; fi
+    done
+}
+
+"#
+        }
+    }
+}
 
 impl ScriptPlan<'_> {
     fn sysusers_conf(&self) -> String {
@@ -73,12 +176,19 @@ impl ScriptPlan<'_> {
 
     /// `/usr/lib/sysusers.d/<stem>.conf`.
     pub fn sysusers(&self) -> String {
-        format!(
+        let mut s = format!(
             "# The system user of {stem}'s background tasks (generated by cargo-bgapp).\n\
              u {user} - \"{stem} background tasks\" / /usr/sbin/nologin\n",
             stem = self.stem,
             user = self.user
-        )
+        );
+        if !self.groups.is_empty() {
+            s.push_str("# Groups its services are in (SupplementaryGroups=), if missing.\n");
+        }
+        for g in &self.groups {
+            let _ = writeln!(s, "g {g} -");
+        }
+        s
     }
 
     /// `/usr/lib/tmpfiles.d/<stem>.conf`, if the tasks watch directories:
@@ -115,6 +225,14 @@ impl ScriptPlan<'_> {
 ",
             conf = self.sysusers_conf()
         );
+        if !self.groups.is_empty() {
+            let _ = writeln!(
+                s,
+                "    for group in {}; do\n        \
+                 getent group \"$group\" >/dev/null || groupadd --system \"$group\"\n    done",
+                self.groups.join(" ")
+            );
+        }
         if self.dirs.is_empty() {
             return;
         }
@@ -146,11 +264,9 @@ impl ScriptPlan<'_> {
         let _ = write!(
             s,
             "\
-{indent}if {HAVE_SYSTEMCTL}; then
-{indent}    systemctl --no-reload enable {units} >/dev/null 2>&1 || echo \"{stem}: could not enable {units}\" >&2
-{indent}    if {RUNNING}; then
-{indent}        systemctl start {units} || echo \"{stem}: could not start {units}; see journalctl -xe\" >&2
-{indent}    fi
+{indent}bgapp_enable {units} >/dev/null 2>&1 || echo \"{stem}: could not enable {units}\" >&2
+{indent}if {RUNNING}; then
+{indent}    bgapp_invoke start {units} || echo \"{stem}: could not start {units}; see journalctl -xe\" >&2
 {indent}fi
 ",
             stem = self.stem
@@ -160,7 +276,7 @@ impl ScriptPlan<'_> {
     fn reload(&self, s: &mut String, indent: &str) {
         let _ = writeln!(
             s,
-            "{indent}if {RUNNING} && {HAVE_SYSTEMCTL}; then\n{indent}    systemctl daemon-reload || true\n{indent}fi"
+            "{indent}if {RUNNING} && have systemctl; then\n{indent}    systemctl daemon-reload || true\n{indent}fi"
         );
     }
 
@@ -168,18 +284,61 @@ impl ScriptPlan<'_> {
         // Running services pick up the new binary; enabled units that are
         // not running are started, as on install.
         let services = self.services.join(" ");
+        if !self.enable.is_empty() {
+            let _ = writeln!(
+                s,
+                "        bgapp_update_state {} >/dev/null 2>&1 || true",
+                self.enable.join(" ")
+            );
+        }
         let _ = writeln!(
             s,
-            "        if {RUNNING} && {HAVE_SYSTEMCTL}; then\n            systemctl try-restart {services} || true"
+            "        if {RUNNING}; then\n            bgapp_invoke try-restart {services} || true"
         );
         if !self.enable.is_empty() {
             let _ = writeln!(
                 s,
-                "            for unit in {}; do\n                if systemctl --quiet is-enabled \"$unit\"; then\n                    systemctl start \"$unit\" || true\n                fi\n            done",
+                "            bgapp_start_enabled {} || true",
                 self.enable.join(" ")
             );
         }
         s.push_str("        fi\n");
+    }
+
+    /// Stops the units of the old names (their files are gone on a `.deb`
+    /// upgrade; the tarball's are removed here), removes their enablement
+    /// links, and sets `renamed=yes` if any was enabled.
+    fn replace_old_names(&self, s: &mut String, tools: Tools) {
+        s.push_str("    renamed=no\n");
+        if self.old_units.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "    # Units named before they followed the package's dashes: replaced by\n    \
+             # the new names, enabled if the old ones were."
+        );
+        let _ = writeln!(
+            s,
+            "    if {RUNNING}; then\n        bgapp_invoke stop {} >/dev/null 2>&1 || true\n    fi",
+            self.old_units.join(" ")
+        );
+        if !self.old_enable.is_empty() {
+            let _ = writeln!(
+                s,
+                "    for unit in {}; do\n        \
+                 for link in /etc/systemd/system/*.wants/\"$unit\"; do\n            \
+                 if [ -L \"$link\" ]; then\n                rm -f \"$link\"\n                renamed=yes\n            fi\n        \
+                 done\n    done",
+                self.old_enable.join(" ")
+            );
+        }
+        if tools == Tools::Systemctl {
+            for unit in &self.old_units {
+                let _ = writeln!(s, "    rm -f /usr/lib/systemd/system/{unit}");
+            }
+        }
+        self.reload(s, "    ");
     }
 
     fn stop_and_disable(&self, s: &mut String, indent: &str) {
@@ -187,12 +346,10 @@ impl ScriptPlan<'_> {
         let _ = write!(
             s,
             "\
-{indent}if {HAVE_SYSTEMCTL}; then
-{indent}    if {RUNNING}; then
-{indent}        systemctl stop {units} || true
-{indent}    fi
-{indent}    systemctl --no-reload disable {units} >/dev/null 2>&1 || true
+{indent}if {RUNNING}; then
+{indent}    bgapp_invoke stop {units} || true
 {indent}fi
+{indent}bgapp_disable {units} >/dev/null 2>&1 || true
 "
         );
     }
@@ -212,13 +369,14 @@ impl ScriptPlan<'_> {
     }
 
     pub fn postinst(&self) -> String {
-        let mut s = header("postinst");
+        let mut s = header("postinst", Tools::Debian);
         s.push_str("case \"$1\" in\nconfigure)\n");
         self.create_user_and_dirs(&mut s, "postinst");
         self.reload(&mut s, "    ");
+        self.replace_old_names(&mut s, Tools::Debian);
         let _ = writeln!(
             s,
-            "    if [ -z \"$2\" ] || [ -e {marker} ]; then\n        rm -f {marker}",
+            "    if [ -z \"$2\" ] || [ -e {marker} ] || [ \"$renamed\" = yes ]; then\n        rm -f {marker}",
             marker = self.removed_marker()
         );
         self.enable_and_start(&mut s, "        ");
@@ -229,7 +387,7 @@ impl ScriptPlan<'_> {
     }
 
     pub fn prerm(&self) -> String {
-        let mut s = header("prerm");
+        let mut s = header("prerm", Tools::Debian);
         s.push_str("case \"$1\" in\nremove)\n");
         self.stop_and_disable(&mut s, "    ");
         let _ = writeln!(
@@ -241,9 +399,15 @@ impl ScriptPlan<'_> {
     }
 
     pub fn postrm(&self) -> String {
-        let mut s = header("postrm");
+        let mut s = header("postrm", Tools::Debian);
         s.push_str("case \"$1\" in\npurge)\n");
         self.purge(&mut s, "    ");
+        // The enabled state deb-systemd-helper kept for the units.
+        let _ = writeln!(
+            s,
+            "    bgapp_purge {} >/dev/null 2>&1 || true",
+            self.units.join(" ")
+        );
         let _ = writeln!(
             s,
             "    rm -f {}\n    rmdir /var/lib/bgapp 2>/dev/null || true",
@@ -270,6 +434,7 @@ impl ScriptPlan<'_> {
             "start=yes\nfor arg in \"$@\"; do\n    case \"$arg\" in\n        --no-start) start=no ;;\n        -h|--help) sed -n '2,3s/^# //p' \"$0\"; exit 0 ;;\n        *) echo \"install.sh: unknown option $arg\" >&2; exit 2 ;;\n    esac\ndone\n",
         );
         s.push_str("if [ \"$(id -u)\" != 0 ]; then\n    echo \"install.sh: run as root\" >&2\n    exit 1\nfi\n");
+        s.push_str(unit_functions(Tools::Systemctl));
         s.push_str("here=$(cd \"$(dirname \"$0\")\" && pwd)\n");
         s.push_str("if command -v sha256sum >/dev/null 2>&1; then\n    (cd \"$here\" && sha256sum --check --quiet SHA256SUMS)\nfi\n");
         let _ = writeln!(
@@ -321,8 +486,9 @@ conffile() {{
         s.push_str("\n(\n");
         self.create_user_and_dirs(&mut s, "install.sh");
         self.reload(&mut s, "    ");
+        self.replace_old_names(&mut s, Tools::Systemctl);
         s.push_str(
-            "    if [ \"$start\" = no ]; then\n        :\n    elif [ \"$upgrade\" = no ]; then\n",
+            "    if [ \"$start\" = no ]; then\n        :\n    elif [ \"$upgrade\" = no ] || [ \"$renamed\" = yes ]; then\n",
         );
         self.enable_and_start(&mut s, "        ");
         s.push_str("    else\n");
@@ -347,6 +513,7 @@ conffile() {{
             "purge=no\nfor arg in \"$@\"; do\n    case \"$arg\" in\n        --purge) purge=yes ;;\n        -h|--help) sed -n '2,3s/^# //p' \"$0\"; exit 0 ;;\n        *) echo \"uninstall.sh: unknown option $arg\" >&2; exit 2 ;;\n    esac\ndone\n",
         );
         s.push_str("if [ \"$(id -u)\" != 0 ]; then\n    echo \"uninstall.sh: run as root\" >&2\n    exit 1\nfi\n");
+        s.push_str(unit_functions(Tools::Systemctl));
         self.stop_and_disable(&mut s, "");
         for f in files.iter().filter(|f| !f.conffile) {
             let _ = writeln!(s, "rm -f {}", sh(&format!("/{}", f.path)));
@@ -404,8 +571,11 @@ conffile() {{
     }
 }
 
-fn header(name: &str) -> String {
-    format!("#!/bin/sh\n# {name} generated by cargo-bgapp.\nset -e\n\n")
+fn header(name: &str, tools: Tools) -> String {
+    format!(
+        "#!/bin/sh\n# {name} generated by cargo-bgapp.\nset -e\n\n{}",
+        unit_functions(tools)
+    )
 }
 
 #[cfg(test)]
@@ -426,6 +596,9 @@ mod tests {
             enable: vec!["hello-up.timer".into(), "hello.service".into()],
             services: vec!["hello.service".into(), "hello-up.service".into()],
             dirs: vec!["/var/spool/hello".into()],
+            old_units: vec!["hello-up_all.timer".into(), "hello-up_all.service".into()],
+            old_enable: vec!["hello-up_all.timer".into()],
+            groups: vec!["wgread".into()],
         }
     }
 
@@ -470,16 +643,87 @@ mod tests {
     fn postinst_enables_on_install_and_restarts_on_upgrade() {
         let s = plan().postinst();
         assert!(
-            s.contains("systemctl --no-reload enable hello-up.timer hello.service"),
+            s.contains("bgapp_enable hello-up.timer hello.service"),
             "{s}"
         );
         assert!(
-            s.contains("systemctl try-restart hello.service hello-up.service"),
+            s.contains("bgapp_invoke try-restart hello.service hello-up.service"),
             "{s}"
         );
         assert!(s.contains("systemd-sysusers /usr/lib/sysusers.d/hello.conf"));
         assert!(s.contains("[ -d /run/systemd/system ]"));
         let s = plan().postrm();
         assert!(s.contains("rm -rf '/var/lib/hello'"), "{s}");
+        assert!(
+            s.contains("bgapp_purge hello-up.timer hello.service hello-up.service"),
+            "{s}"
+        );
+    }
+
+    /// lintian's `maintainer-script-calls-systemctl` flags a line that
+    /// starts with `systemctl` (or has it after a `;`), other than
+    /// `daemon-reload`. The `.deb`'s scripts call deb-systemd-helper and
+    /// deb-systemd-invoke first; `systemctl` only where they are missing.
+    #[test]
+    fn maintainer_scripts_prefer_init_system_helpers() {
+        let p = plan();
+        for script in [p.postinst(), p.prerm(), p.postrm()] {
+            for tool in ["deb-systemd-helper", "deb-systemd-invoke"] {
+                assert!(script.contains(&format!("if have {tool}; then {tool} ")));
+            }
+            // lintian skips comments that start the line.
+            for line in script.lines().filter(|l| !l.starts_with('#')) {
+                let bare = line.trim_start().starts_with("systemctl")
+                    || line
+                        .split(';')
+                        .skip(1)
+                        .any(|after| after.trim_start().starts_with("systemctl"));
+                assert!(
+                    !bare || line.contains("daemon-reload"),
+                    "lintian: maintainer-script-calls-systemctl: {line}"
+                );
+            }
+        }
+        // The tarball, for systems without dpkg, uses systemctl.
+        let s = p.install_sh(&[]);
+        assert!(!s.contains("deb-systemd"), "{s}");
+        assert!(s.contains("systemctl --no-reload enable \"$@\""), "{s}");
+    }
+
+    /// An upgrade from units named after the Cargo package (`_`) stops
+    /// them, removes their links, and enables the new names if the old
+    /// ones were enabled; the tarball also deletes the old unit files.
+    #[test]
+    fn upgrades_replace_units_of_the_old_names() {
+        let p = plan();
+        let s = p.postinst();
+        assert!(
+            s.contains("bgapp_invoke stop hello-up_all.timer hello-up_all.service"),
+            "{s}"
+        );
+        assert!(s.contains("for unit in hello-up_all.timer; do"), "{s}");
+        assert!(s.contains("[ \"$renamed\" = yes ]"), "{s}");
+        assert!(
+            !s.contains("rm -f /usr/lib/systemd/system/"),
+            "dpkg removes them"
+        );
+        let s = p.install_sh(&[]);
+        assert!(
+            s.contains("rm -f /usr/lib/systemd/system/hello-up_all.service"),
+            "{s}"
+        );
+        let none = ScriptPlan {
+            old_units: vec![],
+            old_enable: vec![],
+            ..plan()
+        };
+        assert!(!none.postinst().contains("for link in"));
+    }
+
+    #[test]
+    fn supplementary_groups_are_created() {
+        let p = plan();
+        assert!(p.sysusers().ends_with("g wgread -\n"), "{}", p.sysusers());
+        assert!(p.postinst().contains("groupadd --system \"$group\""));
     }
 }

@@ -29,6 +29,9 @@ pub struct Unit {
 /// The units of one task, and what the package must do for them.
 #[derive(Debug)]
 pub struct TaskUnits {
+    /// The units' stem before units followed the Debian package's dashes,
+    /// where it differs: the scripts replace units of that name.
+    pub old_stem: Option<String>,
     pub service: Unit,
     pub trigger: Option<Unit>,
     /// The unit the install scripts enable and start: the trigger unit, or
@@ -36,6 +39,8 @@ pub struct TaskUnits {
     pub enable: Option<String>,
     /// Directories the package creates, owned by the system user.
     pub dirs: Vec<String>,
+    /// Supplementary groups the package creates if they do not exist.
+    pub groups: Vec<String>,
     /// One line per relaxation of the default sandbox.
     pub warnings: Vec<String>,
 }
@@ -48,7 +53,8 @@ impl TaskUnits {
 
 /// What the units need to know beyond the task itself.
 pub struct UnitContext<'a> {
-    /// The Cargo package name: the unit name stem and the state directory.
+    /// The Cargo package name: the state directory, and the unit names as
+    /// [`unit_stem`] makes them from it.
     pub stem: &'a str,
     /// The binary's name in `/usr/bin`.
     pub bin: &'a str,
@@ -193,6 +199,41 @@ pub enum UnitError {
         path: String,
         why: String,
     },
+    #[error("`[package.metadata.bgapp.tasks.{0}]` sets `listen`, but task `{0}` is not started by a socket\n\nhelp: remove `listen`; only a task with `socket = \"...\"` in its attribute listens")]
+    ListenWithoutSocket(String),
+}
+
+/// A task's unit stem as bgapp named units before they followed the
+/// Debian package's dashes: the Cargo package name as it is.
+fn old_unit_stem(package: &str, task: &str) -> String {
+    if task == package {
+        package.to_string()
+    } else {
+        format!("{package}-{task}")
+    }
+}
+
+/// One argument of `ExecStart=`, quoted as systemd.service(5) unquotes it:
+/// `%` and `$` doubled (no specifier or variable is expanded), and in
+/// double quotes, C-style, when it holds whitespace, a quote, a backslash
+/// or `;`, or is empty.
+fn exec_word(arg: &str) -> String {
+    let literal = escape(arg).replace('$', "$$");
+    let plain = !arg.is_empty()
+        && !arg.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | ';'));
+    if plain {
+        return literal;
+    }
+    let mut out = String::from("\"");
+    for c in literal.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 pub fn generate(
@@ -201,7 +242,11 @@ pub fn generate(
     config: &TaskConfig,
 ) -> Result<TaskUnits, UnitError> {
     check_trigger(task)?;
+    if config.listen.is_some() && !matches!(task.trigger, Trigger::Socket { .. }) {
+        return Err(UnitError::ListenWithoutSocket(task.name.clone()));
+    }
     let stem = unit_stem(ctx.stem, &task.name);
+    let old_stem = Some(old_unit_stem(ctx.stem, &task.name)).filter(|old| *old != stem);
     let service_name = format!("{stem}.service");
     let description = description(task);
     let mut relaxed = Relaxations {
@@ -212,13 +257,20 @@ pub fn generate(
 
     let mut service = Lines::default();
     service.set("Type", "notify");
-    service.set(
-        "ExecStart",
-        format!("/usr/bin/{} {}", escape(ctx.bin), escape(&task.name)),
-    );
+    let mut exec = format!("/usr/bin/{} {}", escape(ctx.bin), escape(&task.name));
+    for arg in config.args.iter().flatten() {
+        exec.push(' ');
+        exec.push_str(&exec_word(arg));
+    }
+    service.set("ExecStart", exec);
     restart_policy(&mut service, task);
     timeouts(&mut service, task);
+    // systemd.kill(5): SIGTERM to the main process only, which stops its
+    // own children (a request's helper process) as it finishes its work;
+    // whatever is left of the group is SIGKILLed at the deadline.
+    service.set("KillMode", "mixed");
     identity(&mut service, ctx);
+    inputs(&mut service, config, &mut relaxed);
     for (key, value) in SANDBOX {
         service.set(key, *value);
     }
@@ -228,15 +280,20 @@ pub fn generate(
     for p in &access.read_write {
         service.set("ReadWritePaths", systemd_word(p));
     }
+    for p in &config.read_only_paths {
+        service.set("ReadOnlyPaths", systemd_word(p));
+    }
     directives(&mut service, config, &mut relaxed);
 
-    let trigger = trigger_unit(&stem, &service_name, task, &description);
+    let listen = config.listen.as_deref();
+    let trigger = trigger_unit(&stem, &service_name, task, &description, listen);
     let enable = match (&task.trigger, &trigger) {
         (_, Some(t)) => Some(t.name.clone()),
         (Trigger::Boot, None) => Some(service_name.clone()),
         _ => None,
     };
     Ok(TaskUnits {
+        old_stem,
         service: Unit {
             text: service_unit(ctx, task, &description, &service),
             name: service_name,
@@ -244,6 +301,7 @@ pub fn generate(
         trigger,
         enable,
         dirs: access.dirs,
+        groups: config.supplementary_groups.clone(),
         warnings: relaxed.warnings,
     })
 }
@@ -288,7 +346,10 @@ fn description(task: &TaskManifest) -> String {
 /// gets the network; a path task may write where it watches.
 fn access(task: &TaskManifest, config: &TaskConfig, relaxed: &mut Relaxations<'_>) -> Access {
     let inet_socket = match &task.trigger {
-        Trigger::Socket { listen } => ListenAddress::parse(listen).is_ok_and(|a| a.is_inet()),
+        Trigger::Socket { listen } => {
+            let listen = config.listen.as_deref().unwrap_or(listen);
+            ListenAddress::parse(listen).is_ok_and(|a| a.is_inet())
+        }
         _ => false,
     };
     if config.network && !inet_socket {
@@ -355,6 +416,24 @@ fn identity(service: &mut Lines, ctx: &UnitContext<'_>) {
     service.set("StateDirectory", ctx.stem);
     service.set("StateDirectoryMode", "0750");
     service.set("UMask", "0077");
+}
+
+/// What a daemon reads besides its arguments: an environment file,
+/// credentials, and files its supplementary groups may read.
+fn inputs(service: &mut Lines, config: &TaskConfig, relaxed: &mut Relaxations<'_>) {
+    if let Some(file) = &config.environment_file {
+        service.set("EnvironmentFile", escape(file));
+    }
+    for (id, path) in &config.credentials {
+        service.set("LoadCredential", format!("{id}:{}", escape(path)));
+    }
+    if !config.supplementary_groups.is_empty() {
+        let groups = config.supplementary_groups.join(" ");
+        relaxed.warn(format_args!(
+            "is in the groups {groups}: it may read and write what they may"
+        ));
+        service.set("SupplementaryGroups", groups);
+    }
 }
 
 /// `PrivateDevices=`, or the devices the configuration allows.
@@ -464,7 +543,15 @@ fn join_codes(codes: &[u8]) -> String {
 }
 
 /// The unit that starts a timer, socket or path task's service.
-fn trigger_unit(stem: &str, service: &str, task: &TaskManifest, description: &str) -> Option<Unit> {
+/// `listen`: the configuration's address for a socket task, instead of the
+/// attribute's.
+fn trigger_unit(
+    stem: &str,
+    service: &str,
+    task: &TaskManifest,
+    description: &str,
+    listen: Option<&str>,
+) -> Option<Unit> {
     // The socket's service has its name, so no `Service=` is needed; timers
     // and paths name theirs for clarity.
     let (suffix, section, lines, wanted_by) = match &task.trigger {
@@ -474,9 +561,9 @@ fn trigger_unit(stem: &str, service: &str, task: &TaskManifest, description: &st
             lines.set("Unit", service);
             ("timer", "Timer", lines, "timers.target")
         }
-        Trigger::Socket { listen } => {
+        Trigger::Socket { listen: attribute } => {
             let mut lines = Lines::default();
-            lines.set("ListenStream", escape(listen));
+            lines.set("ListenStream", escape(listen.unwrap_or(attribute)));
             ("socket", "Socket", lines, "sockets.target")
         }
         Trigger::Path { condition, path } => {
@@ -663,6 +750,7 @@ mod tests {
                 .iter()
                 .map(|d| Directive::parse(d).unwrap())
                 .collect(),
+            ..TaskConfig::default()
         };
         let u = generate(&ctx(), &task("hello", Trigger::Boot), &cfg).unwrap();
         assert_eq!(

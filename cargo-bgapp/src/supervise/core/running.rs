@@ -98,7 +98,7 @@ impl Core {
             let line = format!(
                 "task `{name}` ran longer than its time limit and stop timeout; stopping it (SIGTERM)"
             );
-            (line, signal(r.pid, libc::SIGTERM, true))
+            (line, signal(r.pid, libc::SIGTERM, false))
         } else if due(r.watchdog) {
             r.fail("watchdog timeout", now.mono + kill_after);
             let line = format!(
@@ -131,7 +131,7 @@ impl Core {
             State::Running(r) => match reason {
                 None => {
                     let pid = r.pid;
-                    self.out.push(signal(pid, libc::SIGTERM, true));
+                    self.out.push(signal(pid, libc::SIGTERM, false));
                     self.stopping(now, i, "SIGTERM".into(), client);
                 }
                 Some(reason) => {
@@ -300,7 +300,7 @@ impl Core {
                 State::Running(r) => match &mut r.stopping {
                     Some(s) => s.requested = true,
                     None => {
-                        self.out.push(signal(r.pid, libc::SIGTERM, true));
+                        self.out.push(signal(r.pid, libc::SIGTERM, false));
                         r.stopping = Some(Stopping {
                             kill_at,
                             killed: false,

@@ -590,8 +590,10 @@ fn a_manual_task_fired_over_its_start_limit_says_what_systemd_does() {
 
 // --- TimeoutStopSec=, systemctl stop ---
 
-/// systemd.service(5), `TimeoutStopSec=`: SIGTERM to the group, then
-/// SIGKILL once the stop timeout (plus the margin) has passed.
+/// systemd.service(5), `TimeoutStopSec=`, with systemd.kill(5)'s
+/// `KillMode=mixed`: SIGTERM to the main process only (its children, a
+/// request's helper, are its to stop), then SIGKILL to the whole group
+/// once the stop timeout (plus the margin) has passed.
 #[test]
 fn a_stop_is_sigterm_then_sigkill_at_the_deadline() {
     let a = TaskManifest {
@@ -604,7 +606,7 @@ fn a_stop_is_sigterm_then_sigkill_at_the_deadline() {
     let client = sim.stop("a", None);
     sim.assert_said("Stopping a (SIGTERM)");
     sim.run_until(kill_at - ms(1));
-    assert_eq!(sim.signals(), [(SEC, libc::SIGTERM, true)]);
+    assert_eq!(sim.signals(), [(SEC, libc::SIGTERM, false)]);
     assert!(sim.replies(client).is_empty(), "answered at the end");
     sim.run_until(kill_at);
     assert_eq!(sim.signals()[1], (kill_at, libc::SIGKILL, true));
@@ -643,7 +645,7 @@ fn a_second_stop_never_postpones_the_kill() {
     assert_eq!(
         sim.signals(),
         [
-            (Duration::ZERO, libc::SIGTERM, true),
+            (Duration::ZERO, libc::SIGTERM, false),
             (kill_after, libc::SIGKILL, true)
         ]
     );
@@ -770,7 +772,7 @@ fn the_time_limit_stops_then_kills_and_is_a_failure() {
     assert_eq!(
         sim.signals(),
         [
-            (limit, libc::SIGTERM, true),
+            (limit, libc::SIGTERM, false),
             (limit + kill_after, libc::SIGKILL, true)
         ]
     );
@@ -1128,7 +1130,7 @@ fn ctrl_c_stops_every_task() {
     sim.run_until(SEC / 2);
     sim.feed(Input::Signal(libc::SIGINT));
     sim.assert_said("Stopping 2 tasks (Ctrl-C again to kill at once)");
-    assert_eq!(sim.signals(), [(SEC / 2, libc::SIGTERM, true); 2]);
+    assert_eq!(sim.signals(), [(SEC / 2, libc::SIGTERM, false); 2]);
     sim.exit(0, OK);
     assert_eq!(sim.exit, None);
     sim.exit(1, Ending::Signal(libc::SIGTERM));
@@ -1182,7 +1184,7 @@ fn sigterm_stops_like_ctrl_c() {
     sim.feed(Input::Signal(libc::SIGTERM));
     sim.feed(Input::Signal(libc::SIGTERM));
     sim.feed(Input::Signal(libc::SIGHUP));
-    assert_eq!(sim.signals(), [(Duration::ZERO, libc::SIGTERM, true)]);
+    assert_eq!(sim.signals(), [(Duration::ZERO, libc::SIGTERM, false)]);
     assert_eq!(sim.exit, None);
     sim.exit(0, OK);
     assert_eq!(sim.exit, Some(0));
