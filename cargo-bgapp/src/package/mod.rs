@@ -26,6 +26,7 @@ pub mod config;
 pub mod deb;
 pub mod debian;
 pub mod depends;
+pub mod escalation;
 pub mod quote;
 pub mod scripts;
 pub mod strip;
@@ -124,7 +125,8 @@ impl Plan {
         let names = names(project, config)?;
         let tasks = task_names(config, &binaries)?;
         let depends = depends(project, config, &binaries)?;
-        let (installed, warnings) = units(&names, config, binaries)?;
+        let (installed, mut warnings) = units(&names, config, binaries)?;
+        warnings.extend(escalation_warnings(&names, &installed));
         let doc = manifest_doc(project, &names, &installed);
         let script_plan = script_plan(&names, &installed);
 
@@ -139,7 +141,7 @@ impl Plan {
         files.extend(assets(project, config)?);
         let files = checked(files, config)?;
         let scripts = scripts(&script_plan, &files);
-        let (summary, long_description) = description(project, &doc);
+        let (summary, long_description) = description(project, &doc, &mut warnings);
         Ok(Plan {
             units: unit_names(&doc),
             triple: project.target.triple.clone(),
@@ -319,7 +321,7 @@ fn script_plan<'a>(names: &'a Names, installed: &[Installed]) -> ScriptPlan<'a> 
     let all: Vec<&TaskUnits> = installed.iter().flat_map(|b| &b.units).collect();
     let services: Vec<String> = all.iter().map(|u| u.service.name.clone()).collect();
     // Triggers stop before the services they start.
-    let units = all
+    let units: Vec<String> = all
         .iter()
         .filter_map(|u| u.trigger.as_ref().map(|t| t.name.clone()))
         .chain(services.iter().cloned())
@@ -329,19 +331,25 @@ fn script_plan<'a>(names: &'a Names, installed: &[Installed]) -> ScriptPlan<'a> 
     dirs.dedup();
     // A unit's name before units followed the package's dashes: the same
     // suffix after the old stem.
-    let old_name = |u: &TaskUnits, unit: &str| {
-        let stem = u.old_stem.as_ref()?;
-        let suffix = unit.rsplit_once('.')?.1;
-        Some(format!("{stem}.{suffix}"))
+    let old_names: std::collections::BTreeMap<&str, String> = all
+        .iter()
+        .flat_map(|u| {
+            u.units().filter_map(move |unit| {
+                let stem = u.old_stem.as_ref()?;
+                let suffix = unit.name.rsplit_once('.')?.1;
+                Some((unit.name.as_str(), format!("{stem}.{suffix}")))
+            })
+        })
+        .collect();
+    let old = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .filter_map(|n| old_names.get(n.as_str()).cloned())
+            .collect()
     };
-    let old_units = all
-        .iter()
-        .flat_map(|u| u.units().filter_map(|unit| old_name(u, &unit.name)))
-        .collect();
-    let old_enable = all
-        .iter()
-        .filter_map(|u| old_name(u, u.enable.as_deref()?))
-        .collect();
+    let enable: Vec<String> = all.iter().filter_map(|u| u.enable.clone()).collect();
+    let old_units = old(&units);
+    let old_enable = old(&enable);
     let mut groups: Vec<String> = all.iter().flat_map(|u| u.groups.iter().cloned()).collect();
     groups.sort();
     groups.dedup();
@@ -354,7 +362,7 @@ fn script_plan<'a>(names: &'a Names, installed: &[Installed]) -> ScriptPlan<'a> 
         version: &names.version,
         user: &names.user,
         units,
-        enable: all.iter().filter_map(|u| u.enable.clone()).collect(),
+        enable,
         services,
         dirs,
     }
@@ -509,17 +517,74 @@ fn scripts(plan: &ScriptPlan<'_>, files: &[BundleFile]) -> Scripts {
     }
 }
 
+/// Programs that gain privileges named in a binary: they cannot work under
+/// the units' `NoNewPrivileges=yes` (see [`escalation`]).
+fn escalation_warnings(names: &Names, installed: &[Installed]) -> Vec<String> {
+    if names.user == "root" {
+        return Vec::new();
+    }
+    installed
+        .iter()
+        .filter_map(|b| {
+            let found = escalation::programs(&b.binary.data);
+            (!found.is_empty()).then(|| {
+                format!(
+                    "binary `{}` names {}: its tasks run with `NoNewPrivileges=yes` and no capabilities, where no program can gain privileges, so running one fails on the device
+
+                     help: give the task what it needs itself: `supplementary-groups` to read a group's files, `capabilities` (like `CAP_DAC_READ_SEARCH` to read root-only files, `CAP_NET_ADMIN` for `wg show`), or `user = \"root\"`; see \"Root-only configuration\" in bgapp's README",
+                    b.name,
+                    found
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// Whether a synopsis is just the package's name, as lintian compares them
+/// (`description-is-pkg-name`, an error): in lowercase, with `-`, `_`, `/`
+/// and `\` as spaces.
+fn is_package_name(synopsis: &str, package: &str) -> bool {
+    let fold = |s: &str| {
+        s.to_lowercase()
+            .replace(['-', '_', '/', '\\'], " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    fold(synopsis) == fold(package)
+}
+
 /// The summary (the first line of the package's description) and the long
-/// description (the README's first paragraph, else the tasks).
-fn description(project: &Project, doc: &ManifestDoc) -> (String, Vec<String>) {
+/// description (the README's first paragraph, else the tasks). A
+/// description that is only the package's name is replaced, with a warning.
+fn description(
+    project: &Project,
+    doc: &ManifestDoc,
+    warnings: &mut Vec<String>,
+) -> (String, Vec<String>) {
     let package = &project.package;
+    let fallback = format!("background application {}", package.name);
     let summary = package
         .description
         .as_deref()
         .and_then(|d| d.lines().next())
         .map(|d| debian::one_line(d).trim_end_matches('.').to_string())
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| format!("background application {}", package.name));
+        .filter(|d| !d.is_empty());
+    let summary = match summary {
+        Some(s) if is_package_name(&s, &bgapp_manifest::package_stem(&package.name)) => {
+            warnings.push(format!(
+                "`description = \"{s}\"` in `[package]` is only the package's name, which Debian refuses as a synopsis (lintian: description-is-pkg-name); the .deb says `{fallback}`\n\n\
+                 help: write what the app does in `description`, like `Prometheus exporter for WireGuard`"
+            ));
+            fallback
+        }
+        Some(s) => s,
+        None => fallback,
+    };
     let readme = match &package.readme {
         Some(r) => project.manifest_dir().join(r.as_std_path()),
         None => project.manifest_dir().join("README.md"),
@@ -891,6 +956,17 @@ mod tests {
         let mut ar = ar::ArWriter::new(Vec::new(), MAX_EPOCH).unwrap();
         ar.append("debian-binary", b"2.0\n").unwrap();
         assert_eq!(ar.finish().len(), 8 + 60 + 4);
+    }
+
+    /// lintian's `description-is-pkg-name` folds case, `-`, `_`, `/`, `\`.
+    #[test]
+    fn a_synopsis_that_is_the_package_name() {
+        for s in ["wg_exporter", "WG-Exporter", "wg exporter", "wg/exporter"] {
+            assert!(is_package_name(s, "wg-exporter"), "{s}");
+        }
+        for s in ["wg-exporter for WireGuard", "exporter", "wgexporter"] {
+            assert!(!is_package_name(s, "wg-exporter"), "{s}");
+        }
     }
 
     #[test]
