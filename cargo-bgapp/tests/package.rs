@@ -1219,6 +1219,10 @@ fn tarball_scripts_quote_every_path() {
         assert_eq!(owner_and_mode(&root, dir), "oddpaths 770", "{dir}");
     }
     assert!(root.exists("/etc/systemd/system/paths.target.wants/oddpaths-spool.path"));
+    assert!(
+        root.exists("/var/lib/systemd/deb-systemd-helper-enabled/oddpaths-spool.path.dsh-also"),
+        "enabled by deb-systemd-helper, which keeps its state"
+    );
     assert_bait_intact(&root);
 
     let said = root.run(&format!("cd /root/cwd && {top}/uninstall.sh"));
@@ -1292,6 +1296,19 @@ fn deb_installs_in_a_chroot_without_proc_and_quotes_every_path() {
         assert!(!root.exists(dir), "{dir} removed by dpkg -P");
     }
     assert_bait_intact(&root);
+    assert!(
+        !root.exists("/var/lib/systemd/deb-systemd-helper-enabled/oddpaths-spool.path.dsh-also"),
+        "dpkg -P purges deb-systemd-helper's state"
+    );
+
+    // Without init-system-helpers (a lean image), systemctl enables and
+    // disables the units, offline.
+    root.run("rm -f /usr/bin/deb-systemd-helper /usr/bin/deb-systemd-invoke");
+    root.run("cd /root/cwd && dpkg -i /root/oddpaths.deb");
+    assert!(root.exists("/etc/systemd/system/paths.target.wants/oddpaths-spool.path"));
+    root.run("cd /root/cwd && dpkg -r oddpaths");
+    assert!(!root.exists("/etc/systemd/system/paths.target.wants/oddpaths-spool.path"));
+    root.run("cd /root/cwd && dpkg -P oddpaths");
 
     // Without systemd's tools at all (a minbase image): the user comes
     // from useradd.
