@@ -768,3 +768,163 @@ fn crash_looping_timer_and_socket_tasks_end_failed() {
         "the socket kept starting it:\n{journal}"
     );
 }
+/// Sends `line` to the Unix socket at `path` in the system and returns
+/// the line it answers (empty when the connection ends without one).
+fn ask_unix(sys: &System, path: &str, line: &str) -> std::process::Output {
+    sys.sh(&format!(
+        "python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b\"\\n\")
+print(s.makefile().readline(), end=\"\")' {path} {line}"
+    ))
+}
+
+#[track_caller]
+fn ask_unix_ok(sys: &System, path: &str, line: &str) -> String {
+    let out = ask_unix(sys, path, line);
+    assert!(
+        out.status.success(),
+        "asking {path} `{line}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The entries of `unit`'s journal this boot, as `(PRIORITY, MESSAGE)`.
+fn journal_priorities(sys: &System, unit: &str) -> Vec<(String, String)> {
+    let json = sys.run(&format!(
+        "journalctl --sync 2>/dev/null; journalctl -b -o json --output-fields=PRIORITY,MESSAGE --no-pager -u {unit}"
+    ));
+    json.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| {
+            Some((
+                v.get("PRIORITY")?.as_str()?.to_string(),
+                v.get("MESSAGE")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// A daemon as one is packaged (`tests/e2e/contract`, task `daemon`):
+/// `listen` in the metadata overrides the attribute's address; `args`
+/// reach the task as written; the environment file and the root-only
+/// credential reach the process; its warnings and errors reach the
+/// journal at priorities 4 and 3; and a stop signals the main process
+/// only (`KillMode=mixed`), so the helper it runs for a request finishes
+/// its work (under `KillMode=control-group` it died with the main
+/// process's SIGTERM: `helper ended: signal: 15`).
+#[test]
+fn a_packaged_daemon_gets_its_keys_kill_mode_and_journal_priorities() {
+    let Some((_lock, apps, disk)) = setup("daemon") else {
+        return;
+    };
+    let socket = "e2e-contract-daemon.socket";
+    let service = "e2e-contract-daemon.service";
+    let mut sys = disk.boot();
+    sys.watch("e2e-contract-daemon*");
+    sys.run(
+        "mkdir -p /etc/e2e-contract
+         echo 'E2E_GREETING=hello from the environment file' > /etc/e2e-contract/env
+         printf s3cret > /etc/e2e-contract/token
+         chmod 0600 /etc/e2e-contract/token",
+    );
+    install(&sys, &apps.contract.deb);
+    wait_active(&sys, socket);
+    assert_eq!(
+        sys.prop(socket, "Listen"),
+        "/run/e2e-contract/daemon.sock (Stream)"
+    );
+    assert_eq!(sys.prop(service, "KillMode"), "mixed");
+
+    let answer = ask_unix_ok(&sys, "/run/e2e-contract/daemon.sock", "show");
+    assert_eq!(
+        answer,
+        "greeting=hello from the environment file token=s3cret args=[\"--mode\", \"two words\", \"$HOME\"]\n"
+    );
+    let entries = journal_priorities(&sys, service);
+    for (priority, message) in [
+        ("4", "daemon: a warning for the journal"),
+        ("3", "daemon: an error for the journal"),
+    ] {
+        assert!(
+            entries.iter().any(|(p, m)| p == priority && m == message),
+            "no `{message}` at priority {priority} in {entries:?}"
+        );
+    }
+    assert!(
+        entries
+            .iter()
+            .any(|(p, m)| p == "6" && m.contains("task `daemon` started")),
+        "{entries:?}"
+    );
+
+    assert_eq!(
+        ask_unix_ok(&sys, "/run/e2e-contract/daemon.sock", "hold"),
+        "holding\n"
+    );
+    sys.wait_for_log(service, "helper started", 1, 10 * SECOND);
+    sys.run(&format!("systemctl stop {service}"));
+    let journal = sys.journal(service);
+    assert!(journal.contains("helper finished its work"), "{journal}");
+    assert!(
+        journal.contains("daemon: helper ended: exit status: 0"),
+        "{journal}"
+    );
+}
+
+/// What README says of a socket task's permanent failure: the `.socket`
+/// stops taking connections until an operator acts, and `systemctl
+/// reset-failed NAME.socket NAME.service && systemctl start NAME.socket`
+/// brings it back.
+#[test]
+fn a_socket_task_failing_for_good_stops_its_socket_until_reset() {
+    let Some((_lock, apps, disk)) = setup("socket-failure") else {
+        return;
+    };
+    let socket = "e2e-contract-daemon.socket";
+    let service = "e2e-contract-daemon.service";
+    let mut sys = disk.boot();
+    sys.watch("e2e-contract-daemon*");
+    sys.run(
+        "mkdir -p /etc/e2e-contract
+         printf s3cret > /etc/e2e-contract/token
+         touch /etc/e2e-contract/fail-at-start",
+    );
+    install(&sys, &apps.contract.deb);
+    wait_active(&sys, socket);
+    // The connection starts the service, which fails at start (exit
+    // status 4) without taking it; systemd starts it again for the
+    // connection still waiting, until a limit ends the socket.
+    let refused = ask_unix(&sys, "/run/e2e-contract/daemon.sock", "show");
+    assert_eq!(String::from_utf8_lossy(&refused.stdout), "");
+    let sys = &sys;
+    sys.wait_for("the socket to fail", 60 * SECOND, || {
+        sys.prop(socket, "ActiveState") == "failed"
+    });
+    let states = format!(
+        "socket: {} {}, service: {} {} status {} restarts {}",
+        sys.prop(socket, "ActiveState"),
+        sys.prop(socket, "Result"),
+        sys.prop(service, "ActiveState"),
+        sys.prop(service, "Result"),
+        sys.prop(service, "ExecMainStatus"),
+        sys.prop(service, "NRestarts"),
+    );
+    eprintln!("e2e: after a permanent failure at start: {states}");
+    assert_eq!(sys.prop(service, "ExecMainStatus"), "4", "{states}");
+    let connect = ask_unix(sys, "/run/e2e-contract/daemon.sock", "show");
+    assert!(
+        !connect.status.success(),
+        "the failed socket took a connection: {states}"
+    );
+
+    sys.run("rm /etc/e2e-contract/fail-at-start");
+    sys.run(&format!(
+        "systemctl reset-failed {socket} {service} && systemctl start {socket}"
+    ));
+    let answer = ask_unix_ok(sys, "/run/e2e-contract/daemon.sock", "show");
+    assert!(answer.starts_with("greeting= token=s3cret"), "{answer}");
+}

@@ -17,11 +17,19 @@
 //! (path-triggered by its flag), `crashy-timer` (every 2 s) and
 //! `crashy-socket` (a Unix socket; it never accepts, so a queued
 //! connection keeps triggering it).
+//!
+//! Another, `daemon`, is a socket-activated daemon as one is packaged (see
+//! `[package.metadata.bgapp.tasks.daemon]`): its own listen address,
+//! arguments, an environment file, a credential; log lines at each level;
+//! a helper process per request that the stop must not kill before the
+//! task is done with it; a permanent failure at start when
+//! `/etc/e2e-contract/fail-at-start` exists.
 
 use std::path::Path;
 use std::time::Duration;
 
-use bgapp::TaskInstance;
+use bgapp::{Listener, TaskInstance};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
 #[bgapp::background_task(watchdog = "2s", stop_timeout = "3s")]
 async fn main(task: TaskInstance) -> anyhow::Result<()> {
@@ -94,4 +102,71 @@ async fn crashy_socket(task: TaskInstance) -> anyhow::Result<()> {
 /// Whether `file` was there; removes it.
 async fn take(file: &Path) -> bool {
     tokio::fs::remove_file(file).await.is_ok()
+}
+
+/// Answers one line per connection on the Unix socket systemd passes:
+/// `show` with what the package gave it, `hold` by starting a helper that
+/// it lets finish its work when stopped.
+#[bgapp::background_task(
+    trigger = socket(listen = "/run/e2e-contract/attribute.sock"),
+    stop_timeout = "10s"
+)]
+async fn daemon(task: TaskInstance) -> anyhow::Result<()> {
+    if Path::new("/etc/e2e-contract/fail-at-start").exists() {
+        return Err(bgapp::Permanent::new("told to fail at start").into());
+    }
+    let Some(Listener::Unix(listener)) = task.listeners()?.pop() else {
+        anyhow::bail!("no Unix socket was passed");
+    };
+    let greeting = std::env::var("E2E_GREETING").unwrap_or_default();
+    let token = match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) => std::fs::read_to_string(Path::new(&dir).join("token"))?,
+        None => String::new(),
+    };
+    tracing::warn!("daemon: a warning for the journal");
+    tracing::error!("daemon: an error for the journal");
+    loop {
+        let (conn, _) = tokio::select! {
+            _ = task.cancelled() => return Ok(()),
+            c = listener.accept() => c?,
+        };
+        let (read, mut write) = conn.into_split();
+        let mut line = String::new();
+        tokio::io::BufReader::new(read).read_line(&mut line).await?;
+        if line.trim() == "hold" {
+            return hold(&task, write).await;
+        }
+        let answer = format!(
+            "greeting={greeting} token={} args={:?}\n",
+            token.trim(),
+            task.args()
+        );
+        write.write_all(answer.as_bytes()).await?;
+    }
+}
+
+/// Runs a helper, as a daemon runs `wg show` for a request, until the
+/// task is stopped; then lets it finish and says how it ended.
+async fn hold(
+    task: &TaskInstance,
+    mut conn: tokio::net::unix::OwnedWriteHalf,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut helper = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "echo helper started; read line; echo helper finished $line",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    conn.write_all(b"holding\n").await?;
+    drop(conn);
+    let _stop = task.cancelled().await;
+    let mut stdin = helper.stdin.take().expect("piped");
+    // A helper killed by the stop is gone: the write fails, the wait says so.
+    let _ = writeln!(stdin, "its work");
+    drop(stdin);
+    let status = helper.wait()?;
+    tracing::info!("daemon: helper ended: {status}");
+    Ok(())
 }
