@@ -59,4 +59,10 @@ cd "$root"
 pivot_root . .oldroot
 umount -l /.oldroot
 rmdir /.oldroot
+# Shared, as on a device: systemd makes / shared itself only when booted
+# by the kernel, not in a container, and without it what a service's
+# helper mounts for it (LoadCredential='s credentials, moved into
+# /run/credentials/<unit>) never reaches the service. The namespace was
+# made private, so nothing propagates to this machine.
+mount --make-rshared /
 exec env container=bgapp-e2e /lib/systemd/systemd --system
