@@ -1324,6 +1324,43 @@ fn deb_installs_in_a_chroot_without_proc_and_quotes_every_path() {
         .contains(":/usr/sbin/nologin"));
 }
 
+/// An upgrade from a version whose units followed Cargo's underscores
+/// (`wg_exporter-wg-exporter.socket`, enabled) to the dashed names: the old
+/// name's link goes, and the new unit is enabled in its place (without
+/// the replacement, the upgrade left the app enabled under no name);
+/// offline, in a chroot.
+#[test]
+fn an_upgrade_replaces_units_of_the_old_names() {
+    if !have("dpkg") {
+        return;
+    }
+    let Some(root) = ScratchRoot::new() else {
+        return;
+    };
+    let out = tempdir();
+    let bundles = package(&built("exporter"), out.path(), &["--format", "deb"]);
+    root.put(&bundles[0], "/root/exporter.deb");
+    root.run("dpkg -i /root/exporter.deb");
+    let new_link = "/etc/systemd/system/sockets.target.wants/wg-exporter.socket";
+    let old_link = "/etc/systemd/system/sockets.target.wants/wg_exporter-wg-exporter.socket";
+    assert!(root.exists(new_link));
+    // As the old version left the system: its socket enabled (by
+    // systemctl, so deb-systemd-helper knows nothing), the new name unknown.
+    root.run(&format!(
+        "rm -f {new_link} /var/lib/systemd/deb-systemd-helper-enabled/wg-exporter.socket.dsh-also \
+         /var/lib/systemd/deb-systemd-helper-enabled/sockets.target.wants/wg-exporter.socket && \
+         ln -s /usr/lib/systemd/system/wg_exporter-wg-exporter.socket {old_link}"
+    ));
+    assert!(!root.exists(new_link));
+    // The upgrade: `postinst configure <old version>`.
+    root.run("dpkg -i /root/exporter.deb");
+    assert!(root.exists(new_link), "enabled in place of the old name");
+    assert!(
+        !root.sh(&format!("test -L {old_link}")).status.success(),
+        "the old name's link is gone"
+    );
+}
+
 /// Unpacks the `.deb` of the `oddpaths` fixture.
 fn odd_root() -> tempfile::TempDir {
     let out = tempdir();
