@@ -1289,6 +1289,13 @@ fn deb_installs_in_a_chroot_without_proc_and_quotes_every_path() {
 
     root.run("cd /root/cwd && dpkg -r oddpaths");
     assert!(!root.exists(ODD_ASSETS[0]));
+    assert!(!root.exists("/etc/systemd/system/paths.target.wants/oddpaths-spool.path"));
+    // A reinstall enables the units again, as the first install did (with
+    // deb-systemd-helper's `disable`, its state said "disabled by the
+    // administrator", and the units stayed off).
+    root.run("cd /root/cwd && dpkg -i /root/oddpaths.deb");
+    assert!(root.exists("/etc/systemd/system/paths.target.wants/oddpaths-spool.path"));
+    root.run("cd /root/cwd && dpkg -r oddpaths");
     assert!(root.exists(ODD_CONFFILE), "dpkg -r keeps the conffile");
     assert!(!root.exists("/etc/systemd/system/paths.target.wants/oddpaths-spool.path"));
     root.run("cd /root/cwd && dpkg -P oddpaths");

@@ -94,8 +94,10 @@ bgapp_enable() {
     elif have systemctl; then systemctl --no-reload enable "$@"
     fi
 }
+# Disables the units and forgets their enabled state (`purge`; `disable`
+# would keep it, and a reinstall would then leave them disabled).
 bgapp_disable() {
-    if have deb-systemd-helper; then deb-systemd-helper disable "$@"
+    if have deb-systemd-helper; then deb-systemd-helper purge "$@"
     elif have systemctl; then systemctl --no-reload disable "$@"
     fi
 }
