@@ -837,6 +837,14 @@ fn a_packaged_daemon_gets_its_keys_kill_mode_and_journal_priorities() {
     install(&sys, &apps.contract.deb);
     assert_eq!(sys.prop(socket, "UnitFileState"), "enabled");
     assert_eq!(sys.prop(socket, "ActiveState"), "inactive");
+    // Root-only configuration opened to a group the package created
+    // (`supplementary-groups`), as README's "Root-only configuration" says.
+    sys.run(
+        "mkdir -m 0750 /etc/e2e-contract/private
+         echo 'for the group' > /etc/e2e-contract/private/group-only.conf
+         chmod 0640 /etc/e2e-contract/private/group-only.conf
+         chgrp -R e2e-readers /etc/e2e-contract/private",
+    );
     sys.run(&format!(
         "rm /usr/sbin/policy-rc.d && systemctl start {socket}"
     ));
@@ -850,7 +858,7 @@ fn a_packaged_daemon_gets_its_keys_kill_mode_and_journal_priorities() {
     let answer = ask_unix_ok(&sys, "/run/e2e-contract/daemon.sock", "show");
     assert_eq!(
         answer,
-        "greeting=hello from the environment file token=s3cret args=[\"--mode\", \"two words\", \"$HOME\"]\n"
+        "greeting=hello from the environment file token=s3cret args=[\"--mode\", \"two words\", \"$HOME\"] group-only=for the group\n"
     );
     let entries = journal_priorities(&sys, service);
     for (priority, message) in [
@@ -945,7 +953,7 @@ fn a_socket_task_failing_for_good_stops_its_socket_until_reset() {
         "systemctl reset-failed {socket} {service} && systemctl start {socket}"
     ));
     let answer = ask_unix_ok(sys, "/run/e2e-contract/daemon.sock", "show");
-    assert!(answer.starts_with("greeting= token=s3cret"), "{answer}");
+    assert!(answer.starts_with("greeting= token=s3cret "), "{answer}");
 }
 
 /// `CLOCK_MONOTONIC`, which the namespaced systemd shares with this machine.

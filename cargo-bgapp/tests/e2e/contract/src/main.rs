@@ -20,7 +20,8 @@
 //!
 //! Another, `daemon`, is a socket-activated daemon as one is packaged (see
 //! `[package.metadata.bgapp.tasks.daemon]`): its own listen address,
-//! arguments, an environment file, a credential; log lines at each level;
+//! arguments, an environment file, a credential, a file readable by its
+//! supplementary group only; log lines at each level;
 //! a helper process per request that the stop must not kill before the
 //! task is done with it; a permanent failure at start when
 //! `/etc/e2e-contract/fail-at-start` exists.
@@ -123,6 +124,9 @@ async fn daemon(task: TaskInstance) -> anyhow::Result<()> {
         Some(dir) => std::fs::read_to_string(Path::new(&dir).join("token"))?,
         None => String::new(),
     };
+    // Readable through the supplementary group only.
+    let group_only = std::fs::read_to_string("/etc/e2e-contract/private/group-only.conf")
+        .unwrap_or_else(|e| format!("unreadable: {e}"));
     tracing::warn!("daemon: a warning for the journal");
     tracing::error!("daemon: an error for the journal");
     loop {
@@ -137,9 +141,10 @@ async fn daemon(task: TaskInstance) -> anyhow::Result<()> {
             return hold(&task, write).await;
         }
         let answer = format!(
-            "greeting={greeting} token={} args={:?}\n",
+            "greeting={greeting} token={} args={:?} group-only={}\n",
             token.trim(),
-            task.args()
+            task.args(),
+            group_only.trim()
         );
         write.write_all(answer.as_bytes()).await?;
     }
