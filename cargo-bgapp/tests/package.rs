@@ -1219,10 +1219,6 @@ fn tarball_scripts_quote_every_path() {
         assert_eq!(owner_and_mode(&root, dir), "oddpaths 770", "{dir}");
     }
     assert!(root.exists("/etc/systemd/system/paths.target.wants/oddpaths-spool.path"));
-    assert!(
-        root.exists("/var/lib/systemd/deb-systemd-helper-enabled/oddpaths-spool.path.dsh-also"),
-        "enabled by deb-systemd-helper, which keeps its state"
-    );
     assert_bait_intact(&root);
 
     let said = root.run(&format!("cd /root/cwd && {top}/uninstall.sh"));
@@ -1285,6 +1281,10 @@ fn deb_installs_in_a_chroot_without_proc_and_quotes_every_path() {
         assert_eq!(owner_and_mode(&root, dir), "oddpaths 770", "{dir}");
     }
     assert!(root.exists("/etc/systemd/system/paths.target.wants/oddpaths-spool.path"));
+    assert!(
+        root.exists("/var/lib/systemd/deb-systemd-helper-enabled/oddpaths-spool.path.dsh-also"),
+        "enabled by deb-systemd-helper, which keeps its state"
+    );
     assert_bait_intact(&root);
 
     root.run("cd /root/cwd && dpkg -r oddpaths");
