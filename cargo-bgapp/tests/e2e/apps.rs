@@ -24,6 +24,13 @@ pub struct Apps {
     pub watcher: App,
     /// `contract/`: the watchdog and the exit-status contract.
     pub contract: App,
+    /// The `http` template.
+    pub http: App,
+    pub http_address: String,
+    /// `tests/fixtures/adopt/bgapp`, the adopted daemon, packaged with
+    /// `listen` (a free port) and `args` (a slow probe) in its metadata.
+    pub adopt: App,
+    pub adopt_address: String,
 }
 
 /// The apps, built on first use.
@@ -108,11 +115,16 @@ fn build() -> Apps {
     new("e2e-timer", "timer", &["interval=3s".into()]);
     new("e2e-server", "server", &[format!("port={server_address}")]);
     new("e2e-watcher", "watcher", &[]);
+    let http_address = format!("127.0.0.1:{}", free_port());
+    new("e2e-http", "http", &[format!("port={http_address}")]);
 
     let hello = package(&workspace, "e2e-hello");
     let timer = package(&workspace, "e2e-timer");
     let server = package(&workspace, "e2e-server");
     let watcher = package(&workspace, "e2e-watcher");
+    let http = package(&workspace, "e2e-http");
+    let adopt_address = format!("127.0.0.1:{}", free_port());
+    let adopt = adopted(&adopt_address);
 
     // The upgrade: the same app, one version up.
     let manifest = workspace.join("e2e-hello/Cargo.toml");
@@ -141,5 +153,41 @@ fn build() -> Apps {
         server_address,
         watcher,
         contract,
+        http,
+        http_address,
+        adopt,
+        adopt_address,
     }
+}
+
+/// The adopted fixture daemon, copied beside the apps with its path to
+/// bgapp made absolute, and packaged with the keys a device would set: its
+/// own listen address, and a probe that takes 2 s (a request in flight at
+/// a stop) run by a helper process.
+fn adopted(address: &str) -> App {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/adopt/bgapp");
+    let dir = work_dir().join("adopt");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("remove the old copy");
+    }
+    std::fs::create_dir_all(dir.join("src")).expect("create the copy");
+    let bgapp = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the repository")
+        .join("bgapp");
+    let manifest = std::fs::read_to_string(fixture.join("Cargo.toml")).expect("read the fixture");
+    assert!(manifest.contains("../../../../../bgapp"), "{manifest}");
+    let manifest = manifest.replace("../../../../../bgapp", &bgapp.display().to_string())
+        + &format!(
+            "\n[package.metadata.bgapp.tasks.adopt-exporter]\nlisten = \"{address}\"\nargs = [\"--probe\", \"sleep 2; echo probed\"]\n"
+        );
+    std::fs::write(dir.join("Cargo.toml"), manifest).expect("write the copy");
+    for file in ["Cargo.lock", "src/main.rs"] {
+        std::fs::copy(fixture.join(file), dir.join(file)).expect("copy the fixture");
+    }
+    let out = cargo_bgapp(
+        &dir,
+        &["package", "-q", "--locked", "--message-format", "human"],
+    );
+    bundles("adopt-exporter", &out)
 }

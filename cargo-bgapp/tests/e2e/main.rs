@@ -966,3 +966,125 @@ fn monotonic_now() -> Duration {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
+
+/// One HTTP/1.1 GET on its own connection to `address`; the whole response.
+fn http_get(address: &str, path: &str) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(30 * SECOND))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: e2e\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// An HTTP daemon on a real systemd, for the `http` template and the
+/// adopted fixture daemon alike: it starts on the first connection;
+/// `READY=1` comes only once it listens (its "listening on" line before
+/// systemd's "Started"); a request in flight at `systemctl stop` is
+/// answered whole; a usage error (a bad flag, from a drop-in) exits 2
+/// and is never restarted. `exec`: the unit's command line; `working`: the
+/// debug line the daemon logs when the slow request's work starts.
+fn http_daemon_lives(
+    sys: &System,
+    unit: &str,
+    address: &str,
+    exec: &str,
+    (slow_path, working, answer): (&str, &str, &str),
+) {
+    let socket = format!("{unit}.socket");
+    let service = format!("{unit}.service");
+    wait_active(sys, &socket);
+    // Debug lines, to see the request's work start (an operator's drop-in).
+    sys.run(&format!(
+        "mkdir -p /run/systemd/system/{service}.d
+         printf '[Service]\\nEnvironment=BGAPP_LOG=debug\\n' > /run/systemd/system/{service}.d/debug.conf
+         systemctl daemon-reload"
+    ));
+    assert_eq!(sys.prop(&service, "ActiveState"), "inactive");
+    let health = http_get(address, "/health").expect("the socket answers");
+    assert!(health.ends_with("\r\n\r\nok\n"), "{health}");
+    wait_active(sys, &service);
+    let journal = sys.journal(&service);
+    let listening = journal.find("listening on").expect("it logs its address");
+    let started = journal.find("Started ").expect("systemd logs the start");
+    assert!(
+        listening < started,
+        "READY=1 before the socket was bound:\n{journal}"
+    );
+
+    let request = {
+        let (address, path) = (address.to_string(), slow_path.to_string());
+        std::thread::spawn(move || http_get(&address, &path))
+    };
+    sys.wait_for_log(&service, working, 1, 20 * SECOND);
+    sys.run(&format!("systemctl stop {service}"));
+    let response = request
+        .join()
+        .expect("the request's thread")
+        .expect("answered, not dropped");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with(answer), "{response}");
+
+    sys.run(&format!(
+        "mkdir -p /run/systemd/system/{service}.d
+         printf '[Service]\\nExecStart=\\nExecStart={exec} --bogus-flag\\n' \
+             > /run/systemd/system/{service}.d/usage.conf
+         systemctl daemon-reload"
+    ));
+    let _ = sys.sh(&format!("systemctl start {service}"));
+    sys.wait_for("the usage error to end it", 20 * SECOND, || {
+        sys.prop(&service, "ActiveState") == "failed"
+    });
+    assert_eq!(sys.prop(&service, "ExecMainStatus"), "2");
+    std::thread::sleep(3 * SECOND);
+    assert_eq!(
+        sys.prop(&service, "ActiveState"),
+        "failed",
+        "never restarted"
+    );
+    assert_eq!(sys.prop(&service, "NRestarts"), "0");
+}
+
+/// The `http` template: socket activation, readiness after bind, a request
+/// in flight at stop answered whole, a usage error not restarted.
+#[test]
+fn http_template_serves_stops_gracefully_and_refuses_bad_usage() {
+    let Some((_lock, apps, disk)) = setup("http") else {
+        return;
+    };
+    let mut sys = disk.boot();
+    sys.watch("e2e-http*");
+    install(&sys, &apps.http.deb);
+    http_daemon_lives(
+        &sys,
+        "e2e-http",
+        &apps.http_address,
+        "/usr/bin/e2e-http e2e-http",
+        ("/work/3000", "working 3000 ms", "worked 3000 ms\n"),
+    );
+}
+
+/// The adopted fixture daemon (`tests/fixtures/adopt/bgapp`), packaged with
+/// `listen` and `args` in its metadata: the same as the template, with the
+/// request's work done by a helper process (`sh -c 'sleep 2; echo probed'`)
+/// that the stop must not kill (`KillMode=mixed`).
+#[test]
+fn adopted_daemon_serves_stops_gracefully_and_refuses_bad_usage() {
+    let Some((_lock, apps, disk)) = setup("adopt") else {
+        return;
+    };
+    let mut sys = disk.boot();
+    sys.watch("adopt-exporter*");
+    install(&sys, &apps.adopt.deb);
+    http_daemon_lives(
+        &sys,
+        "adopt-exporter",
+        &apps.adopt_address,
+        "/usr/bin/adopt-exporter adopt-exporter",
+        ("/metrics", "running the probe", "probed\n"),
+    );
+}
