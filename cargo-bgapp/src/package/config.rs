@@ -775,6 +775,45 @@ mod tests {
             "{msg}"
         );
 
+        // A real daemon's keys.
+        for (meta, says) in [
+            (
+                json!({ "tasks": { "up": { "args": ["--a", "b\nc"] } } }),
+                "argument `b\\nc` in `args` contains a control character",
+            ),
+            (
+                json!({ "service": { "environment-file": "etc/default/app" } }),
+                "environment-file `etc/default/app` must be an absolute path; write `/etc/default/app`",
+            ),
+            (
+                json!({ "service": { "credentials": { "a/b": "/etc/app/token" } } }),
+                "credential ID `a/b` is not a file name systemd takes",
+            ),
+            (
+                json!({ "service": { "credentials": { "token": "/etc/app/../token" } } }),
+                "credential path `/etc/app/../token` is not a normalized path",
+            ),
+            (
+                json!({ "service": { "supplementary-groups": ["Wheel"] } }),
+                "supplementary group `Wheel` is not a valid group name",
+            ),
+            (
+                json!({ "service": { "read-only-paths": ["-etc/wireguard"] } }),
+                "read-only path `-etc/wireguard` must be an absolute path",
+            ),
+            (
+                json!({ "service": { "listen": "9586" } }),
+                "`listen` is set for every task in `[package.metadata.bgapp.service]`",
+            ),
+            (
+                json!({ "tasks": { "web": { "listen": "localhost:99999" } } }),
+                "`listen = \"localhost:99999\"` is not a listen address",
+            ),
+        ] {
+            let msg = refusal(meta.clone());
+            assert!(msg.starts_with(says), "{meta}: {msg}");
+        }
+
         let ok = json!({ "bgapp": {
             "maintainer": "Jane Doe <jane@example.com>",
             "section": "contrib/net",

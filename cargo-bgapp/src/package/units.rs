@@ -794,6 +794,50 @@ mod tests {
         }
     }
 
+    /// `listen` only for a socket task; it replaces the attribute's
+    /// address, and an IP address brings the network.
+    #[test]
+    fn listen_overrides_a_socket_tasks_address_only() {
+        let cfg = TaskConfig {
+            listen: Some("0.0.0.0:9586".into()),
+            ..TaskConfig::default()
+        };
+        let msg = generate(&ctx(), &task("hello", Trigger::Boot), &cfg)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("`[package.metadata.bgapp.tasks.hello]` sets `listen`, but task `hello` is not started by a socket"),
+            "{msg}"
+        );
+        let unix = task(
+            "web",
+            Trigger::Socket {
+                listen: "/run/hello/web.sock".into(),
+            },
+        );
+        let u = generate(&ctx(), &unix, &cfg).unwrap();
+        assert!(u
+            .trigger
+            .unwrap()
+            .text
+            .contains("\nListenStream=0.0.0.0:9586\n"));
+        assert!(u.service.text.contains("AF_INET6"), "{}", u.service.text);
+        assert!(u.service.text.contains("\nKillMode=mixed\n"));
+    }
+
+    /// systemd.service(5)'s command line: words split at blanks, quotes
+    /// and `\` unquoted, `$` and `%` expanded: each argument stays one
+    /// literal word.
+    #[test]
+    fn exec_words() {
+        assert_eq!(exec_word("--port"), "--port");
+        assert_eq!(exec_word("two words"), "\"two words\"");
+        assert_eq!(exec_word("$HOME 100%"), "\"$$HOME 100%%\"");
+        assert_eq!(exec_word("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(exec_word(""), "\"\"");
+        assert_eq!(exec_word(";"), "\";\"");
+    }
+
     #[test]
     fn refuses_a_path_systemd_would_refuse() {
         for (path, says) in [
