@@ -383,7 +383,7 @@ fn timer_task_fires_and_reports_its_outcome() {
     install(&sys, &apps.timer.deb);
     assert_eq!(sys.prop("e2e-timer.timer", "ActiveState"), "active");
 
-    sys.wait_for_log(service, "fetch result: no data", 1, 15 * SECOND);
+    sys.wait_for_log(service, "fetch result: no data", 1, 45 * SECOND);
     sys.wait_for("the run to end", 10 * SECOND, || {
         sys.prop(service, "ActiveState") == "inactive"
     });
@@ -391,7 +391,7 @@ fn timer_task_fires_and_reports_its_outcome() {
     assert_eq!(sys.prop(service, "Result"), "success", "5 is a success");
 
     sys.run("echo 'one\ntwo' > /var/lib/e2e-timer/source.txt");
-    sys.wait_for_log(service, "fetch result: new data", 1, 15 * SECOND);
+    sys.wait_for_log(service, "fetch result: new data", 1, 45 * SECOND);
     sys.wait_for("the run to end", 10 * SECOND, || {
         sys.prop(service, "ActiveState") == "inactive"
     });
@@ -487,7 +487,7 @@ fn watcher_task_processes_dropped_files() {
         service,
         "processed `/var/spool/e2e-watcher/one.txt`: 3 lines",
         1,
-        15 * SECOND,
+        45 * SECOND,
     );
     sys.wait_for("the spool folder to be empty", 10 * SECOND, || {
         sys.run("ls -A /var/spool/e2e-watcher").trim().is_empty()
@@ -500,7 +500,7 @@ fn watcher_task_processes_dropped_files() {
         service,
         "failed to process `/var/spool/e2e-watcher/bad.bin`",
         1,
-        15 * SECOND,
+        45 * SECOND,
     );
     sys.wait_for("the bad file to be set aside", 10 * SECOND, || {
         sys.sh("test -f /var/lib/e2e-watcher/failed/bad.bin")
@@ -522,7 +522,7 @@ fn watcher_task_processes_dropped_files() {
         service,
         "processed `/var/spool/e2e-watcher/two.txt`: 1 lines",
         1,
-        15 * SECOND,
+        45 * SECOND,
     );
 
     // A file the app's user may not read (root's, mode 000) ahead of a
@@ -538,7 +538,7 @@ fn watcher_task_processes_dropped_files() {
         service,
         "processed `/var/spool/e2e-watcher/b-three.txt`: 1 lines",
         1,
-        15 * SECOND,
+        45 * SECOND,
     );
     let journal = sys.journal(service);
     assert!(
@@ -589,7 +589,7 @@ fn watchdog_restarts_a_stalled_task_and_a_permanent_failure_stays_down() {
     sys.wait_for_log(unit, "stalling: no more heartbeats", 1, 5 * SECOND);
     sys.wait_for(
         "the stalled task to be restarted",
-        15 * SECOND,
+        45 * SECOND,
         restarted("1"),
     );
     let journal = sys.journal(unit);
@@ -610,7 +610,7 @@ fn watchdog_restarts_a_stalled_task_and_a_permanent_failure_stays_down() {
     );
     sys.wait_for(
         "the frozen task to be restarted",
-        15 * SECOND,
+        45 * SECOND,
         restarted("2"),
     );
     sys.wait_for_log(unit, "Watchdog timeout", 1, 5 * SECOND);
