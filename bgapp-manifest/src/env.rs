@@ -17,3 +17,14 @@ pub const LOG: &str = "BGAPP_LOG";
 
 /// systemd's state directory for the unit (`StateDirectory=`).
 pub const STATE_DIRECTORY: &str = "STATE_DIRECTORY";
+
+/// The engine the task runs under, when it is not systemd and not
+/// `cargo bgapp run`: set by the engine's manifest (an OCI image's config,
+/// a Kubernetes pod), never guessed. Values: [`ENGINE_OCI`].
+pub const ENGINE: &str = "BGAPP_ENGINE";
+
+/// `BGAPP_ENGINE` under a container engine (podman, Docker, Kubernetes,
+/// k3s): there, every exit status but 0 is a failure, so a timer task
+/// that found no new data exits 0 (not [`crate::exit::NO_DATA`]) and says
+/// so in its log.
+pub const ENGINE_OCI: &str = "oci";

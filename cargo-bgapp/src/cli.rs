@@ -81,9 +81,10 @@ pub struct BuildArgs {
     /// Binary to use (default: every binary of the package that has tasks)
     #[arg(long, value_name = "NAME")]
     pub bin: Option<String>,
-    /// Build for the target triple
+    /// Build for the target triple (`package` takes it more than once: one
+    /// bundle each, and one multi-arch image with `--format oci`)
     #[arg(long, value_name = "TRIPLE")]
-    pub target: Option<String>,
+    pub target: Vec<String>,
     /// Build with the given profile
     #[arg(long, value_name = "PROFILE-NAME")]
     pub profile: Option<String>,
@@ -192,9 +193,18 @@ pub struct ManifestArgs {
 pub struct PackageArgs {
     #[command(flatten)]
     pub build: BuildArgs,
-    /// Which bundles to write
-    #[arg(long, value_enum, default_value_t = Format::All)]
-    pub format: Format,
+    /// Which bundles to write, comma-separated: deb, tar, oci, k8s; `all` is deb,tar
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    pub format: Vec<Format>,
+    /// Also write the OCI image as an OCI image layout directory (adds to an existing one)
+    #[arg(long, value_name = "DIR")]
+    pub oci_layout: Option<PathBuf>,
+    /// Push the OCI image (or multi-arch index) to REGISTRY/REPO[:TAG] (default tag: the version)
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    /// Allow plain HTTP and unverified TLS for `--push` to a registry that is not on loopback
+    #[arg(long, requires = "push")]
+    pub insecure_registry: bool,
     /// Where to write the bundles [default: <target-dir>/bgapp]
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
@@ -210,7 +220,37 @@ pub struct PackageArgs {
 pub enum Format {
     Deb,
     Tar,
+    /// An OCI image (oci-archive), one per binary
+    Oci,
+    /// Kubernetes workloads, one per task
+    K8s,
+    /// deb and tar
     All,
+}
+
+/// The bundles `--format` asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Formats {
+    pub deb: bool,
+    pub tar: bool,
+    pub oci: bool,
+    pub k8s: bool,
+}
+
+impl Formats {
+    pub fn new(list: &[Format]) -> Formats {
+        let mut f = Formats::default();
+        for format in list {
+            match format {
+                Format::Deb => f.deb = true,
+                Format::Tar => f.tar = true,
+                Format::Oci => f.oci = true,
+                Format::K8s => f.k8s = true,
+                Format::All => (f.deb, f.tar) = (true, true),
+            }
+        }
+        f
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -319,7 +359,7 @@ impl BuildArgs {
             manifest_path: self.manifest_path.clone(),
             package: self.package.clone(),
             bin: self.bin.clone(),
-            target: self.target.clone(),
+            target: self.target.first().cloned(),
             profile: self.profile.clone(),
             features: Features {
                 features: self.features.clone(),

@@ -12,6 +12,9 @@ use crate::project::Project;
 use crate::shell::Shell;
 
 pub fn run(args: ManifestArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
+    if args.build.target.len() > 1 {
+        anyhow::bail!("`cargo bgapp manifest` reads one binary; give `--target` once");
+    }
     let project = Project::resolve(&args.build.selection())?;
     let built = if args.no_build {
         project.existing()?

@@ -9,6 +9,7 @@
 //! file in the output directory and renamed into place, so no partial
 //! bundle is ever left behind.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,8 +19,9 @@ use anyhow::{bail, Context as _};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::cli::{Format, MessageFormat, PackageArgs};
+use crate::cli::{Formats, MessageFormat, PackageArgs};
 use crate::package::config::Config;
+use crate::package::oci::{self, push};
 use crate::package::{deb, strip, tarball, Plan};
 use crate::project::binary::Binary;
 use crate::project::tasks::load_tasks;
@@ -41,51 +43,182 @@ struct BundleMessage<'a> {
 type Bundle = (&'static str, PathBuf, Vec<u8>);
 
 pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
-    let project = Project::resolve(&args.build.selection())?;
-    let config = Config::from_metadata(
-        &project.package.metadata,
-        project.package.manifest_path.as_str(),
-    )?;
-    let out = OutDir {
-        explicit: args.out_dir.is_some(),
-        path: args
-            .out_dir
-            .clone()
-            .unwrap_or_else(|| project.target_dir.join("bgapp")),
-    };
-    // Before the build, which may take minutes, and before anything is
-    // written: the output directory, SOURCE_DATE_EPOCH, the maintainer.
-    out.check()?;
-    let preflight = crate::package::preflight(&project, &config)?;
-    if args.format != Format::Tar {
-        preflight.maintainer.clone()?;
+    let formats = Formats::new(&args.format);
+    if !(formats.oci) && (args.oci_layout.is_some() || args.push.is_some()) {
+        bail!("`--oci-layout` and `--push` write the OCI image\n\nhelp: add `--format oci`");
     }
-
-    let built = if args.no_build {
-        project.existing()?
+    let targets: Vec<Option<String>> = if args.build.target.is_empty() {
+        vec![None]
     } else {
-        project.build(shell)?
+        args.build.target.iter().cloned().map(Some).collect()
     };
-    let loaded = load_tasks(&project, built)?;
-    super::note_without_tasks(&loaded, "it is left out of the bundles", shell);
-    let mut binaries = loaded.binaries;
-    let created = out.create()?;
-    let out_dir = &out.path;
-    prepare_binaries(&mut binaries, &project, &config, out_dir, shell)?;
-    let plan = Plan::new(&project, &config, binaries)?;
-
-    shell.status(
-        "Packaging",
-        format_args!("{} v{} ({})", plan.stem, plan.version, plan.triple),
-    );
-    for w in &plan.warnings {
-        shell.warn(w);
+    if let Some(dup) = targets
+        .iter()
+        .enumerate()
+        .find(|(i, t)| targets[..*i].contains(t))
+        .and_then(|(_, t)| t.as_ref())
+    {
+        bail!("`--target {dup}` is given twice");
     }
-    for bundle in build_bundles(&plan, args.format, out_dir)? {
-        write_bundle(&bundle, &plan, args.message_format, shell)?;
+    let push = match &args.push {
+        Some(r) => Some(push::Destination::parse(r, args.insecure_registry)?),
+        None => None,
+    };
+    let mut out: Option<(OutDir, Created)> = None;
+    let mut written = Vec::new();
+    let mut images: BTreeMap<String, Vec<oci::Image>> = BTreeMap::new();
+    let mut first: Option<(String, String, u64)> = None;
+    for target in targets {
+        let mut selection = args.build.selection();
+        selection.target = target;
+        let project = Project::resolve(&selection)?;
+        let config = Config::from_metadata(
+            &project.package.metadata,
+            project.package.manifest_path.as_str(),
+        )?;
+        let out_dir = match &out {
+            Some((o, _)) => o.path.clone(),
+            None => {
+                let o = OutDir {
+                    explicit: args.out_dir.is_some(),
+                    path: args
+                        .out_dir
+                        .clone()
+                        .unwrap_or_else(|| project.target_dir.join("bgapp")),
+                };
+                // Before the build, which may take minutes, and before
+                // anything is written: the output directory,
+                // SOURCE_DATE_EPOCH, the maintainer.
+                o.check()?;
+                o.path.clone()
+            }
+        };
+        let preflight = crate::package::preflight(&project, &config)?;
+        if formats.deb {
+            preflight.maintainer.clone()?;
+        }
+
+        let built = if args.no_build {
+            project.existing()?
+        } else {
+            project.build(shell)?
+        };
+        let loaded = load_tasks(&project, built)?;
+        super::note_without_tasks(&loaded, "it is left out of the bundles", shell);
+        let mut binaries = loaded.binaries;
+        if out.is_none() {
+            let o = OutDir {
+                explicit: args.out_dir.is_some(),
+                path: out_dir.clone(),
+            };
+            let created = o.create()?;
+            out = Some((o, created));
+        }
+        prepare_binaries(&mut binaries, &project, &config, &out_dir, shell)?;
+        let user = config
+            .user
+            .clone()
+            .unwrap_or_else(|| bgapp_manifest::system_user(&project.package.name));
+        if formats.oci {
+            for (name, image) in oci::images(&project, &user, &binaries, preflight.mtime)? {
+                images.entry(name).or_default().push(image);
+            }
+        }
+        if formats.k8s && first.is_none() {
+            let k8s = k8s_bundle(&project, &config, &user, &binaries, &out_dir)?;
+            written.push((k8s, Vec::new(), Vec::new()));
+        }
+        first.get_or_insert((
+            project.package.name.to_string(),
+            project.package.version.to_string(),
+            preflight.mtime,
+        ));
+        if !(formats.deb || formats.tar) {
+            continue;
+        }
+        let plan = Plan::new(&project, &config, binaries)?;
+        shell.status(
+            "Packaging",
+            format_args!("{} v{} ({})", plan.stem, plan.version, plan.triple),
+        );
+        for w in &plan.warnings {
+            shell.warn(w);
+        }
+        for bundle in build_bundles(&plan, formats, &out_dir)? {
+            written.push((bundle, plan.tasks.clone(), plan.units.clone()));
+        }
+    }
+    let (out, created) = out.expect("at least one target");
+    let (_, version, mtime) = first.expect("at least one target");
+    let multi = args.build.target.len() > 1;
+    let mut outputs = Vec::new();
+    for (name, images) in images {
+        let arch = images[0].platform.clone();
+        let output = oci::Output::new(images)?;
+        let file = if multi {
+            format!("{name}_{version}.oci.tar")
+        } else {
+            format!("{name}_{version}_{}.oci.tar", arch.deb)
+        };
+        shell.status(
+            "Imaging",
+            format_args!("{} {} ({})", output.ref_name, output.digest(), file),
+        );
+        let bytes = oci::archive(&output, mtime)?;
+        written.push((("oci", out.path.join(file), bytes), Vec::new(), Vec::new()));
+        outputs.push(output);
+    }
+    for ((format, path, bytes), tasks, units) in &written {
+        write_bundle(
+            format,
+            path,
+            bytes,
+            tasks,
+            units,
+            args.message_format,
+            shell,
+        )?;
+    }
+    if let Some(dir) = &args.oci_layout {
+        for output in &outputs {
+            oci::write_layout(dir, output)?;
+            shell.status(
+                "Finished",
+                format_args!("oci layout `{}` ({})", dir.display(), output.ref_name),
+            );
+        }
     }
     created.keep();
+    if let Some(dest) = push {
+        let oci_files: Vec<&PathBuf> = written
+            .iter()
+            .filter(|((f, _, _), _, _)| *f == "oci")
+            .map(|((_, p, _), _, _)| p)
+            .collect();
+        let [file] = oci_files.as_slice() else {
+            bail!("`--push` takes one image, and the package has {} binaries with tasks\n\nhelp: choose one with `--bin`", oci_files.len());
+        };
+        let digest = push::push(file, &dest, &version, shell)?;
+        shell.status("Pushed", format_args!("{} {digest}", dest.shown(&version)));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Kubernetes manifests of the package, from the first target's tasks.
+fn k8s_bundle(
+    project: &Project,
+    config: &Config,
+    user: &str,
+    binaries: &[(String, Binary)],
+    out_dir: &Path,
+) -> anyhow::Result<Bundle> {
+    let _ = user;
+    let yaml = crate::package::k8s::manifests(project, config, binaries)?;
+    let file = format!(
+        "{}_{}.k8s.yaml",
+        project.package.name, project.package.version
+    );
+    Ok(("k8s", out_dir.join(file), yaml.into_bytes()))
 }
 
 /// Strips what keeps its symbols (unless `strip = false`), and says which
@@ -116,10 +249,10 @@ fn prepare_binaries(
 }
 
 /// The bundles `--format` asks for, laid out in parallel.
-fn build_bundles(plan: &Plan, format: Format, out_dir: &Path) -> anyhow::Result<Vec<Bundle>> {
+fn build_bundles(plan: &Plan, formats: Formats, out_dir: &Path) -> anyhow::Result<Vec<Bundle>> {
     let (deb_bytes, tar_bytes) = std::thread::scope(|s| {
-        let deb = (format != Format::Tar).then(|| s.spawn(|| deb::build(plan)));
-        let tar = (format != Format::Deb).then(|| s.spawn(|| tarball::build(plan)));
+        let deb = formats.deb.then(|| s.spawn(|| deb::build(plan)));
+        let tar = formats.tar.then(|| s.spawn(|| tarball::build(plan)));
         let join = |h: std::thread::ScopedJoinHandle<'_, anyhow::Result<Vec<u8>>>| {
             h.join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("a packaging thread panicked")))
@@ -139,8 +272,11 @@ fn build_bundles(plan: &Plan, format: Format, out_dir: &Path) -> anyhow::Result<
 /// Writes one bundle into place and prints it: status on stderr, the path
 /// (or a JSON line) on stdout.
 fn write_bundle(
-    (format, path, bytes): &Bundle,
-    plan: &Plan,
+    format: &'static str,
+    path: &Path,
+    bytes: &[u8],
+    tasks: &[String],
+    units: &[String],
     message_format: MessageFormat,
     shell: &Shell,
 ) -> anyhow::Result<()> {
@@ -154,8 +290,8 @@ fn write_bundle(
                 format,
                 sha256: format!("{:x}", Sha256::digest(bytes)),
                 size: bytes.len() as u64,
-                tasks: &plan.tasks,
-                units: &plan.units,
+                tasks,
+                units,
             };
             println!("{}", serde_json::to_string(&msg)?);
         }

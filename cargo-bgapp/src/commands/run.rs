@@ -16,7 +16,7 @@ use crate::shell::Shell;
 use crate::supervise::{self, TaskSpec};
 
 pub fn run(args: RunArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
-    if args.build.target.is_some() {
+    if !args.build.target.is_empty() {
         bail!("`cargo bgapp run` runs the app on this machine; drop `--target`");
     }
     let mut selection = args.build.selection();

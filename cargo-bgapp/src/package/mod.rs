@@ -27,6 +27,8 @@ pub mod deb;
 pub mod debian;
 pub mod depends;
 pub mod escalation;
+pub mod k8s;
+pub mod oci;
 pub mod quote;
 pub mod scripts;
 pub mod strip;
