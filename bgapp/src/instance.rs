@@ -356,7 +356,7 @@ impl TaskInstance {
             .ok()
             .and_then(|a| a.bind_addr())
             .ok_or_else(|| io::Error::other(format!("`{listen}` is not a TCP address")))?;
-        bind_tcp(addr)
+        bind_tcp(crate::engine::Engine::from_env().bind_addr(addr))
     }
 }
 

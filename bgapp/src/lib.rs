@@ -53,6 +53,7 @@ mod activation;
 mod cancel;
 mod deferral;
 mod durable;
+mod engine;
 mod execution;
 mod instance;
 mod lifecycle;

@@ -449,7 +449,7 @@ fn finished(shared: &Shared) -> Ended {
     if let Some(result) = *shared.report.lock().unwrap() {
         let code = match result {
             FetchResult::NewData => exit::SUCCESS,
-            FetchResult::NoData => exit::NO_DATA,
+            FetchResult::NoData => crate::engine::Engine::from_env().no_data_exit(),
             FetchResult::Failed => exit::FAILURE,
         };
         tracing::info!("task `{name}` finished: {result}");

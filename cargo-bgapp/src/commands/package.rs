@@ -198,7 +198,8 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
         let [file] = oci_files.as_slice() else {
             bail!("`--push` takes one image, and the package has {} binaries with tasks\n\nhelp: choose one with `--bin`", oci_files.len());
         };
-        let digest = push::push(file, &dest, &version, shell)?;
+        shell.status("Pushing", format_args!("{}", dest.shown(&version)));
+        let digest = push::push(file, &dest, &version)?;
         shell.status("Pushed", format_args!("{} {digest}", dest.shown(&version)));
     }
     Ok(ExitCode::SUCCESS)

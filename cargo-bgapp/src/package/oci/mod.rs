@@ -302,6 +302,7 @@ impl ImageSpec<'_> {
 
 /// What an archive or layout holds: one image, or an index of several
 /// platforms' images under one name.
+#[derive(Debug)]
 pub struct Output {
     /// Every blob, each once.
     pub blobs: BTreeMap<String, Blob>,
@@ -499,6 +500,71 @@ fn write_new(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("failed to write `{}`", path.display()))
 }
 
+/// The images of a package's binaries for one target: one per binary, named
+/// `<package>` (or `<package>-<bin>` for a binary not named like it).
+pub fn images(
+    project: &crate::project::Project,
+    user: &str,
+    binaries: &[(String, crate::project::binary::Binary)],
+    mtime: u64,
+) -> anyhow::Result<Vec<(String, Image)>> {
+    let package = project.package.name.as_str();
+    let version = project.package.version.to_string();
+    let target = &project.target;
+    let arch = crate::project::arch::Arch::by_deb(target.deb_arch)
+        .with_context(|| format!("no architecture is known for `{}`", target.triple))?;
+    let platform = Platform::for_deb(target.deb_arch)?;
+    let sysroot = libs::Sysroot::new(arch.gnu_type, libs::is_native(target.deb_arch));
+    let p = &project.package;
+    let mut labels = BTreeMap::new();
+    let mut label = |key: &str, value: Option<&str>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            labels.insert(format!("org.opencontainers.image.{key}"), v.to_string());
+        }
+    };
+    label("description", p.description.as_deref());
+    label("source", p.repository.as_deref());
+    label("url", p.homepage.as_deref());
+    label("licenses", p.license.as_deref());
+    label("authors", p.authors.first().map(String::as_str));
+    let mut out = Vec::new();
+    for (bin, binary) in binaries {
+        let name = image_name(package, bin, binaries.len());
+        let libraries = libs::resolve(binary, bin, &sysroot)?;
+        let mut labels = labels.clone();
+        labels.insert("org.opencontainers.image.title".into(), name.clone());
+        let image = ImageSpec {
+            package,
+            version: &version,
+            bin,
+            data: &binary.data,
+            tasks: &binary.tasks,
+            user,
+            platform: platform.clone(),
+            libraries,
+            labels,
+            ref_name: format!("{name}:{version}"),
+            mtime,
+            extra: Vec::new(),
+        }
+        .build()?;
+        out.push((name, image));
+    }
+    Ok(out)
+}
+
+/// `<package>`, or `<package>-<bin>` for one of several binaries not named
+/// like the package.
+pub fn image_name(package: &str, bin: &str, binaries: usize) -> String {
+    let name = if bin == package || binaries == 1 {
+        package.to_string()
+    } else {
+        format!("{package}-{bin}")
+    };
+    // A repository name is lowercase (distribution-spec).
+    name.to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -635,69 +701,4 @@ mod tests {
         );
         assert_eq!(containerd_name("ghcr.io/me/hello:1"), "ghcr.io/me/hello:1");
     }
-}
-
-/// The images of a package's binaries for one target: one per binary, named
-/// `<package>` (or `<package>-<bin>` for a binary not named like it).
-pub fn images(
-    project: &crate::project::Project,
-    user: &str,
-    binaries: &[(String, crate::project::binary::Binary)],
-    mtime: u64,
-) -> anyhow::Result<Vec<(String, Image)>> {
-    let package = project.package.name.as_str();
-    let version = project.package.version.to_string();
-    let target = &project.target;
-    let arch = crate::project::arch::Arch::by_deb(target.deb_arch)
-        .with_context(|| format!("no architecture is known for `{}`", target.triple))?;
-    let platform = Platform::for_deb(target.deb_arch)?;
-    let sysroot = libs::Sysroot::new(arch.gnu_type, libs::is_native(target.deb_arch));
-    let p = &project.package;
-    let mut labels = BTreeMap::new();
-    let mut label = |key: &str, value: Option<&str>| {
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
-            labels.insert(format!("org.opencontainers.image.{key}"), v.to_string());
-        }
-    };
-    label("description", p.description.as_deref());
-    label("source", p.repository.as_deref());
-    label("url", p.homepage.as_deref());
-    label("licenses", p.license.as_deref());
-    label("authors", p.authors.first().map(String::as_str));
-    let mut out = Vec::new();
-    for (bin, binary) in binaries {
-        let name = image_name(package, bin, binaries.len());
-        let libraries = libs::resolve(binary, bin, &sysroot)?;
-        let mut labels = labels.clone();
-        labels.insert("org.opencontainers.image.title".into(), name.clone());
-        let image = ImageSpec {
-            package,
-            version: &version,
-            bin,
-            data: &binary.data,
-            tasks: &binary.tasks,
-            user,
-            platform: platform.clone(),
-            libraries,
-            labels,
-            ref_name: format!("{name}:{version}"),
-            mtime,
-            extra: Vec::new(),
-        }
-        .build()?;
-        out.push((name, image));
-    }
-    Ok(out)
-}
-
-/// `<package>`, or `<package>-<bin>` for one of several binaries not named
-/// like the package.
-pub fn image_name(package: &str, bin: &str, binaries: usize) -> String {
-    let name = if bin == package || binaries == 1 {
-        package.to_string()
-    } else {
-        format!("{package}-{bin}")
-    };
-    // A repository name is lowercase (distribution-spec).
-    name.to_lowercase()
 }

@@ -15,8 +15,6 @@ use std::process::Command;
 
 use anyhow::{bail, Context as _};
 
-use crate::shell::Shell;
-
 /// Where `--push` sends the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
@@ -98,14 +96,8 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// Pushes the oci-archive `file`; returns the digest the registry has.
-pub fn push(
-    file: &Path,
-    dest: &Destination,
-    version: &str,
-    shell: &Shell,
-) -> anyhow::Result<String> {
+pub fn push(file: &Path, dest: &Destination, version: &str) -> anyhow::Result<String> {
     let target = dest.shown(version);
-    shell.status("Pushing", format_args!("{target}"));
     let digest_file = file.with_extension("digest.tmp");
     let mut cmd = Command::new("skopeo");
     cmd.args(["copy", "--all", "--preserve-digests", "--quiet"])

@@ -1,0 +1,105 @@
+//! Which engine runs the task, as the engine's own manifest says: an OCI
+//! image's config (and the Kubernetes workloads bgapp writes) set
+//! `BGAPP_ENGINE=oci`; nothing is guessed from cgroups or PID 1. Without
+//! it the runtime follows systemd's contract (the generated units).
+//!
+//! What differs: a container engine counts every exit status but 0 as a
+//! failure (a Kubernetes Job retries it, podman's `on-failure` restarts
+//! it), and has no `SuccessExitStatus=`. So there a timer task that found
+//! no new data exits 0, as one that found new data does; the result is in
+//! the log line and the termination message either way.
+
+use bgapp_manifest::{env, exit};
+
+/// The engine the process runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Engine {
+    /// systemd, `cargo bgapp run`, a test: the units' contract.
+    Systemd,
+    /// A container engine (podman, Docker, containerd, Kubernetes).
+    Oci,
+}
+
+impl Engine {
+    /// From `BGAPP_ENGINE`; an unknown value is treated as systemd's, with
+    /// a warning, so a typo cannot silently change exit statuses.
+    pub(crate) fn from_env() -> Engine {
+        let value = std::env::var(env::ENGINE).ok();
+        let engine = Engine::parse(value.as_deref());
+        if engine.is_none() {
+            tracing::warn!(
+                "unknown {}={:?}; following systemd's exit statuses",
+                env::ENGINE,
+                value.unwrap_or_default()
+            );
+        }
+        engine.unwrap_or(Engine::Systemd)
+    }
+
+    fn parse(value: Option<&str>) -> Option<Engine> {
+        match value {
+            None | Some("") | Some("systemd") => Some(Engine::Systemd),
+            Some(v) if v == env::ENGINE_OCI => Some(Engine::Oci),
+            Some(_) => None,
+        }
+    }
+
+    /// The exit status of a run that found no new data.
+    pub(crate) fn no_data_exit(self) -> u8 {
+        match self {
+            Engine::Systemd => exit::NO_DATA,
+            Engine::Oci => exit::SUCCESS,
+        }
+    }
+}
+
+impl Engine {
+    /// The address a socket task binds itself to. In a container the
+    /// network namespace is the container's own and the engine publishes a
+    /// port by forwarding to the container's interface, never to its
+    /// loopback: there a loopback address becomes the unspecified one of
+    /// its family (same port); the engine's port mapping decides who can
+    /// reach it (`-p 127.0.0.1:8080:8080`), and a Service in Kubernetes.
+    pub(crate) fn bind_addr(self, addr: std::net::SocketAddr) -> std::net::SocketAddr {
+        match self {
+            Engine::Oci if addr.ip().is_loopback() => {
+                let any: std::net::IpAddr = if addr.is_ipv4() {
+                    std::net::Ipv4Addr::UNSPECIFIED.into()
+                } else {
+                    std::net::Ipv6Addr::UNSPECIFIED.into()
+                };
+                std::net::SocketAddr::new(any, addr.port())
+            }
+            _ => addr,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_data_is_a_success_status_under_each_engine() {
+        // systemd: SuccessExitStatus=5 in the generated units.
+        assert_eq!(Engine::parse(None).unwrap().no_data_exit(), exit::NO_DATA);
+        assert!(exit::ALSO_SUCCESS.contains(&Engine::Systemd.no_data_exit()));
+        // A container engine knows only 0 as success.
+        assert_eq!(
+            Engine::parse(Some("oci")).unwrap().no_data_exit(),
+            exit::SUCCESS
+        );
+        assert_eq!(Engine::parse(Some("docker")), None);
+    }
+
+    #[test]
+    fn a_container_listens_beyond_its_own_loopback() {
+        let lo: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(Engine::Systemd.bind_addr(lo), lo);
+        assert_eq!(Engine::Oci.bind_addr(lo), "0.0.0.0:8080".parse().unwrap());
+        let lo6: std::net::SocketAddr = "[::1]:80".parse().unwrap();
+        assert_eq!(Engine::Oci.bind_addr(lo6), "[::]:80".parse().unwrap());
+        let lan: std::net::SocketAddr = "10.0.0.5:80".parse().unwrap();
+        assert_eq!(Engine::Oci.bind_addr(lan), lan);
+    }
+}
