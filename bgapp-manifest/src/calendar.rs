@@ -7,6 +7,9 @@
 //! bounds so that `*-13-01` or `25:00` fail at compile time instead of when
 //! the unit is loaded on the device. Time zones are accepted by shape only.
 
+mod cron;
+pub use cron::CronError;
+
 /// Why a calendar expression was rejected; shown after
 /// "invalid calendar `...`: ".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

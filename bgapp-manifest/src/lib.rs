@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use calendar::{validate_calendar, Calendar, CalendarError, CivilTime};
+pub use calendar::{validate_calendar, Calendar, CalendarError, CivilTime, CronError};
 pub use duration::{format_duration, format_systemd, parse_duration, DurationError};
 pub use listen::{ListenAddress, ListenError};
 pub use name::{

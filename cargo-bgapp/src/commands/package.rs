@@ -125,7 +125,7 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             }
         }
         if formats.k8s && first.is_none() {
-            let k8s = k8s_bundle(&project, &config, &user, &binaries, &out_dir)?;
+            let k8s = k8s_bundle(&project, &config, &binaries, &out_dir, shell)?;
             written.push((k8s, Vec::new(), Vec::new()));
         }
         first.get_or_insert((
@@ -209,12 +209,14 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
 fn k8s_bundle(
     project: &Project,
     config: &Config,
-    user: &str,
     binaries: &[(String, Binary)],
     out_dir: &Path,
+    shell: &Shell,
 ) -> anyhow::Result<Bundle> {
-    let _ = user;
-    let yaml = crate::package::k8s::manifests(project, config, binaries)?;
+    let (yaml, warnings) = crate::package::k8s::manifests(project, config, binaries)?;
+    for w in warnings {
+        shell.warn(w);
+    }
     let file = format!(
         "{}_{}.k8s.yaml",
         project.package.name, project.package.version

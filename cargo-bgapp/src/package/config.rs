@@ -54,6 +54,8 @@ pub struct Config {
     pub service: TaskConfig,
     /// Relaxations for one task, by task name.
     pub tasks: BTreeMap<String, TaskConfig>,
+    /// `[package.metadata.bgapp.kubernetes]`: read by `--format k8s`.
+    pub kubernetes: crate::package::k8s::config::Kubernetes,
 }
 
 #[derive(Debug)]
@@ -318,6 +320,8 @@ mod raw {
         service: TaskConfig,
         #[serde(default)]
         tasks: BTreeMap<String, TaskConfig>,
+        #[serde(default)]
+        kubernetes: crate::package::k8s::config::Kubernetes,
     }
 
     #[derive(Deserialize)]
@@ -402,6 +406,7 @@ mod raw {
                 conf_files: self.conf_files,
                 service,
                 tasks,
+                kubernetes: self.kubernetes,
             })
         }
     }

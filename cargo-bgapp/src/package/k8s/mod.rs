@@ -1,13 +1,580 @@
-//! Kubernetes workloads from the task manifests.
+//! Kubernetes workloads from the task manifests: one workload per task,
+//! `<package>_<version>.k8s.yaml`.
+//!
+//! [`plan`] is the mapping, without I/O: task manifests and configuration
+//! in, Kubernetes objects (as JSON values) and warnings out. Each rule it
+//! applies is the Kubernetes counterpart of what the systemd units say,
+//! and each unit test names the Kubernetes rule it relies on.
+//!
+//! | task | workload |
+//! | --- | --- |
+//! | boot, restart `always` | DaemonSet (default) or Deployment (1 replica, `Recreate`) |
+//! | boot, `on-failure`/`never` | Job (`backoffLimit` 4 / 0) |
+//! | `timer(every)`, `timer(calendar)` | CronJob, `concurrencyPolicy: Forbid` |
+//! | `socket(listen)` | Deployment + Service |
+//! | `manual` | CronJob with `suspend: true` |
+//! | `path(...)` | an error |
 
-use crate::package::config::Config;
+pub mod config;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bgapp_manifest::{policy, Calendar, ListenAddress, Restart, Schedule, TaskManifest, Trigger};
+use serde_json::{json, Value};
+
+use crate::package::config::{Config, TaskConfig};
+use crate::package::oci::APP_UID;
 use crate::project::binary::Binary;
 use crate::project::Project;
+use config::{Kubernetes, Workload};
 
-pub fn manifests(
-    _project: &Project,
-    _config: &Config,
-    _binaries: &[(String, Binary)],
-) -> anyhow::Result<String> {
-    anyhow::bail!("not yet")
+/// Why a task has no Kubernetes workload.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum K8sError {
+    #[error("task `{task}` runs every {every}, which no cron schedule repeats exactly: cron repeats within an hour, a day or a week\n\nhelp: the nearest intervals cron can say are {nearest}; or use `timer(calendar = \"...\")`")]
+    Interval {
+        task: String,
+        every: String,
+        nearest: String,
+    },
+    #[error("task `{task}` runs on `{calendar}`, and a CronJob cannot say {part}\n\nhelp: write a calendar with whole minutes, no year and no `~`, and either weekdays or days of the month")]
+    Calendar {
+        task: String,
+        calendar: String,
+        part: bgapp_manifest::CronError,
+    },
+    #[error("task `{task}` is started by a path (`{path}`), which Kubernetes has no trigger for\n\nhelp: package this binary without the task for Kubernetes, or start it with a `timer` instead")]
+    Path { task: String, path: String },
+    #[error("task `{task}` listens on `{listen}`, which a Service cannot reach: only TCP ports can be published\n\nhelp: listen on a port, like `socket(listen = \"8080\")`")]
+    Listen { task: String, listen: String },
+    #[error("task `{task}` would be named `{name}` in Kubernetes, which is not a DNS label (lowercase letters, digits and `-`, at most {max})\n\nhelp: give the task a shorter name")]
+    Name {
+        task: String,
+        name: String,
+        max: usize,
+    },
+    #[error("`[package.metadata.bgapp.kubernetes.tasks.{0}]` names no task of this package")]
+    UnknownTask(String),
+    #[error("`{key}` in `[package.metadata.bgapp.kubernetes]` is not a {what}: `{value}`")]
+    Value {
+        key: &'static str,
+        what: &'static str,
+        value: String,
+    },
 }
+
+/// What the mapping reads.
+pub struct Input<'a> {
+    pub package: &'a str,
+    pub version: &'a str,
+    /// `repository:tag` of each binary's image.
+    pub images: Vec<(&'a [TaskManifest], String)>,
+    /// Each task's sandbox relaxations (`[package.metadata.bgapp.service]` and `.tasks`).
+    pub relaxations: BTreeMap<String, TaskConfig>,
+    pub kubernetes: &'a Kubernetes,
+}
+
+/// The objects, and what to tell the user.
+pub struct Output {
+    pub objects: Vec<Value>,
+    pub warnings: Vec<String>,
+}
+
+/// A duration in whole seconds, rounded up (a grace period is never shorter).
+fn seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// A DNS-1123 label from a unit stem: lowercase, `_` as `-`.
+fn dns_name(task: &str, stem: &str, max: usize) -> Result<String, K8sError> {
+    let name = stem.to_lowercase().replace('_', "-");
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(name)
+    } else {
+        Err(K8sError::Name {
+            task: task.to_string(),
+            name,
+            max,
+        })
+    }
+}
+
+/// The intervals a cron schedule repeats exactly: minutes that divide an
+/// hour, hours that divide a day, a day, a week.
+fn cron_intervals() -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    for m in [1u64, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30] {
+        let cron = if m == 1 {
+            "* * * * *".to_string()
+        } else {
+            format!("*/{m} * * * *")
+        };
+        out.push((m * 60, cron));
+    }
+    for h in [1u64, 2, 3, 4, 6, 8, 12] {
+        let cron = if h == 1 {
+            "0 * * * *".to_string()
+        } else {
+            format!("0 */{h} * * *")
+        };
+        out.push((h * 3600, cron));
+    }
+    out.push((86_400, "0 0 * * *".to_string()));
+    out.push((7 * 86_400, "0 0 * * 0".to_string()));
+    out
+}
+
+/// `every` as a cron schedule, or an error naming the nearest intervals.
+pub fn every_to_cron(task: &str, every: Duration) -> Result<String, K8sError> {
+    let all = cron_intervals();
+    if every.subsec_nanos() == 0 {
+        if let Some((_, cron)) = all.iter().find(|(s, _)| *s == every.as_secs()) {
+            return Ok(cron.clone());
+        }
+    }
+    let secs = every.as_secs_f64();
+    let below = all.iter().rev().find(|(s, _)| (*s as f64) < secs);
+    let above = all.iter().find(|(s, _)| (*s as f64) > secs);
+    let show = |s: u64| {
+        format!(
+            "`{}`",
+            bgapp_manifest::format_duration(Duration::from_secs(s))
+        )
+    };
+    let nearest = match (below, above) {
+        (Some(b), Some(a)) => format!("{} and {}", show(b.0), show(a.0)),
+        (Some(b), None) => show(b.0),
+        (None, Some(a)) => show(a.0),
+        (None, None) => unreachable!("the list is not empty"),
+    };
+    Err(K8sError::Interval {
+        task: task.to_string(),
+        every: format!("`{}`", bgapp_manifest::format_duration(every)),
+        nearest,
+    })
+}
+
+/// The mapping: every task's workload, the state's claim, the policies.
+pub fn plan(input: &Input) -> Result<Output, K8sError> {
+    let k = input.kubernetes;
+    let all_tasks: Vec<&str> = input
+        .images
+        .iter()
+        .flat_map(|(tasks, _)| tasks.iter().map(|t| t.name.as_str()))
+        .collect();
+    if let Some(unknown) = k.tasks.keys().find(|t| !all_tasks.contains(&t.as_str())) {
+        return Err(K8sError::UnknownTask(unknown.clone()));
+    }
+    for (key, v) in [("namespace", k.namespace.as_deref())] {
+        if let Some(v) = v {
+            if dns_name("", v, 63).ok().as_deref() != Some(v) {
+                return Err(K8sError::Value {
+                    key,
+                    what: "DNS label",
+                    value: v.to_string(),
+                });
+            }
+        }
+    }
+    let mut objects = Vec::new();
+    let mut warnings = Vec::new();
+    let mut needs_claim = false;
+    let claim = format!("{}-state", dns_name(input.package, input.package, 57)?);
+    for (tasks, image) in &input.images {
+        for task in tasks.iter() {
+            let relax = input
+                .relaxations
+                .get(&task.name)
+                .cloned()
+                .unwrap_or_default();
+            let w = Workload_::new(input, task, image, &relax, &claim, &mut warnings)?;
+            needs_claim |= !w.host_state;
+            objects.extend(w.objects);
+        }
+    }
+    if needs_claim {
+        let size = k.state_size.clone().unwrap_or_else(|| "1Gi".to_string());
+        objects.insert(
+            0,
+            json!({
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": metadata(input, &claim, None),
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": { "requests": { "storage": size } },
+                },
+            }),
+        );
+    }
+    Ok(Output { objects, warnings })
+}
+
+fn labels(input: &Input, component: Option<&str>) -> Value {
+    let mut l: BTreeMap<String, String> = input.kubernetes.labels.clone();
+    l.insert(
+        "app.kubernetes.io/name".into(),
+        input.package.to_lowercase().replace('_', "-"),
+    );
+    l.insert(
+        "app.kubernetes.io/version".into(),
+        input.version.replace('+', "_"),
+    );
+    l.insert("app.kubernetes.io/managed-by".into(), "cargo-bgapp".into());
+    if let Some(c) = component {
+        l.insert("app.kubernetes.io/component".into(), c.into());
+    }
+    json!(l)
+}
+
+/// The labels a selector matches: stable across versions.
+fn selector(input: &Input, component: &str) -> Value {
+    json!({
+        "app.kubernetes.io/name": input.package.to_lowercase().replace('_', "-"),
+        "app.kubernetes.io/component": component,
+    })
+}
+
+fn metadata(input: &Input, name: &str, component: Option<&str>) -> Value {
+    let mut m = json!({ "name": name, "labels": labels(input, component) });
+    if let Some(ns) = &input.kubernetes.namespace {
+        m["namespace"] = json!(ns);
+    }
+    m
+}
+
+/// One task's objects.
+#[allow(non_camel_case_types)]
+struct Workload_ {
+    objects: Vec<Value>,
+    /// The state is the node's `/var/lib/<package>` (DaemonSet), not the claim.
+    host_state: bool,
+}
+
+impl Workload_ {
+    fn new(
+        input: &Input,
+        task: &TaskManifest,
+        image: &str,
+        relax: &TaskConfig,
+        claim: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<Workload_, K8sError> {
+        let k = input.kubernetes;
+        let stem = bgapp_manifest::unit_stem(input.package, &task.name);
+        // A CronJob's name takes 52 characters (its Jobs add 11); others 63.
+        let cron = matches!(task.trigger, Trigger::Timer { .. } | Trigger::Manual);
+        let name = dns_name(&task.name, &stem, if cron { 52 } else { 63 })?;
+        let workload = k
+            .tasks
+            .get(&task.name)
+            .and_then(|t| t.workload)
+            .or(k.workload)
+            .unwrap_or(Workload::Daemonset);
+        let grace = seconds(policy::stop_kill_after(task));
+        let state_path = format!("/var/lib/{}", input.package);
+        let mut port = None;
+        let network = relax.network || matches!(task.trigger, Trigger::Socket { .. });
+
+        enum Kind {
+            Daemon,
+            Deployment,
+            Job,
+            CronJob {
+                schedule: String,
+                time_zone: Option<String>,
+                suspend: bool,
+            },
+        }
+        let kind = match &task.trigger {
+            Trigger::Boot if task.restart == Restart::Always => match workload {
+                Workload::Daemonset => Kind::Daemon,
+                Workload::Deployment => Kind::Deployment,
+            },
+            Trigger::Boot => Kind::Job,
+            Trigger::Timer {
+                schedule: Schedule::Every(every),
+            } => Kind::CronJob {
+                schedule: every_to_cron(&task.name, *every)?,
+                time_zone: None,
+                suspend: false,
+            },
+            Trigger::Timer {
+                schedule: Schedule::Calendar(spec),
+            } => {
+                let fail = |part| K8sError::Calendar {
+                    task: task.name.clone(),
+                    calendar: spec.clone(),
+                    part,
+                };
+                let cal =
+                    Calendar::parse(spec).map_err(|_| fail(bgapp_manifest::CronError::Seconds))?;
+                Kind::CronJob {
+                    schedule: cal.to_cron().map_err(fail)?,
+                    time_zone: cal.timezone().map(str::to_string),
+                    suspend: false,
+                }
+            }
+            Trigger::Socket { listen } => {
+                port = Some(match ListenAddress::parse(listen) {
+                    Ok(ListenAddress::Port(p)) => p,
+                    Ok(ListenAddress::Inet(a)) => a.port(),
+                    _ => {
+                        return Err(K8sError::Listen {
+                            task: task.name.clone(),
+                            listen: listen.clone(),
+                        })
+                    }
+                });
+                Kind::Deployment
+            }
+            Trigger::Path { path, .. } => {
+                return Err(K8sError::Path {
+                    task: task.name.clone(),
+                    path: path.clone(),
+                })
+            }
+            // Fired by `kubectl create job --from=cronjob/<name>`; the
+            // schedule is required, and never used while suspended.
+            Trigger::Manual => Kind::CronJob {
+                schedule: "0 0 1 1 *".into(),
+                time_zone: None,
+                suspend: true,
+            },
+        };
+
+        let mut caps = json!({ "drop": ["ALL"] });
+        if !relax.capabilities.is_empty() {
+            let add: Vec<String> = relax
+                .capabilities
+                .iter()
+                .map(|c| c.trim_start_matches("CAP_").to_string())
+                .collect();
+            warnings.push(format!(
+                "task `{}`: capabilities {} are added to the container, but Kubernetes gives a non-root process none of them unless the binary has file capabilities",
+                task.name,
+                add.join(", ")
+            ));
+            caps["add"] = json!(add);
+        }
+        if !relax.devices.is_empty() {
+            warnings.push(format!(
+                "task `{}`: devices ({}) are not available in the pod: Kubernetes has no per-device allow-list for unprivileged containers (use a device plugin)",
+                task.name,
+                relax.devices.join(", ")
+            ));
+        }
+        if !relax.read_write_paths.is_empty() || !relax.directives.is_empty() {
+            warnings.push(format!(
+                "task `{}`: `read-write-paths` and `directives` have no Kubernetes form and are left out",
+                task.name
+            ));
+        }
+        if task.watchdog_ms.is_some() {
+            warnings.push(format!(
+                "task `{}`: its watchdog is not enforced under Kubernetes (no liveness probe yet)",
+                task.name
+            ));
+        }
+
+        let mut container = json!({
+            "name": name,
+            "image": image,
+            "imagePullPolicy": "IfNotPresent",
+            "args": [task.name],
+            "env": [{ "name": bgapp_manifest::env::ENGINE, "value": bgapp_manifest::env::ENGINE_OCI }],
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true,
+                "runAsNonRoot": true,
+                "capabilities": caps,
+            },
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+            "volumeMounts": [
+                { "name": "tmp", "mountPath": "/tmp" },
+                { "name": "state", "mountPath": state_path },
+            ],
+        });
+        if let Some(p) = port {
+            container["ports"] =
+                json!([{ "name": "listen", "containerPort": p, "protocol": "TCP" }]);
+        }
+        if let Some(r) = &k.resources {
+            container["resources"] = json!(r);
+        }
+        let host_state = matches!(kind, Kind::Daemon);
+        let state_volume = if host_state {
+            // fsGroup does not apply to hostPath: the directory must exist,
+            // owned by the app's uid (see README).
+            json!({ "name": "state", "hostPath": { "path": state_path, "type": "Directory" } })
+        } else {
+            json!({ "name": "state", "persistentVolumeClaim": { "claimName": claim } })
+        };
+        let is_job = matches!(kind, Kind::Job | Kind::CronJob { .. });
+        let mut pod = json!({
+            "terminationGracePeriodSeconds": grace,
+            "securityContext": {
+                "runAsNonRoot": true,
+                "runAsUser": APP_UID,
+                "runAsGroup": APP_UID,
+                "fsGroup": APP_UID,
+                "seccompProfile": { "type": "RuntimeDefault" },
+            },
+            "containers": [container],
+            "volumes": [{ "name": "tmp", "emptyDir": {} }, state_volume],
+            // podFailurePolicy needs `Never` (batch/v1 Job validation);
+            // the Job's backoffLimit makes the retries.
+            "restartPolicy": if is_job { "Never" } else { "Always" },
+        });
+        if !network {
+            // Nothing to resolve or reach.
+            pod["automountServiceAccountToken"] = json!(false);
+        }
+        if let Some(limit) = task.time_limit() {
+            pod["activeDeadlineSeconds"] = json!(seconds(limit + policy::stop_kill_after(task)));
+        }
+        if !k.node_selector.is_empty() {
+            pod["nodeSelector"] = json!(k.node_selector);
+        }
+        if !k.tolerations.is_empty() {
+            pod["tolerations"] = json!(k.tolerations);
+        }
+        let template = json!({
+            "metadata": { "labels": labels(input, Some(&name)) },
+            "spec": pod,
+        });
+        let retries = match task.restart {
+            Restart::Never => 0,
+            _ => policy::START_LIMIT_BURST - 1,
+        };
+        let job_spec = json!({
+            "backoffLimit": retries,
+            "podFailurePolicy": { "rules": [
+                // RestartPreventExitStatus=2 4: a usage error or a permanent failure.
+                { "action": "FailJob", "onExitCodes": { "containerName": name, "operator": "In", "values": [bgapp_manifest::exit::USAGE, bgapp_manifest::exit::PERMANENT_FAILURE] } },
+                // An eviction or preemption is not the task's failure.
+                { "action": "Ignore", "onPodConditions": [{ "type": "DisruptionTarget", "status": "True" }] },
+            ]},
+            "template": template,
+        });
+        let meta = metadata(input, &name, Some(&name));
+        let mut objects = Vec::new();
+        match kind {
+            Kind::Daemon => objects.push(json!({
+                "apiVersion": "apps/v1",
+                "kind": "DaemonSet",
+                "metadata": meta,
+                "spec": { "selector": { "matchLabels": selector(input, &name) }, "template": template },
+            })),
+            Kind::Deployment => objects.push(json!({
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": meta,
+                "spec": {
+                    "replicas": 1,
+                    // One instance at a time, as one unit: the old one stops before the new one starts.
+                    "strategy": { "type": "Recreate" },
+                    "selector": { "matchLabels": selector(input, &name) },
+                    "template": template,
+                },
+            })),
+            Kind::Job => objects.push(json!({
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": meta,
+                "spec": job_spec,
+            })),
+            Kind::CronJob { schedule, time_zone, suspend } => {
+                let mut spec = json!({
+                    "schedule": schedule,
+                    "concurrencyPolicy": "Forbid",
+                    "suspend": suspend,
+                    "jobTemplate": { "metadata": { "labels": labels(input, Some(&name)) }, "spec": job_spec },
+                });
+                if let Some(tz) = time_zone {
+                    spec["timeZone"] = json!(tz);
+                }
+                objects.push(json!({
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "metadata": meta,
+                    "spec": spec,
+                }));
+            }
+        }
+        if let Some(p) = port {
+            objects.push(json!({
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": metadata(input, &name, Some(&name)),
+                "spec": {
+                    "selector": selector(input, &name),
+                    "ports": [{ "name": "listen", "port": p, "targetPort": "listen", "protocol": "TCP" }],
+                },
+            }));
+        }
+        if !network {
+            objects.push(json!({
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": metadata(input, &format!("{name}-deny-all"), Some(&name)),
+                // No ingress and no egress rule: nothing in, nothing out
+                // (PrivateNetwork-like, as the unit's sandbox).
+                "spec": { "podSelector": { "matchLabels": selector(input, &name) }, "policyTypes": ["Ingress", "Egress"] },
+            }));
+        }
+        Ok(Workload_ {
+            objects,
+            host_state,
+        })
+    }
+}
+
+/// The manifests of the package's binaries, as YAML.
+pub fn manifests(
+    project: &Project,
+    config: &Config,
+    binaries: &[(String, Binary)],
+) -> anyhow::Result<(String, Vec<String>)> {
+    let package = project.package.name.as_str();
+    let version = project.package.version.to_string();
+    let tag = version.replace('+', "_");
+    let images = binaries
+        .iter()
+        .map(|(bin, b)| {
+            let name = crate::package::oci::image_name(package, bin, binaries.len());
+            let repo = match &config.kubernetes.image {
+                Some(r) if name == package.to_lowercase() => r.clone(),
+                Some(r) => format!("{r}-{bin}"),
+                None => name,
+            };
+            (b.tasks.as_slice(), format!("{repo}:{tag}"))
+        })
+        .collect();
+    let relaxations = binaries
+        .iter()
+        .flat_map(|(_, b)| b.tasks.iter())
+        .map(|t| (t.name.clone(), config.task(&t.name)))
+        .collect();
+    let input = Input {
+        package,
+        version: &version,
+        images,
+        relaxations,
+        kubernetes: &config.kubernetes,
+    };
+    let out = plan(&input)?;
+    Ok((yaml::documents(&out.objects), out.warnings))
+}
+
+#[cfg(test)]
+mod tests;
