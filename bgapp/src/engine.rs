@@ -75,6 +75,36 @@ impl Engine {
     }
 }
 
+/// Where Kubernetes reads a container's termination message
+/// (`terminationMessagePath`'s default).
+pub(crate) const TERMINATION_LOG: &str = "/dev/termination-log";
+
+impl Engine {
+    /// `STATUS=` under a container engine: the last status line replaces
+    /// the termination message (at most 4 KiB, Kubernetes' limit), when the
+    /// engine provides the file; `systemctl status` shows it under systemd.
+    pub(crate) fn status(self, status: &str) {
+        if self == Engine::Oci {
+            write_status(std::path::Path::new(TERMINATION_LOG), status);
+        }
+    }
+}
+
+fn write_status(path: &std::path::Path, status: &str) {
+    let mut end = status.len().min(4096);
+    while !status.is_char_boundary(end) {
+        end -= 1;
+    }
+    // Only into a file the engine made: never create one.
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+    {
+        let _ = std::io::Write::write_all(&mut f, &status.as_bytes()[..end]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +120,20 @@ mod tests {
             exit::SUCCESS
         );
         assert_eq!(Engine::parse(Some("docker")), None);
+    }
+
+    #[test]
+    fn the_last_status_replaces_the_termination_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("termination-log");
+        write_status(&log, "first");
+        assert!(!log.exists(), "the file is the engine's to create");
+        std::fs::write(&log, "").unwrap();
+        write_status(&log, "a longer first status");
+        write_status(&log, "second");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "second");
+        write_status(&log, &"é".repeat(3000));
+        assert_eq!(std::fs::read(&log).unwrap().len(), 4096);
     }
 
     #[test]

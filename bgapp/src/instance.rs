@@ -272,6 +272,7 @@ impl TaskInstance {
             .status_set
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.shared.notifier.status(&status);
+        crate::engine::Engine::from_env().status(&status);
     }
 
     /// Says the task is alive. With a `watchdog`, the runtime pings systemd

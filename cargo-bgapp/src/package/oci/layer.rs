@@ -109,6 +109,21 @@ pub fn entries(given: Vec<Entry>) -> io::Result<Vec<Entry>> {
 
 /// Writes the entries as a tar, then gzips it.
 pub fn build(given: Vec<Entry>, mtime: u64, level: u32) -> io::Result<Layer> {
+    build_cached(given, mtime, level, None)
+}
+
+/// [`build`], reusing the gzip of an equal tar from `cache` (a directory
+/// of blobs named by the tar's digest, the level and cargo-bgapp's
+/// version, so the bytes are those this version would write): the system
+/// layer is the same from one build of an app to the next, and its
+/// compression is most of the work. A cached blob is used only if it
+/// decompresses to the same tar.
+pub fn build_cached(
+    given: Vec<Entry>,
+    mtime: u64,
+    level: u32,
+    cache: Option<&std::path::Path>,
+) -> io::Result<Layer> {
     let entries = entries(given)?;
     let mut tar = tar::Builder::new(Vec::new());
     for e in &entries {
@@ -136,10 +151,40 @@ pub fn build(given: Vec<Entry>, mtime: u64, level: u32) -> io::Result<Layer> {
         }
     }
     let bytes = tar.into_inner()?;
-    let diff_id = format!("sha256:{:x}", Sha256::digest(&bytes));
+    let hex = format!("{:x}", Sha256::digest(&bytes));
+    let diff_id = format!("sha256:{hex}");
+    let cached = cache.map(|dir| {
+        dir.join(format!(
+            "{hex}-{level}-{}.tar.gz",
+            env!("CARGO_PKG_VERSION")
+        ))
+    });
+    if let Some(data) = cached.as_deref().and_then(|p| std::fs::read(p).ok()) {
+        let mut tar = Vec::with_capacity(bytes.len());
+        let same = std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(data.as_slice()),
+            &mut tar,
+        )
+        .is_ok()
+            && tar == bytes;
+        if same {
+            return Ok(Layer {
+                blob: Blob::new(super::media::LAYER, data),
+                diff_id,
+            });
+        }
+    }
     let mut gz = gzip(Vec::with_capacity(bytes.len() / 2), level);
     gz.write_all(&bytes)?;
     let data = gz.finish()?;
+    if let Some(path) = &cached {
+        // A cache: failing to fill it costs only time next build.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let _ = std::fs::create_dir_all(path.parent().unwrap_or(path))
+            .and_then(|()| std::fs::write(&tmp, &data))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        let _ = std::fs::remove_file(&tmp);
+    }
     Ok(Layer {
         blob: Blob::new(super::media::LAYER, data),
         diff_id,
@@ -214,6 +259,34 @@ mod tests {
         let (a, b) = (make(), make());
         assert_eq!(a.diff_id, b.diff_id);
         assert_eq!(a.blob.digest, b.blob.digest);
+    }
+
+    /// A cached blob is reused only when it unpacks to the same tar: a
+    /// corrupt or stale one is replaced by a fresh compression.
+    #[test]
+    fn the_cache_gives_the_same_blob_and_survives_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let make = || {
+            build_cached(
+                vec![Entry::file("a/b", 0o644, vec![7u8; 10_000])],
+                1,
+                6,
+                Some(dir.path()),
+            )
+            .unwrap()
+        };
+        let fresh = make();
+        let cached = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert_eq!(std::fs::read(&cached).unwrap(), fresh.blob.data);
+        assert_eq!(make().blob.digest, fresh.blob.digest);
+        std::fs::write(&cached, b"not gzip").unwrap();
+        assert_eq!(make().blob.digest, fresh.blob.digest);
+        assert_eq!(std::fs::read(&cached).unwrap(), fresh.blob.data);
     }
 
     #[test]

@@ -146,6 +146,8 @@ pub struct ImageSpec<'a> {
     pub mtime: u64,
     /// Files added to the app layer (the task manifest document, the copyright).
     pub extra: Vec<Entry>,
+    /// Where compressed system layers are kept between builds.
+    pub cache: Option<std::path::PathBuf>,
 }
 
 /// A built image.
@@ -215,7 +217,8 @@ impl ImageSpec<'_> {
         )];
         app.extend(self.extra);
 
-        // Large layers are compressed fast rather than small, as the .deb is.
+        // gzip -6, as the tarball: -9 took 3x the time of the whole build
+        // for 3% less; large layers fast rather than small, as the .deb.
         let level = |entries: &[Entry]| {
             let size: usize = entries
                 .iter()
@@ -225,14 +228,15 @@ impl ImageSpec<'_> {
                 })
                 .sum();
             if size <= crate::package::deb::LARGE_PAYLOAD {
-                9
+                6
             } else {
                 3
             }
         };
         let (system_level, app_level) = (level(&system), level(&app));
         let (system, app) = std::thread::scope(|s| {
-            let sys = s.spawn(|| layer::build(system, self.mtime, system_level));
+            let cache = self.cache.as_deref();
+            let sys = s.spawn(move || layer::build_cached(system, self.mtime, system_level, cache));
             let app = layer::build(app, self.mtime, app_level);
             (sys.join().expect("layer thread"), app)
         });
@@ -546,6 +550,7 @@ pub fn images(
             ref_name: format!("{name}:{version}"),
             mtime,
             extra: Vec::new(),
+            cache: Some(project.target_dir.join("bgapp").join("oci-cache")),
         }
         .build()?;
         out.push((name, image));
@@ -602,6 +607,7 @@ mod tests {
             ref_name: "hello:0.1.0".into(),
             mtime: 1_577_836_800,
             extra: Vec::new(),
+            cache: None,
         }
     }
 
