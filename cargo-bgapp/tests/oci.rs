@@ -261,6 +261,22 @@ fn the_same_binary_gives_the_same_digest() {
             .clone()
     };
     assert_eq!(digest("a"), digest("b"));
+    // `--message-format json` says the digest a registry will show.
+    let mut cmd = cargo_bgapp(&apps().workspace);
+    cmd.args([
+        "package",
+        "-q",
+        "--no-build",
+        "-p",
+        "hello",
+        "--format",
+        "oci",
+    ])
+    .args(["--message-format", "json", "--out-dir"])
+    .arg(dir.path().join("c"));
+    let line: Value = serde_json::from_str(support::run(&mut cmd).trim()).unwrap();
+    assert_eq!(line["format"], "oci");
+    assert_eq!(line["digest"], digest("a"));
     assert_eq!(
         digest("a"),
         skopeo(&[

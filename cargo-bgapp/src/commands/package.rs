@@ -37,6 +37,9 @@ struct BundleMessage<'a> {
     size: u64,
     tasks: &'a [String],
     units: &'a [String],
+    /// An image's digest (its manifest's, or its index's), as a registry shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<&'a str>,
 }
 
 /// A bundle, built in memory: its format, where it goes, its bytes.
@@ -126,7 +129,7 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
         }
         if formats.k8s && first.is_none() {
             let k8s = k8s_bundle(&project, &config, &binaries, &out_dir, shell)?;
-            written.push((k8s, Vec::new(), Vec::new()));
+            written.push((k8s, Vec::new(), Vec::new(), None));
         }
         first.get_or_insert((
             project.package.name.to_string(),
@@ -145,7 +148,7 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             shell.warn(w);
         }
         for bundle in build_bundles(&plan, formats, &out_dir)? {
-            written.push((bundle, plan.tasks.clone(), plan.units.clone()));
+            written.push((bundle, plan.tasks.clone(), plan.units.clone(), None));
         }
     }
     let (out, created) = out.expect("at least one target");
@@ -165,19 +168,22 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             format_args!("{} {} ({})", output.ref_name, output.digest(), file),
         );
         let bytes = oci::archive(&output, mtime)?;
-        written.push((("oci", out.path.join(file), bytes), Vec::new(), Vec::new()));
+        let digest = Some(output.digest().to_string());
+        written.push((
+            ("oci", out.path.join(file), bytes),
+            Vec::new(),
+            Vec::new(),
+            digest,
+        ));
         outputs.push(output);
     }
-    for ((format, path, bytes), tasks, units) in &written {
-        write_bundle(
-            format,
-            path,
-            bytes,
+    for ((format, path, bytes), tasks, units, digest) in &written {
+        let listed = Listed {
             tasks,
             units,
-            args.message_format,
-            shell,
-        )?;
+            digest: digest.as_deref(),
+        };
+        write_bundle(format, path, bytes, &listed, args.message_format, shell)?;
     }
     if let Some(dir) = &args.oci_layout {
         for output in &outputs {
@@ -192,8 +198,8 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     if let Some(dest) = push {
         let oci_files: Vec<&PathBuf> = written
             .iter()
-            .filter(|((f, _, _), _, _)| *f == "oci")
-            .map(|((_, p, _), _, _)| p)
+            .filter(|((f, _, _), ..)| *f == "oci")
+            .map(|((_, p, _), ..)| p)
             .collect();
         let [file] = oci_files.as_slice() else {
             bail!("`--push` takes one image, and the package has {} binaries with tasks\n\nhelp: choose one with `--bin`", oci_files.len());
@@ -274,12 +280,18 @@ fn build_bundles(plan: &Plan, formats: Formats, out_dir: &Path) -> anyhow::Resul
 
 /// Writes one bundle into place and prints it: status on stderr, the path
 /// (or a JSON line) on stdout.
+/// What `--message-format json` says of a bundle besides its file.
+struct Listed<'a> {
+    tasks: &'a [String],
+    units: &'a [String],
+    digest: Option<&'a str>,
+}
+
 fn write_bundle(
     format: &'static str,
     path: &Path,
     bytes: &[u8],
-    tasks: &[String],
-    units: &[String],
+    listed: &Listed<'_>,
     message_format: MessageFormat,
     shell: &Shell,
 ) -> anyhow::Result<()> {
@@ -293,8 +305,9 @@ fn write_bundle(
                 format,
                 sha256: format!("{:x}", Sha256::digest(bytes)),
                 size: bytes.len() as u64,
-                tasks,
-                units,
+                tasks: listed.tasks,
+                units: listed.units,
+                digest: listed.digest,
             };
             println!("{}", serde_json::to_string(&msg)?);
         }
