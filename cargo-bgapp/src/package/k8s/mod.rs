@@ -407,6 +407,10 @@ impl Workload_ {
         if let Some(p) = port {
             container["ports"] =
                 json!([{ "name": "listen", "containerPort": p, "protocol": "TCP" }]);
+            // In place of the socket unit: the Service sends connections
+            // only once the task listens.
+            container["readinessProbe"] =
+                json!({ "tcpSocket": { "port": "listen" }, "periodSeconds": 5 });
         }
         if let Some(r) = &k.resources {
             container["resources"] = json!(r);

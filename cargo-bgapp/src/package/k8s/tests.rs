@@ -230,6 +230,11 @@ fn socket_is_a_deployment_and_a_service() {
         dep["spec"]["selector"]["matchLabels"]
     );
     assert_eq!(pod(dep)["containers"][0]["ports"][0]["containerPort"], 8080);
+    // A Service routes only to Ready pods (endpoints follow readiness).
+    assert_eq!(
+        pod(dep)["containers"][0]["readinessProbe"]["tcpSocket"]["port"],
+        "listen"
+    );
     // It listens: no deny-all policy.
     assert!(objects.iter().all(|o| o["kind"] != "NetworkPolicy"));
     let unix = task(
