@@ -196,7 +196,7 @@ pub fn plan(input: &Input) -> Result<Output, K8sError> {
                 .get(&task.name)
                 .cloned()
                 .unwrap_or_default();
-            let w = Workload_::new(input, task, image, &relax, &claim, &mut warnings)?;
+            let w = TaskObjects::new(input, task, image, &relax, &claim, &mut warnings)?;
             needs_claim |= !w.host_state;
             objects.extend(w.objects);
         }
@@ -253,14 +253,13 @@ fn metadata(input: &Input, name: &str, component: Option<&str>) -> Value {
 }
 
 /// One task's objects.
-#[allow(non_camel_case_types)]
-struct Workload_ {
+struct TaskObjects {
     objects: Vec<Value>,
     /// The state is the node's `/var/lib/<package>` (DaemonSet), not the claim.
     host_state: bool,
 }
 
-impl Workload_ {
+impl TaskObjects {
     fn new(
         input: &Input,
         task: &TaskManifest,
@@ -268,7 +267,7 @@ impl Workload_ {
         relax: &TaskConfig,
         claim: &str,
         warnings: &mut Vec<String>,
-    ) -> Result<Workload_, K8sError> {
+    ) -> Result<TaskObjects, K8sError> {
         let k = input.kubernetes;
         let stem = bgapp_manifest::unit_stem(input.package, &task.name);
         // A CronJob's name takes 52 characters (its Jobs add 11); others 63.
@@ -536,7 +535,7 @@ impl Workload_ {
                 "spec": { "podSelector": { "matchLabels": selector(input, &name) }, "policyTypes": ["Ingress", "Egress"] },
             }));
         }
-        Ok(Workload_ {
+        Ok(TaskObjects {
             objects,
             host_state,
         })

@@ -4,10 +4,11 @@
 //! toolchains install for another), plus the dynamic loader the binary
 //! names (`PT_INTERP`). A static binary needs none.
 //!
-//! In the image the libraries go to `/usr/lib/<gnu-type>/`, where the
-//! loader of Debian's glibc looks without a cache, and the loader to the
-//! path it is asked for under `/usr` (`/lib` and `/lib64` are symlinks into
-//! `/usr`, as on a merged-/usr system).
+//! In the image a native build's libraries keep the directory they were
+//! found in, a cross build's go to `/usr/lib/<gnu-type>/` (where the loader
+//! of Debian's glibc looks without a cache), and the loader to the path it
+//! is asked for; all under `/usr`, with `/lib` and `/lib64` symlinks into
+//! it, as on a merged-/usr system.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -131,7 +132,15 @@ fn libraries(
             );
         }
         queue.extend(read.needed.iter().map(|n| (n.clone(), lib.clone())));
-        let path = format!("usr/lib/{}/{lib}", sysroot.gnu_type);
+        // Where the loader looks: for a native build the directory the
+        // library was found in (a multiarch directory on Debian, `/lib64`
+        // on others), under `/usr`; for a cross one Debian's multiarch
+        // directory, where the cross loader looks.
+        let path = if sysroot.cross {
+            format!("usr/lib/{}/{lib}", sysroot.gnu_type)
+        } else {
+            image_path(&found.to_string_lossy())
+        };
         // The loader may also be a `DT_NEEDED` of libc; it is already there.
         if out.values().any(|e| e.path.ends_with(&format!("/{lib}"))) {
             continue;
