@@ -799,4 +799,27 @@ fn image_options_without_format_oci_are_refused() {
         "{stderr}"
     );
     assert!(!dir.path().join("out").exists());
+
+    // A directory that is not a layout is refused before the build.
+    let not_layout = dir.path().join("docs");
+    std::fs::create_dir(&not_layout).unwrap();
+    std::fs::write(not_layout.join("README"), "mine").unwrap();
+    let mut cmd = cargo_bgapp(&apps().workspace);
+    cmd.args(["package", "-p", "hello", "--format", "oci", "--out-dir"])
+        .arg(dir.path().join("out"))
+        .arg("--oci-layout")
+        .arg(&not_layout);
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("is a directory that is not an OCI image layout"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Compiling") && !stderr.contains("Imaging"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out").exists());
+    assert_eq!(std::fs::read_dir(&not_layout).unwrap().count(), 1);
 }

@@ -63,6 +63,9 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     {
         bail!("`--target {dup}` is given twice");
     }
+    if let Some(dir) = &args.oci_layout {
+        oci::check_layout(dir)?;
+    }
     let push = match &args.push {
         Some(r) => Some(push::Destination::parse(r, args.insecure_registry)?),
         None => None,

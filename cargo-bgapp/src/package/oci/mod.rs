@@ -452,38 +452,46 @@ pub fn archive(output: &Output, mtime: u64) -> anyhow::Result<Vec<u8>> {
     Ok(tar.into_inner()?)
 }
 
+/// Checks, writing nothing, that `--oci-layout DIR` is an OCI image
+/// layout, an empty directory or a path that does not exist yet.
+pub fn check_layout(dir: &Path) -> anyhow::Result<()> {
+    let shown = dir.display();
+    if !dir.exists() {
+        return Ok(());
+    }
+    if !dir.is_dir() {
+        bail!("`--oci-layout` `{shown}` is a file, not a directory\n\nhelp: name a directory, or a path that does not exist yet");
+    }
+    let has_layout = dir.join("oci-layout").is_file();
+    let empty = std::fs::read_dir(dir)
+        .with_context(|| format!("failed to read `{shown}`"))?
+        .next()
+        .is_none();
+    if !has_layout && !empty {
+        bail!("`--oci-layout` `{shown}` is a directory that is not an OCI image layout (no `oci-layout` file)\n\nhelp: name an empty directory, an existing layout, or a path that does not exist yet");
+    }
+    Ok(())
+}
+
 /// Writes (or adds to) an OCI image layout directory: the blobs, then
 /// `index.json`, which keeps the entries of other names and replaces the
 /// one of this name. Blobs already there are left as they are (their
 /// name is their digest).
 pub fn write_layout(dir: &Path, output: &Output) -> anyhow::Result<()> {
-    let shown = dir.display();
+    check_layout(dir)?;
     let index_path = dir.join("index.json");
     let mut keep = Vec::new();
-    if dir.exists() {
-        if !dir.is_dir() {
-            bail!("`--oci-layout` `{shown}` is a file, not a directory\n\nhelp: name a directory, or a path that does not exist yet");
-        }
-        let has_layout = dir.join("oci-layout").is_file();
-        let empty = std::fs::read_dir(dir)
-            .with_context(|| format!("failed to read `{shown}`"))?
-            .next()
-            .is_none();
-        if !has_layout && !empty {
-            bail!("`--oci-layout` `{shown}` is a directory that is not an OCI image layout (no `oci-layout` file)\n\nhelp: name an empty directory, an existing layout, or a path that does not exist yet");
-        }
-        if index_path.is_file() {
-            let text = std::fs::read(&index_path)
-                .with_context(|| format!("failed to read `{}`", index_path.display()))?;
-            let index: Value = serde_json::from_slice(&text)
-                .with_context(|| format!("`{}` is not JSON", index_path.display()))?;
-            if let Some(list) = index["manifests"].as_array() {
-                keep = list
-                    .iter()
-                    .filter(|d| d["annotations"][REF_NAME] != json!(output.ref_name))
-                    .cloned()
-                    .collect();
-            }
+    if index_path.is_file() {
+        let text = std::fs::read(&index_path)
+            .with_context(|| format!("failed to read `{}`", index_path.display()))?;
+        let index: Value = serde_json::from_slice(&text)
+            .with_context(|| format!("`{}` is not JSON", index_path.display()))?;
+        if let Some(list) = index["manifests"].as_array() {
+            keep = list
+                .iter()
+                .filter(|d| d["annotations"][REF_NAME] != json!(output.ref_name))
+                .cloned()
+                .collect();
         }
     }
     let blobs = dir.join("blobs").join("sha256");
@@ -694,6 +702,20 @@ mod tests {
             err.to_string(),
             "two images for the platform `amd64`: give each `--target` once"
         );
+    }
+
+    #[test]
+    fn a_layout_must_be_one_or_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_layout(&dir.path().join("new")).is_ok());
+        assert!(check_layout(dir.path()).is_ok());
+        std::fs::write(dir.path().join("x"), "").unwrap();
+        let err = check_layout(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("is a directory that is not an OCI image layout (no `oci-layout` file)\n\nhelp: name an empty directory, an existing layout, or a path that does not exist yet"), "{err}");
+        let err = check_layout(&dir.path().join("x")).unwrap_err().to_string();
+        assert!(err.contains("is a file, not a directory"), "{err}");
+        std::fs::write(dir.path().join("oci-layout"), LAYOUT).unwrap();
+        assert!(check_layout(dir.path()).is_ok());
     }
 
     #[test]
