@@ -75,6 +75,25 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The watchdog interval the runtime enforces: the supervisor's
+    /// (`WATCHDOG_USEC`) if it set one; under a container engine, which
+    /// has no watchdog of its own, the task's, so a task that stops beating
+    /// is stopped (`Watchdog`, status 1) and restarted by the engine's
+    /// policy. (A runtime whose own thread is blocked cannot stop it: that
+    /// needs a liveness probe, not written yet.)
+    pub(crate) fn watchdog(
+        self,
+        supervisor: Option<std::time::Duration>,
+        task: Option<std::time::Duration>,
+    ) -> Option<std::time::Duration> {
+        match self {
+            Engine::Oci => supervisor.or(task),
+            Engine::Systemd => supervisor,
+        }
+    }
+}
+
 /// Where Kubernetes reads a container's termination message
 /// (`terminationMessagePath`'s default).
 pub(crate) const TERMINATION_LOG: &str = "/dev/termination-log";
@@ -134,6 +153,17 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "second");
         write_status(&log, &"é".repeat(3000));
         assert_eq!(std::fs::read(&log).unwrap().len(), 4096);
+    }
+
+    #[test]
+    fn a_container_engine_gets_the_watchdog_enforced_by_the_runtime() {
+        use std::time::Duration;
+        let task = Some(Duration::from_secs(2));
+        // Under systemd, only when systemd arms its own (WatchdogSec=).
+        assert_eq!(Engine::Systemd.watchdog(None, task), None);
+        assert_eq!(Engine::Systemd.watchdog(task, task), task);
+        assert_eq!(Engine::Oci.watchdog(None, task), task);
+        assert_eq!(Engine::Oci.watchdog(None, None), None);
     }
 
     #[test]

@@ -165,7 +165,8 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
         activation,
         fds,
         argv: task_argv,
-        watchdog: sd_notify::watchdog_enabled(),
+        watchdog: crate::engine::Engine::from_env()
+            .watchdog(sd_notify::watchdog_enabled(), manifest.watchdog()),
         manifest,
     };
     let (tx, rx) = mpsc::unbounded_channel();

@@ -823,3 +823,35 @@ fn image_options_without_format_oci_are_refused() {
     assert!(!dir.path().join("out").exists());
     assert_eq!(std::fs::read_dir(&not_layout).unwrap().count(), 1);
 }
+
+/// A container engine has no watchdog: the runtime enforces the task's
+/// itself (BGAPP_ENGINE=oci). The contract app's `e2e-contract` task
+/// (`watchdog = "2s"`) stops beating when a `stall` file appears in its
+/// state directory; the runtime then stops it (status 1), where without
+/// the engine's watchdog it would run on forever.
+#[test]
+fn a_task_that_stops_beating_is_stopped_in_a_container() {
+    let Some(podman) = Podman::new() else { return };
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/contract");
+    let out = apps().workspace.join("contract");
+    let mut cmd = cargo_bgapp(&app);
+    cmd.args(["package", "-q", "--locked", "--format", "oci", "--out-dir"])
+        .arg(&out);
+    let path = support::run(&mut cmd);
+    podman.run(&["load", "-i", path.trim()]);
+    podman.run(&["volume", "create", "contract-state"]);
+    let mut args = vec!["run", "-d", "--name", "c", "--network", "none"];
+    args.extend(LOCKED);
+    args.extend([
+        "-v",
+        "contract-state:/var/lib/e2e-contract",
+        "e2e-contract:0.1.0",
+    ]);
+    podman.run(&args);
+    podman.wait_log("c", "task `e2e-contract` started", 1);
+    std::fs::write(podman.volume_dir("contract-state").join("stall"), "").unwrap();
+    let logs = podman.wait_log("c", "stopped (watchdog)", 1);
+    assert!(logs.contains("sent no heartbeat for 2s"), "{logs}");
+    podman.run(&["wait", "c"]);
+    assert_eq!(podman.exit_code("c"), "1", "{}", podman.logs("c"));
+}

@@ -380,7 +380,7 @@ impl TaskObjects {
         }
         if task.watchdog_ms.is_some() {
             warnings.push(format!(
-                "task `{}`: its watchdog is not enforced under Kubernetes (no liveness probe yet)",
+                "task `{}`: its watchdog is enforced by the runtime in the pod, but no liveness probe catches a runtime whose own thread is blocked",
                 task.name
             ));
         }
