@@ -69,8 +69,8 @@ pub enum K8sError {
 pub struct Input<'a> {
     pub package: &'a str,
     pub version: &'a str,
-    /// `repository:tag` of each binary's image.
-    pub images: Vec<(&'a [TaskManifest], String)>,
+    /// Each binary's tasks, its image's `repository:tag`, and its name.
+    pub images: Vec<(&'a [TaskManifest], String, String)>,
     /// Each task's sandbox relaxations (`[package.metadata.bgapp.service]` and `.tasks`).
     pub relaxations: BTreeMap<String, TaskConfig>,
     pub kubernetes: &'a Kubernetes,
@@ -169,7 +169,7 @@ pub fn plan(input: &Input) -> Result<Output, K8sError> {
     let all_tasks: Vec<&str> = input
         .images
         .iter()
-        .flat_map(|(tasks, _)| tasks.iter().map(|t| t.name.as_str()))
+        .flat_map(|(tasks, _, _)| tasks.iter().map(|t| t.name.as_str()))
         .collect();
     if let Some(unknown) = k.tasks.keys().find(|t| !all_tasks.contains(&t.as_str())) {
         return Err(K8sError::UnknownTask(unknown.clone()));
@@ -189,14 +189,15 @@ pub fn plan(input: &Input) -> Result<Output, K8sError> {
     let mut warnings = Vec::new();
     let mut needs_claim = false;
     let claim = format!("{}-state", dns_name(input.package, input.package, 57)?);
-    for (tasks, image) in &input.images {
+    for (tasks, image, bin) in &input.images {
         for task in tasks.iter() {
             let relax = input
                 .relaxations
                 .get(&task.name)
                 .cloned()
                 .unwrap_or_default();
-            let w = TaskObjects::new(input, task, image, &relax, &claim, &mut warnings)?;
+            let at = Image { image, bin };
+            let w = TaskObjects::new(input, task, &at, &relax, &claim, &mut warnings)?;
             needs_claim |= !w.host_state;
             objects.extend(w.objects);
         }
@@ -252,6 +253,12 @@ fn metadata(input: &Input, name: &str, component: Option<&str>) -> Value {
     m
 }
 
+/// The image a task runs in, and its binary's name.
+struct Image<'a> {
+    image: &'a str,
+    bin: &'a str,
+}
+
 /// One task's objects.
 struct TaskObjects {
     objects: Vec<Value>,
@@ -263,7 +270,7 @@ impl TaskObjects {
     fn new(
         input: &Input,
         task: &TaskManifest,
-        image: &str,
+        image: &Image,
         relax: &TaskConfig,
         claim: &str,
         warnings: &mut Vec<String>,
@@ -378,16 +385,9 @@ impl TaskObjects {
                 task.name
             ));
         }
-        if task.watchdog_ms.is_some() {
-            warnings.push(format!(
-                "task `{}`: its watchdog is enforced by the runtime in the pod, but no liveness probe catches a runtime whose own thread is blocked",
-                task.name
-            ));
-        }
-
         let mut container = json!({
             "name": name,
-            "image": image,
+            "image": image.image,
             "imagePullPolicy": "IfNotPresent",
             "args": [task.name],
             "env": [{ "name": bgapp_manifest::env::ENGINE, "value": bgapp_manifest::env::ENGINE_OCI }],
@@ -410,6 +410,20 @@ impl TaskObjects {
             // only once the task listens.
             container["readinessProbe"] =
                 json!({ "tcpSocket": { "port": "listen" }, "periodSeconds": 5 });
+        }
+        if let Some(w) = task.watchdog() {
+            // The runtime enforces the watchdog itself (BGAPP_ENGINE=oci);
+            // the probe catches a runtime whose own thread is blocked: it
+            // runs the app's binary (the image has no shell), which checks
+            // the runtime's last healthy tick.
+            let period = seconds(w).max(1);
+            container["livenessProbe"] = json!({
+                "exec": { "command": [format!("/usr/bin/{}", image.bin), "--bgapp-alive", task.name] },
+                "initialDelaySeconds": period,
+                "periodSeconds": period,
+                "timeoutSeconds": period,
+                "failureThreshold": 1,
+            });
         }
         if let Some(r) = &k.resources {
             container["resources"] = json!(r);
@@ -560,7 +574,7 @@ pub fn manifests(
                 Some(r) => format!("{r}-{bin}"),
                 None => name,
             };
-            (b.tasks.as_slice(), format!("{repo}:{tag}"))
+            (b.tasks.as_slice(), format!("{repo}:{tag}"), bin.clone())
         })
         .collect();
     let relaxations = binaries

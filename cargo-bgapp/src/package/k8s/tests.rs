@@ -34,7 +34,7 @@ fn map(tasks: &[TaskManifest], k: &Kubernetes) -> Result<Vec<Value>, K8sError> {
     let input = Input {
         package: "app",
         version: "0.1.0",
-        images: vec![(tasks, "app:0.1.0".into())],
+        images: vec![(tasks, "app:0.1.0".into(), "app".into())],
         relaxations: BTreeMap::new(),
         kubernetes: k,
     };
@@ -312,6 +312,7 @@ fn the_sandbox_as_a_security_context() {
     // at 60 s and has stop_timeout + 2 s to end it.
     assert_eq!(p["activeDeadlineSeconds"], 67);
     assert_eq!(c["metadata"]["name"], "app-tick");
+    assert!(p["containers"][0].get("livenessProbe").is_none());
     let np = objects
         .iter()
         .find(|o| o["kind"] == "NetworkPolicy")
@@ -344,4 +345,21 @@ fn names_are_dns_labels() {
         map(&[task("app", Trigger::Boot, Restart::Always)], &k).unwrap_err(),
         K8sError::UnknownTask("nope".into())
     );
+}
+
+/// An exec livenessProbe runs a command in the container and restarts it
+/// on failure (core/v1 Probe): the app's own binary, since the image has
+/// no shell, at the watchdog's period.
+#[test]
+fn watchdog_is_an_exec_liveness_probe() {
+    let mut t = task("app", Trigger::Boot, Restart::Always);
+    t.watchdog_ms = Some(2000);
+    let d = one(&[t], "DaemonSet");
+    let probe = &pod(&d)["containers"][0]["livenessProbe"];
+    assert_eq!(
+        probe["exec"]["command"],
+        json!(["/usr/bin/app", "--bgapp-alive", "app"])
+    );
+    assert_eq!(probe["periodSeconds"], 2);
+    assert_eq!(probe["failureThreshold"], 1);
 }
