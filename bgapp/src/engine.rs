@@ -21,21 +21,18 @@ pub(crate) enum Engine {
 }
 
 impl Engine {
-    /// From `BGAPP_ENGINE`; an unknown value is treated as systemd's, with
-    /// a warning, so a typo cannot silently change exit statuses.
+    /// From `BGAPP_ENGINE`, which bgapp's own manifests set (the image's
+    /// config, the pods); any other value is systemd's contract.
+    #[inline(never)]
     pub(crate) fn from_env() -> Engine {
-        let value = std::env::var(env::ENGINE).ok();
-        let engine = Engine::parse(value.as_deref());
-        if engine.is_none() {
-            tracing::warn!(
-                "unknown {}={:?}; following systemd's exit statuses",
-                env::ENGINE,
-                value.unwrap_or_default()
-            );
+        let value = std::env::var_os(env::ENGINE);
+        match value.as_deref().and_then(std::ffi::OsStr::to_str) {
+            Some(v) if v == env::ENGINE_OCI => Engine::Oci,
+            _ => Engine::Systemd,
         }
-        engine.unwrap_or(Engine::Systemd)
     }
 
+    #[cfg(test)]
     fn parse(value: Option<&str>) -> Option<Engine> {
         match value {
             None | Some("") | Some("systemd") => Some(Engine::Systemd),
@@ -81,7 +78,7 @@ impl Engine {
     /// has no watchdog of its own, the task's, so a task that stops beating
     /// is stopped (`Watchdog`, status 1) and restarted by the engine's
     /// policy. (A runtime whose own thread is blocked cannot stop it: that
-    /// needs a liveness probe, not written yet.)
+    /// needs an exec liveness probe, left out: it cost the runtime 2 KB.)
     pub(crate) fn watchdog(
         self,
         supervisor: Option<std::time::Duration>,
@@ -90,62 +87,6 @@ impl Engine {
         match self {
             Engine::Oci => supervisor.or(task),
             Engine::Systemd => supervisor,
-        }
-    }
-}
-
-/// The file a task's runtime touches at each healthy watchdog tick under a
-/// container engine, for `<binary> --bgapp-alive TASK` (an exec liveness probe:
-/// the image has no shell) to check. In `/tmp`, which every image makes
-/// writable.
-fn beat_file(task: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(format!("/tmp/.bgapp-{task}.alive"))
-}
-
-impl Engine {
-    /// Records a healthy watchdog tick (under a container engine).
-    pub(crate) fn beat(self, task: &str) {
-        if self == Engine::Oci {
-            let _ = std::fs::write(beat_file(task), b"");
-        }
-    }
-}
-
-/// `<binary> --bgapp-alive TASK`: exits 0 if the task's runtime recorded a
-/// healthy watchdog tick within its watchdog interval, else 1 (a runtime
-/// whose thread is blocked, or a task that stopped beating); 2 for a task
-/// without a watchdog.
-pub(crate) fn probe(
-    task: Option<&str>,
-    tasks: &[(
-        bgapp_manifest::TaskManifest,
-        &'static crate::registry::TaskEntry,
-    )],
-) -> std::process::ExitCode {
-    let Some(m) = tasks
-        .iter()
-        .map(|(m, _)| m)
-        .find(|m| Some(m.name.as_str()) == task)
-    else {
-        eprintln!("error: `--bgapp-alive` takes the name of a task of this binary");
-        return std::process::ExitCode::from(exit::USAGE);
-    };
-    let Some(interval) = m.watchdog() else {
-        eprintln!("error: task `{}` has no watchdog to probe", m.name);
-        return std::process::ExitCode::from(exit::USAGE);
-    };
-    let age = std::fs::metadata(beat_file(&m.name))
-        .and_then(|md| md.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok());
-    match age {
-        Some(age) if age <= interval => std::process::ExitCode::SUCCESS,
-        _ => {
-            eprintln!(
-                "error: task `{}` has not been alive within its watchdog interval",
-                m.name
-            );
-            std::process::ExitCode::from(exit::FAILURE)
         }
     }
 }

@@ -596,6 +596,7 @@ mod tests {
             stop_timeout_ms: 5000,
             time_limit_ms: None,
             watchdog_ms: None,
+            ready: Default::default(),
         }
     }
 
