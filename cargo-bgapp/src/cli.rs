@@ -66,6 +66,18 @@ pub enum Command {
     Run(RunArgs),
     /// Fire a task, or deliver a lifecycle event, in a running `cargo bgapp run`
     Trigger(TriggerArgs),
+    /// Build, install and health-check the app on devices over SSH, rolling back on failure
+    Deploy(DeployArgs),
+    /// Show the app's tasks on devices: version, state, PID, restarts, status
+    Status(StatusArgs),
+    /// Show the app's journal on a device
+    Logs(LogsArgs),
+    /// Uninstall the app from devices
+    Remove(RemoveArgs),
+    /// Start a task of the app at boot on a device
+    Enable(EnableArgs),
+    /// Do not start a task of the app at boot on a device
+    Disable(EnableArgs),
 }
 
 /// Selecting and building one package's binary, shared by the commands
@@ -333,6 +345,141 @@ pub enum Reason {
     FatalError,
 }
 
+// --- deploy, status, logs, remove, enable, disable ---
+
+/// How hosts are reached, shared by the commands that act on devices.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SshArgs {
+    /// The ssh config file to use instead of `~/.ssh/config` (`ssh -F`)
+    /// [env: BGAPP_SSH_CONFIG]
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Seconds to wait for a host to answer
+    /// [default: `connect-timeout` in `[package.metadata.bgapp.deploy]`, or 10]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub connect_timeout: Option<u32>,
+}
+
+/// Which hosts: named, from a file, or from the package's metadata.
+#[derive(Args, Clone, Debug, Default)]
+pub struct HostsArgs {
+    /// Hosts: `[user@]host[:port]` or a name from the ssh config
+    /// [default: `hosts` in `[package.metadata.bgapp.deploy]`]
+    #[arg(value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Read hosts from this file, one per line (`#` starts a comment)
+    #[arg(long, value_name = "FILE")]
+    pub hosts_file: Option<PathBuf>,
+    /// The hosts of this group of `[package.metadata.bgapp.deploy]` (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub group: Vec<String>,
+}
+
+/// The package whose app is on the devices.
+#[derive(Args, Clone, Debug, Default)]
+pub struct AppArgs {
+    /// Path to Cargo.toml
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Package to use
+    #[arg(short, long, value_name = "SPEC")]
+    pub package: Option<String>,
+}
+
+#[derive(Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub hosts: HostsArgs,
+    #[command(flatten)]
+    pub build: BuildArgs,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Deploy to this many hosts at once
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: u32,
+    /// Deploy to the first N hosts first, and stop unless all of them succeed
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub canary: u32,
+    /// Start no new host after this many have failed
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_failures: u32,
+    /// How long a boot task must stay up, without a restart, to pass
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub settle: String,
+    /// How long the units may take to become active
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub start_timeout: String,
+    /// Leave a version that fails the health gate installed, for inspection
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// Install even where the same version is installed
+    #[arg(long)]
+    pub force: bool,
+    /// How to print the result of each host on stdout
+    #[arg(long, value_enum, default_value_t, value_name = "FMT")]
+    pub message_format: MessageFormat,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub hosts: HostsArgs,
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// How to print each host's tasks on stdout
+    #[arg(long, value_enum, default_value_t, value_name = "FMT")]
+    pub message_format: MessageFormat,
+}
+
+#[derive(Args)]
+pub struct LogsArgs {
+    /// The host: `[user@]host[:port]` or a name from the ssh config
+    #[arg(value_name = "HOST")]
+    pub host: String,
+    /// Only this task's journal
+    #[arg(long, value_name = "NAME")]
+    pub task: Option<String>,
+    /// Follow the journal until interrupted (Ctrl-C)
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Show this many of the last lines
+    #[arg(short = 'n', long, default_value_t = 50, value_name = "LINES")]
+    pub lines: u32,
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    #[command(flatten)]
+    pub hosts: HostsArgs,
+    /// Also delete the app's data (`/var/lib/<package>`) and configuration
+    #[arg(long)]
+    pub purge: bool,
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Args)]
+pub struct EnableArgs {
+    /// The host: `[user@]host[:port]` or a name from the ssh config
+    #[arg(value_name = "HOST")]
+    pub host: String,
+    /// The task
+    #[arg(value_name = "TASK")]
+    pub task: String,
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
 // --- into the plain values of the layers below ---
 
 impl GlobalArgs {
@@ -369,6 +516,17 @@ impl BuildArgs {
             target_dir: self.target_dir.clone(),
             locked: self.locked,
             offline: self.offline,
+        }
+    }
+}
+
+impl AppArgs {
+    /// The project is found as `cargo bgapp package` finds it.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            manifest_path: self.manifest_path.clone(),
+            package: self.package.clone(),
+            ..Selection::default()
         }
     }
 }

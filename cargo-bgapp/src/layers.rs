@@ -13,6 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "commands",
         &[
             "cli",
+            "deploy",
             "package",
             "project",
             "scaffold",
@@ -23,6 +24,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("scaffold", &[]),
     ("package", &["project"]),
     ("supervise", &["shell"]),
+    ("deploy", &["project"]),
     ("project", &["shell"]),
     ("shell", &[]),
 ];

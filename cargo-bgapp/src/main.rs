@@ -7,17 +7,19 @@
 //! ```text
 //! cli         every clap type; raw options, turned into the plain values below
 //! commands/   one file per subcommand: take the cli's structs, call, print
-//! scaffold/   package/   supervise/      new+init, bundles, the local supervisor
+//! scaffold/   package/   supervise/   deploy/   new+init, bundles, the local supervisor, devices over SSH
 //! project/    the Cargo project, building it, its binaries, the architecture table
 //! bgapp_manifest                         the contract shared with the runtime
 //! ```
 //!
 //! `package/` plans bundles from `project/`; `scaffold/` and `supervise/`
-//! need nothing from it. `shell` (cargo-style output on stderr) serves
+//! need nothing from it; `deploy/` needs the architecture table of
+//! `project/` (the commands hand it the bundles). `shell` (cargo-style output on stderr) serves
 //! every layer that reports to the user.
 
 mod cli;
 mod commands;
+mod deploy;
 #[cfg(test)]
 mod layers;
 mod package;

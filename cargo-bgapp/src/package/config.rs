@@ -322,6 +322,9 @@ mod raw {
         tasks: BTreeMap<String, TaskConfig>,
         #[serde(default)]
         kubernetes: crate::package::k8s::config::Kubernetes,
+        /// `[package.metadata.bgapp.deploy]`: read by `deploy/hosts.rs`.
+        #[allow(dead_code)]
+        deploy: Option<serde::de::IgnoredAny>,
     }
 
     #[derive(Deserialize)]

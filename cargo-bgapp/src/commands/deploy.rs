@@ -1,0 +1,426 @@
+//! `cargo bgapp deploy`: build the app for each device's architecture,
+//! install it over SSH, gate on its health, roll back what fails (the work
+//! is in `deploy/`).
+//!
+//! Layer: commands. The order: everything local is checked first (the
+//! metadata, the hosts, the packaging preflight); then every host is
+//! reached and probed at once (an unreachable host, a refused key, a sudo
+//! that would prompt or an architecture without a Rust target fails that
+//! host in one line, and does not count toward `--max-failures`: it says
+//! nothing of the release); then one bundle is built per architecture;
+//! then the rollout ([`Rollout`]) takes the hosts.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use serde::Serialize;
+
+use crate::cli::{DeployArgs, MessageFormat};
+use crate::deploy::core::{default_triple, HostSpec, Policy, Rollout, Slot};
+use crate::deploy::host::{self, Artifact, HostOptions, Outcome, Rollback};
+use crate::deploy::hosts::{self, DeployConfig};
+use crate::deploy::remote::Probe;
+use crate::deploy::ssh::{Masters, Session};
+use crate::package::config::Config;
+use crate::package::{deb, strip, Plan};
+use crate::project::tasks::load_tasks;
+use crate::project::{Project, Selection};
+use crate::shell::Shell;
+
+/// One host's line of the summary, and of `--message-format json`.
+#[derive(Serialize, Default)]
+struct HostReport {
+    host: String,
+    arch: Option<String>,
+    old_version: Option<String>,
+    new_version: Option<String>,
+    /// `succeeded`, `unchanged`, `failed`, `skipped`, `unreachable`.
+    result: &'static str,
+    /// For a failed host: `restored <version>`, `removed`, `none`, or why
+    /// it could not.
+    rollback: Option<String>,
+    error: Option<String>,
+    seconds: f64,
+}
+
+pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
+    let selection = args.build.selection();
+    let project = Project::resolve(&selection)?;
+    let manifest = project.package.manifest_path.to_string();
+    let config = Config::from_metadata(&project.package.metadata, &manifest)?;
+    let deploy_config = DeployConfig::from_metadata(&project.package.metadata, &manifest)?;
+    let specs = hosts::select(
+        &args.hosts.hosts,
+        args.hosts.hosts_file.as_deref(),
+        &args.hosts.group,
+        &deploy_config,
+    )?;
+    let settle = duration("--settle", &args.settle)?;
+    let start_timeout = duration("--start-timeout", &args.start_timeout)?;
+    let preflight = crate::package::preflight(&project, &config)?;
+    preflight.maintainer.clone()?;
+    let ssh_options = super::ssh_options(&args.ssh, &deploy_config)?;
+    let package = crate::deploy::deb_name(project.name());
+
+    let started = Instant::now();
+    let masters = Masters::new()?;
+    shell.status("Connecting", format_args!("to {} host(s)", specs.len()));
+    let reached = crate::deploy::reach_all(&specs, &ssh_options, &masters, &package);
+    let mut reports: Vec<HostReport> = Vec::new();
+    // The hosts that go on: their index in `reports`, session, probe, triple.
+    let mut ready: Vec<(usize, Session, Probe, Option<String>)> = Vec::new();
+    for (spec, (result, took)) in specs.iter().zip(reached) {
+        let mut report = HostReport {
+            host: spec.to_string(),
+            seconds: took.as_secs_f64(),
+            ..HostReport::default()
+        };
+        let checked = result
+            .map_err(|e| e.to_string())
+            .and_then(|(session, probe)| {
+                report.arch = probe.deb_arch.clone();
+                report.old_version = probe.installed_version().map(String::from);
+                if let Some(why) = crate::deploy::unusable(&probe) {
+                    session.close();
+                    return Err(why);
+                }
+                match triple_for(spec, &probe, &project, args.build.target.as_deref()) {
+                    Ok(triple) => Ok((session, probe, triple)),
+                    Err(why) => {
+                        session.close();
+                        Err(why)
+                    }
+                }
+            });
+        match checked {
+            Ok((session, probe, triple)) => {
+                ready.push((reports.len(), session, probe, triple));
+            }
+            Err(why) => {
+                shell.error(&anyhow::anyhow!("`{spec}`: {why}"));
+                report.result = "unreachable";
+                report.error = Some(why);
+            }
+        }
+        reports.push(report);
+    }
+
+    // One bundle per target, built in order (cargo builds one at a time).
+    let mut artifacts: BTreeMap<Option<String>, Result<Artifact, String>> = BTreeMap::new();
+    for (_, _, _, triple) in &ready {
+        if artifacts.contains_key(triple) {
+            continue;
+        }
+        let built = build(&selection, triple.as_deref(), &config, &project, shell);
+        if let Err(e) = &built {
+            shell.error(e);
+        }
+        artifacts.insert(triple.clone(), built.map_err(|e| format!("{e:#}")));
+    }
+
+    let host_options = HostOptions {
+        settle,
+        start_timeout,
+        force: args.force,
+        rollback: !args.no_rollback,
+    };
+    let policy = Policy {
+        canary: args.canary as usize,
+        parallel: args.parallel as usize,
+        max_failures: args.max_failures as usize,
+    };
+    rollout(
+        &ready,
+        &artifacts,
+        &host_options,
+        policy,
+        &mut reports,
+        shell,
+    );
+    for (_, session, _, _) in &ready {
+        session.close();
+    }
+    drop(masters);
+
+    print_reports(&reports, args.message_format)?;
+    let good = reports
+        .iter()
+        .filter(|r| matches!(r.result, "succeeded" | "unchanged"))
+        .count();
+    let elapsed = started.elapsed().as_secs_f64();
+    if good == reports.len() {
+        shell.status(
+            "Deployed",
+            format_args!(
+                "`{package}` to {good} of {} host(s) in {elapsed:.1}s",
+                reports.len()
+            ),
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        bail!(
+            "deploy failed on {} of {} host(s)",
+            reports.len() - good,
+            reports.len()
+        )
+    }
+}
+
+fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    bgapp_manifest::parse_duration(text).map_err(|e| {
+        anyhow::anyhow!("invalid `{flag}` `{text}`: {e}\n\nhelp: write a duration such as `10s`, `500ms` or `0`")
+    })
+}
+
+/// The target to build for a host: `--target` (which must match it), the
+/// host's own when it is this machine's architecture (`None`: cargo's
+/// default, sharing `cargo bgapp package`'s build), else the default
+/// triple of its architecture, which must be installed.
+fn triple_for(
+    spec: &HostSpec,
+    probe: &Probe,
+    project: &Project,
+    explicit: Option<&str>,
+) -> Result<Option<String>, String> {
+    let arch = probe.deb_arch.as_deref().unwrap_or_default();
+    if let Some(triple) = explicit {
+        if project.target.deb_arch != arch {
+            return Err(format!(
+                "it is `{arch}` ({}), but `--target {triple}` builds for `{}`\n\nhelp: leave out `--target` to build for each host's architecture",
+                probe.machine, project.target.deb_arch
+            ));
+        }
+        return Ok(Some(triple.to_string()));
+    }
+    if project.target.deb_arch == arch {
+        return Ok(None);
+    }
+    let Some(triple) = default_triple(arch) else {
+        return Err(format!(
+            "it is `{arch}` ({}), an architecture bgapp has no Rust target for",
+            probe.machine
+        ));
+    };
+    if !target_installed(triple) {
+        return Err(format!(
+            "it is `{arch}` ({}), and the Rust target for it is not installed\n\nhelp: run `rustup target add {triple}`",
+            probe.machine
+        ));
+    }
+    let _ = spec;
+    Ok(Some(triple.to_string()))
+}
+
+/// Whether the standard library of `triple` is installed (rustup's
+/// `lib/rustlib/<triple>/lib` in the sysroot).
+fn target_installed(triple: &str) -> bool {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let Ok(out) = std::process::Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+    else {
+        return false;
+    };
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    sysroot
+        .join("lib/rustlib")
+        .join(triple)
+        .join("lib")
+        .is_dir()
+}
+
+/// Builds and packages the `.deb` for `triple` (None: the default target).
+fn build(
+    selection: &Selection,
+    triple: Option<&str>,
+    config: &Config,
+    host_project: &Project,
+    shell: &Shell,
+) -> anyhow::Result<Artifact> {
+    let resolved;
+    let project = if triple == selection.target.as_deref() {
+        host_project
+    } else {
+        let mut s = selection.clone();
+        s.target = triple.map(String::from);
+        resolved = Project::resolve(&s)?;
+        &resolved
+    };
+    let built = project.build(shell)?;
+    let loaded = load_tasks(project, built)?;
+    let mut binaries = loaded.binaries;
+    let scratch = project.target_dir.join("bgapp");
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("failed to create `{}`", scratch.display()))?;
+    for (name, bin) in &mut binaries {
+        if bin.unstripped && config.strip != Some(false) {
+            if let Some(why) = strip::strip(bin, project.target.deb_arch, &scratch)? {
+                shell.warn(format_args!("`{name}` keeps its symbols: {why}"));
+            }
+        }
+    }
+    let plan = Plan::new(project, config, binaries)?;
+    shell.status(
+        "Packaging",
+        format_args!("{} v{} ({})", plan.stem, plan.version, plan.triple),
+    );
+    let bytes = deb::build(&plan)?;
+    Ok(Artifact {
+        package: plan.deb_name.clone(),
+        version: plan.deb_version.clone(),
+        deb: bytes,
+        units: plan.units.clone(),
+    })
+}
+
+/// Takes the hosts in the order the rollout says, each in a thread.
+fn rollout(
+    ready: &[(usize, Session, Probe, Option<String>)],
+    artifacts: &BTreeMap<Option<String>, Result<Artifact, String>>,
+    options: &HostOptions,
+    policy: Policy,
+    reports: &mut [HostReport],
+    shell: &Shell,
+) {
+    let mut plan = Rollout::new(policy, ready.len());
+    let (tx, rx) = mpsc::channel::<(usize, Outcome, f64)>();
+    std::thread::scope(|s| {
+        while !plan.done() {
+            while let Some(i) = plan.start_next() {
+                let (_, session, probe, triple) = &ready[i];
+                let artifact = &artifacts[triple];
+                let tx = tx.clone();
+                let host = session.spec.to_string();
+                s.spawn(move || {
+                    let start = Instant::now();
+                    let outcome = match artifact {
+                        Ok(artifact) => {
+                            let progress = |verb: &str, what: String| {
+                                shell.status(verb, format_args!("`{host}`: {what}"))
+                            };
+                            host::deploy(session, probe, artifact, options, &progress)
+                        }
+                        Err(why) => Outcome::Failed {
+                            why: format!("the build failed: {why}"),
+                            detail: String::new(),
+                            rollback: Rollback::Impossible("nothing was installed".into()),
+                        },
+                    };
+                    let _ = tx.send((i, outcome, start.elapsed().as_secs_f64()));
+                });
+            }
+            let Ok((i, outcome, seconds)) = rx.recv() else {
+                break;
+            };
+            let (index, session, _, triple) = &ready[i];
+            let report = &mut reports[*index];
+            report.seconds += seconds;
+            report.new_version = artifacts[triple].as_ref().ok().map(|a| a.version.clone());
+            let succeeded = record(report, outcome, &session.spec, shell);
+            plan.finish(i, succeeded);
+        }
+    });
+    for (i, (index, _, _, _)) in ready.iter().enumerate() {
+        if plan.slot(i) == Slot::Skipped {
+            let report = &mut reports[*index];
+            report.result = "skipped";
+            report.new_version = None;
+            report.error = Some(match plan.halt() {
+                Some(crate::deploy::core::Halt::CanaryFailed) => {
+                    "not started: the canary failed".into()
+                }
+                _ => "not started: too many hosts failed (`--max-failures`)".into(),
+            });
+        }
+    }
+}
+
+/// Puts a host's outcome in its report and says it; whether it succeeded.
+fn record(report: &mut HostReport, outcome: Outcome, spec: &HostSpec, shell: &Shell) -> bool {
+    match outcome {
+        Outcome::Succeeded => {
+            report.result = "succeeded";
+            shell.status("Healthy", format_args!("`{spec}`"));
+            true
+        }
+        Outcome::Unchanged => {
+            report.result = "unchanged";
+            shell.status(
+                "Unchanged",
+                format_args!(
+                    "`{spec}` already has {}; nothing to do (`--force` installs it again)",
+                    report.old_version.as_deref().unwrap_or("it")
+                ),
+            );
+            true
+        }
+        Outcome::Failed {
+            why,
+            detail,
+            rollback,
+        } => {
+            report.result = "failed";
+            let rollback = match rollback {
+                Rollback::Restored(v) => format!("rolled back to {v}, which is active again"),
+                Rollback::Removed => "removed it again (`dpkg -r`; its state is kept)".into(),
+                Rollback::Disabled => "left as it is (`--no-rollback`)".into(),
+                Rollback::Impossible(why) => format!("no rollback: {why}"),
+                Rollback::Failed(why) => format!("the rollback failed: {why}"),
+            };
+            let mut message = format!("`{spec}`: {why}; {rollback}");
+            if !detail.is_empty() {
+                message.push_str("\n\n");
+                for line in detail.lines() {
+                    message.push_str("    ");
+                    message.push_str(line);
+                    message.push('\n');
+                }
+            }
+            shell.error(&anyhow::anyhow!("{}", message.trim_end()));
+            report.error = Some(why);
+            report.rollback = Some(rollback);
+            false
+        }
+    }
+}
+
+fn print_reports(reports: &[HostReport], format: MessageFormat) -> anyhow::Result<()> {
+    match format {
+        MessageFormat::Json => {
+            for r in reports {
+                println!("{}", serde_json::to_string(r)?);
+            }
+        }
+        MessageFormat::Human => {
+            let rows: Vec<[String; 5]> = reports
+                .iter()
+                .map(|r| {
+                    let old = r.old_version.as_deref().unwrap_or("-");
+                    let version = match &r.new_version {
+                        Some(new) => format!("{old} -> {new}"),
+                        None => old.to_string(),
+                    };
+                    let result = match (&r.rollback, r.result) {
+                        (Some(rb), "failed") if rb.starts_with("rolled back") => {
+                            "failed, rolled back".to_string()
+                        }
+                        (_, result) => result.to_string(),
+                    };
+                    [
+                        r.host.clone(),
+                        r.arch.clone().unwrap_or_else(|| "-".into()),
+                        version,
+                        result,
+                        format!("{:.1}s", r.seconds),
+                    ]
+                })
+                .collect();
+            super::print_table(&["HOST", "ARCH", "VERSION", "RESULT", "TIME"], &rows);
+        }
+    }
+    Ok(())
+}

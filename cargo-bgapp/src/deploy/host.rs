@@ -1,0 +1,207 @@
+//! One host's deploy: install, health gate, and commit or roll back.
+//!
+//! 1. The same version already installed (and fully configured): nothing
+//!    to do, unless forced.
+//! 2. The bundle is copied and installed in one round trip (`dpkg -i`).
+//! 3. The health gate ([`Gate`]) polls `systemctl show` of the gated
+//!    units until they are all active and have settled, or one failed.
+//! 4. Passed: the bundle is kept as the one to roll back to. Failed: the
+//!    failing unit's status and journal are kept for the report, and the
+//!    version installed before comes back from its kept bundle (and must
+//!    pass the gate too); after a failed first install the package is
+//!    removed (`dpkg -r`, which keeps its state). `--no-rollback` leaves
+//!    the failed version in place for inspection.
+
+use std::time::{Duration, Instant};
+
+use super::core::{gated_units, Gate, Verdict};
+use super::remote::{self, Probe};
+use super::ssh::Session;
+
+/// What is deployed: one `.deb`, built for the host's architecture.
+pub struct Artifact {
+    /// The Debian package name.
+    pub package: String,
+    /// The Debian version (`0.2.0-1`), compared with the installed one.
+    pub version: String,
+    pub deb: Vec<u8>,
+    pub units: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct HostOptions {
+    pub settle: Duration,
+    /// How long units may take to become active.
+    pub start_timeout: Duration,
+    pub force: bool,
+    pub rollback: bool,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Succeeded,
+    /// The version was already installed: nothing was done.
+    Unchanged,
+    Failed {
+        why: String,
+        /// The failing unit's status and journal lines.
+        detail: String,
+        rollback: Rollback,
+    },
+}
+
+#[derive(Debug)]
+pub enum Rollback {
+    /// The previous version is installed and active again.
+    Restored(String),
+    /// Nothing was installed before: the failed version was removed.
+    Removed,
+    /// `--no-rollback`: the failed version stays.
+    Disabled,
+    /// Nothing to go back to (why).
+    Impossible(String),
+    /// The rollback failed too (why).
+    Failed(String),
+}
+
+/// How often the gate looks.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Journal lines shown of a failed unit.
+const JOURNAL_LINES: usize = 20;
+
+pub fn deploy(
+    session: &Session,
+    probe: &Probe,
+    artifact: &Artifact,
+    options: &HostOptions,
+    progress: &dyn Fn(&str, String),
+) -> Outcome {
+    let sudo = probe.sudo();
+    if let Some((installed, true)) = &probe.installed {
+        if *installed == artifact.version && !options.force {
+            return Outcome::Unchanged;
+        }
+    }
+    progress(
+        "Installing",
+        format!("{} {}", artifact.package, artifact.version),
+    );
+    if let Err(why) = remote::install_deb(session, sudo, &artifact.package, &artifact.deb) {
+        return fail(session, probe, options, why, String::new(), progress);
+    }
+    progress(
+        "Checking",
+        format!("health (settle {}s)", options.settle.as_secs_f64()),
+    );
+    let units = gated_units(&artifact.units);
+    match gate(session, &units, options) {
+        Ok(()) => {}
+        Err((unit, why)) => {
+            let detail = unit
+                .as_deref()
+                .map(|u| remote::diagnose(session, sudo, u, JOURNAL_LINES))
+                .unwrap_or_default();
+            return fail(session, probe, options, why, detail, progress);
+        }
+    }
+    if let Err(why) = remote::commit(
+        session,
+        sudo,
+        &artifact.package,
+        &artifact.version,
+        &artifact.units,
+    ) {
+        return Outcome::Failed {
+            why: format!("installed and healthy, but keeping its bundle failed: {why}"),
+            detail: String::new(),
+            rollback: Rollback::Disabled,
+        };
+    }
+    Outcome::Succeeded
+}
+
+/// Polls the units until the gate decides; the unit to show and why when
+/// it fails.
+fn gate(
+    session: &Session,
+    units: &[String],
+    options: &HostOptions,
+) -> Result<(), (Option<String>, String)> {
+    if units.is_empty() {
+        return Ok(());
+    }
+    let clock = Instant::now();
+    let mut gate = Gate::new(
+        Duration::ZERO,
+        options.settle,
+        options.settle + options.start_timeout,
+    );
+    loop {
+        let states = remote::unit_states(session, units).map_err(|e| (None, e))?;
+        match gate.observe(clock.elapsed(), &states) {
+            Verdict::Healthy => return Ok(()),
+            Verdict::Unhealthy { unit, why } => {
+                return Err((Some(unit.clone()), format!("`{unit}` {why}")))
+            }
+            Verdict::Wait => std::thread::sleep(POLL),
+        }
+    }
+}
+
+fn fail(
+    session: &Session,
+    probe: &Probe,
+    options: &HostOptions,
+    why: String,
+    detail: String,
+    progress: &dyn Fn(&str, String),
+) -> Outcome {
+    let rollback = if options.rollback {
+        roll_back(session, probe, options, progress)
+    } else {
+        Rollback::Disabled
+    };
+    Outcome::Failed {
+        why,
+        detail,
+        rollback,
+    }
+}
+
+fn roll_back(
+    session: &Session,
+    probe: &Probe,
+    options: &HostOptions,
+    progress: &dyn Fn(&str, String),
+) -> Rollback {
+    let sudo = probe.sudo();
+    let package = &probe.package;
+    let Some(before) = probe.installed_version() else {
+        progress(
+            "Removing",
+            "the failed version (nothing was installed before)".into(),
+        );
+        return match remote::remove_failed(session, sudo, package) {
+            Ok(()) => Rollback::Removed,
+            Err(e) => Rollback::Failed(format!("`dpkg -r` failed: {e}")),
+        };
+    };
+    if probe.kept.as_deref() != Some(before) {
+        return Rollback::Impossible(format!(
+            "no bundle of {before} is kept on the device (it was not installed by `cargo bgapp deploy`)"
+        ));
+    }
+    progress("Rolling back", format!("to {before}"));
+    if let Err(e) = remote::reinstall_kept(session, sudo, package) {
+        return Rollback::Failed(format!("`dpkg -i` of {before} failed: {e}"));
+    }
+    let units = match remote::installed_units(session, package) {
+        Ok(u) => gated_units(&u),
+        Err(e) => return Rollback::Failed(e),
+    };
+    match gate(session, &units, options) {
+        Ok(()) => Rollback::Restored(before.to_string()),
+        Err((_, why)) => Rollback::Failed(format!("{before} is not healthy either: {why}")),
+    }
+}

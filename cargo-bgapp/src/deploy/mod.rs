@@ -1,0 +1,101 @@
+//! Deploying onto devices over SSH: `cargo bgapp deploy`, `status`,
+//! `logs`, `remove`, `enable`, `disable`.
+//!
+//! Layer: deploy, beside `package/` and `supervise/`, below the commands.
+//! [`core`] makes every decision without I/O (the rollout's order, the
+//! health gate, the host syntax) and is tested on a fake clock; [`ssh`] is
+//! the transport (the system's OpenSSH client, one multiplexed connection
+//! per host); [`remote`] holds the scripts run on the device; [`host`]
+//! is one host's install, health gate and rollback; [`hosts`] selects the
+//! hosts, from the command line or `[package.metadata.bgapp.deploy]`.
+
+pub mod core;
+pub mod host;
+pub mod hosts;
+pub mod remote;
+pub mod ssh;
+
+use std::time::Duration;
+
+use self::core::HostSpec;
+use self::remote::Probe;
+use self::ssh::{Masters, Options, Session, SshError};
+
+/// How many hosts are connected to and probed at once.
+const PROBES_AT_ONCE: usize = 16;
+
+/// The connect timeout when neither the command line nor the metadata
+/// sets one.
+pub const DEFAULT_CONNECT_TIMEOUT: u32 = 10;
+
+/// A host reached and probed, or why it could not be.
+pub type Reached = Result<(Session, Probe), SshError>;
+
+/// Connects to every host (in parallel) and probes it for `package`; the
+/// results in the order of `hosts`, each with the time it took.
+pub fn reach_all(
+    hosts: &[HostSpec],
+    options: &Options,
+    masters: &Masters,
+    package: &str,
+) -> Vec<(Reached, Duration)> {
+    let mut results: Vec<Option<(Reached, Duration)>> = (0..hosts.len()).map(|_| None).collect();
+    for (chunk_index, chunk) in hosts.chunks(PROBES_AT_ONCE).enumerate() {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|spec| {
+                    s.spawn(move || {
+                        let start = std::time::Instant::now();
+                        let reached = reach(spec, options, masters, package);
+                        (reached, start.elapsed())
+                    })
+                })
+                .collect();
+            for (i, h) in handles.into_iter().enumerate() {
+                let r = h.join().unwrap_or_else(|_| {
+                    (Err(SshError("a thread panicked".into())), Duration::ZERO)
+                });
+                results[chunk_index * PROBES_AT_ONCE + i] = Some(r);
+            }
+        });
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every host has a result"))
+        .collect()
+}
+
+fn reach(spec: &HostSpec, options: &Options, masters: &Masters, package: &str) -> Reached {
+    let session = Session::new(spec, options, masters)?;
+    session.connect()?;
+    let probe = remote::probe(&session, package)?;
+    Ok((session, probe))
+}
+
+/// Why a probed host cannot have the app installed or changed by this
+/// user, if it cannot: no systemd, no dpkg, or a sudo that would prompt.
+pub fn unusable(probe: &Probe) -> Option<String> {
+    if !probe.has_systemctl {
+        return Some("has no `systemctl`: bgapp apps run under systemd".into());
+    }
+    if probe.deb_arch.is_none() {
+        return Some(
+            "has no `dpkg`; deploying the tarball (`install.sh`) to hosts without dpkg is not supported yet"
+                .into(),
+        );
+    }
+    if let Some(why) = &probe.sudo_refused {
+        return Some(format!(
+            "user `{}` is not root and `sudo -n` refuses ({why}); deploy as root (`root@host`) or give `{}` passwordless sudo (a `NOPASSWD:` rule in /etc/sudoers.d/)",
+            probe.user, probe.user
+        ));
+    }
+    None
+}
+
+/// The Debian package name of a Cargo package, as the packager names it
+/// (lowercase, `_` as `-`).
+pub fn deb_name(package: &str) -> String {
+    package.to_lowercase().replace('_', "-")
+}

@@ -1,0 +1,336 @@
+//! The transport: the system's OpenSSH client, with the user's config,
+//! agent, keys and known_hosts, in batch mode (never a prompt), one
+//! multiplexed master connection per host (`ControlMaster`), a connect
+//! timeout, and host keys checked as the user configured, except that a
+//! changed key is always refused (`StrictHostKeyChecking=no` becomes
+//! `accept-new`).
+//!
+//! Scripts run on the device through `sh -c`, with data (a bundle) on
+//! their stdin, so one round trip both copies and installs.
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use super::core::HostSpec;
+
+/// How ssh is run: `--ssh-config`, the connect timeout.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `ssh -F`: a config file instead of `~/.ssh/config`.
+    pub config: Option<PathBuf>,
+    pub connect_timeout_secs: u32,
+    /// The `ssh` program (`BGAPP_SSH`, default `ssh`).
+    pub program: OsString,
+}
+
+/// The directory of the control sockets of one command, removed (with
+/// every master closed) when dropped.
+pub struct Masters {
+    dir: PathBuf,
+}
+
+impl Masters {
+    pub fn new() -> anyhow::Result<Masters> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        // Short: a socket path is at most 108 bytes, and `%C` is 40.
+        let base = std::env::temp_dir();
+        let mut n = 0u32;
+        loop {
+            let dir = base.join(format!("bgapp-ssh-{}-{n}", std::process::id()));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(Masters { dir }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+                Err(e) => {
+                    return Err(anyhow::anyhow!(
+                        "failed to create a directory for ssh's control sockets in `{}`: {e}",
+                        base.display()
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Masters {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One host, reached through its master connection.
+pub struct Session {
+    pub spec: HostSpec,
+    /// `ssh` and the options every call passes, up to the destination.
+    args: Vec<OsString>,
+    program: OsString,
+}
+
+/// Why a host could not be used, in one line.
+#[derive(Debug)]
+pub struct SshError(pub String);
+
+impl std::fmt::Display for SshError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Session {
+    /// Resolves the options for `spec` (`ssh -G`, no connection yet).
+    pub fn new(spec: &HostSpec, options: &Options, masters: &Masters) -> Result<Session, SshError> {
+        let mut args: Vec<OsString> = Vec::new();
+        if let Some(config) = &options.config {
+            args.push("-F".into());
+            args.push(config.into());
+        }
+        if let Some(user) = &spec.user {
+            args.push("-l".into());
+            args.push(user.into());
+        }
+        if let Some(port) = spec.port {
+            args.push("-p".into());
+            args.push(port.to_string().into());
+        }
+        let mut session = Session {
+            spec: spec.clone(),
+            args,
+            program: options.program.clone(),
+        };
+        let strict = session.configured("stricthostkeychecking")?;
+        let mut opts = vec![
+            "BatchMode=yes".to_string(),
+            format!("ConnectTimeout={}", options.connect_timeout_secs),
+            "ControlMaster=auto".to_string(),
+            format!("ControlPath={}/%C", masters.dir.display()),
+            "ControlPersist=60".to_string(),
+            "ServerAliveInterval=5".to_string(),
+            "ServerAliveCountMax=3".to_string(),
+            "LogLevel=ERROR".to_string(),
+        ];
+        if matches!(strict.as_deref(), Some("false" | "no" | "off")) {
+            opts.push("StrictHostKeyChecking=accept-new".to_string());
+        }
+        for o in opts {
+            session.args.push("-o".into());
+            session.args.push(o.into());
+        }
+        Ok(session)
+    }
+
+    /// One setting as ssh resolves it for this host (`ssh -G`).
+    fn configured(&self, key: &str) -> Result<Option<String>, SshError> {
+        let out = Command::new(&self.program)
+            .arg("-G")
+            .args(&self.args)
+            .arg("--")
+            .arg(&self.spec.host)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                SshError(format!(
+                    "cannot run `{}`: {e}; deploy needs OpenSSH's client (Debian package `openssh-client`)",
+                    self.program.to_string_lossy()
+                ))
+            })?;
+        if !out.status.success() {
+            return Err(SshError(one_line(&out.stderr, "ssh -G failed")));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text.lines().find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == key).then(|| v.trim().to_string())
+        }))
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args);
+        cmd
+    }
+
+    /// Opens the master connection: the one place a host turns out to be
+    /// unreachable, to refuse our key or to have another host key.
+    pub fn connect(&self) -> Result<(), SshError> {
+        let out = self
+            .command()
+            .args(["-o", "ControlMaster=yes", "-f", "-N", "--"])
+            .arg(&self.spec.host)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| SshError(format!("cannot run ssh: {e}")))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(SshError(explain(&out.stderr)))
+        }
+    }
+
+    /// Runs `script` with `sh` on the host (as root through `sudo -n` when
+    /// `sudo`), feeding it `input`.
+    pub fn run(&self, script: &str, sudo: bool, input: Option<&[u8]>) -> Result<Output, SshError> {
+        let remote = if sudo {
+            format!("sudo -n sh -c {}", quote(script))
+        } else {
+            format!("sh -c {}", quote(script))
+        };
+        let mut child = self
+            .command()
+            .args(["-T", "--"])
+            .arg(&self.spec.host)
+            .arg(remote)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| SshError(format!("cannot run ssh: {e}")))?;
+        let writer = input.map(|bytes| {
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            let bytes = bytes.to_vec();
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&bytes);
+            })
+        });
+        let out = child
+            .wait_with_output()
+            .map_err(|e| SshError(format!("ssh failed: {e}")))?;
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+        if out.status.code() == Some(255) {
+            return Err(SshError(explain(&out.stderr)));
+        }
+        Ok(out)
+    }
+
+    /// Runs `script` with the terminal's stdout and stderr (`logs -f`),
+    /// until it ends or this process is interrupted.
+    pub fn run_attached(&self, script: &str, sudo: bool) -> Result<i32, SshError> {
+        let remote = if sudo {
+            format!("sudo -n sh -c {}", quote(script))
+        } else {
+            format!("sh -c {}", quote(script))
+        };
+        let status = self
+            .command()
+            .args(["-T", "--"])
+            .arg(&self.spec.host)
+            .arg(remote)
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| SshError(format!("cannot run ssh: {e}")))?;
+        Ok(status.code().unwrap_or(1))
+    }
+
+    /// Closes the master connection.
+    pub fn close(&self) {
+        let _ = self
+            .command()
+            .args(["-O", "exit", "--"])
+            .arg(&self.spec.host)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// ssh's complaint, in one line, with what to do where we know it.
+fn explain(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    if text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        return "its host key has changed since it was recorded in known_hosts; ssh refused it \
+                (if the device was reinstalled, remove the old key with `ssh-keygen -R <host>`)"
+            .into();
+    }
+    if text.contains("Host key verification failed")
+        || text.contains("No ED25519 host key is known")
+        || text.contains("host key is known for")
+    {
+        return "its host key is not in known_hosts, or differs from it: ssh refused it \
+                (connect once with `ssh` to check and record the key)"
+            .into();
+    }
+    if text.contains("Permission denied") {
+        return format!(
+            "{} (deploy runs ssh in batch mode: a key, from the agent or the ssh config, must be accepted)",
+            one_line(stderr, "permission denied")
+        );
+    }
+    one_line(stderr, "ssh failed")
+}
+
+/// The last non-empty line of ssh's stderr.
+fn one_line(stderr: &[u8], default: &str) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .map(|l| {
+            l.trim_end_matches('.')
+                .trim_start_matches("ssh: ")
+                .to_string()
+        })
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// `text` as one word of a POSIX shell.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Paths under `dir` printed with `display`, for the ssh config option.
+pub fn config_from_env() -> Option<PathBuf> {
+    std::env::var_os("BGAPP_SSH_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The `ssh` program: `BGAPP_SSH` or `ssh`.
+pub fn program_from_env() -> OsString {
+    std::env::var_os("BGAPP_SSH")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "ssh".into())
+}
+
+/// Whether `path` names an existing file (for `--ssh-config`).
+pub fn check_config(path: &Path) -> anyhow::Result<()> {
+    if !path.is_file() {
+        anyhow::bail!(
+            "the ssh config `{}` is not a file\n\nhelp: give `--ssh-config` (or `BGAPP_SSH_CONFIG`) an ssh_config file",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_for_sh() {
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn explains_ssh_failures_in_one_line() {
+        let refused = b"ssh: connect to host 127.0.0.1 port 1: Connection refused\r\n";
+        assert_eq!(
+            explain(refused),
+            "connect to host 127.0.0.1 port 1: Connection refused"
+        );
+        let changed = b"@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@\nHost key verification failed.\n";
+        assert!(explain(changed).contains("host key has changed"));
+        let unknown = b"No ED25519 host key is known for [127.0.0.1]:2222 and you have requested strict checking.\r\nHost key verification failed.\r\n";
+        assert!(explain(unknown).contains("not in known_hosts"));
+        let denied = b"root@127.0.0.1: Permission denied (publickey).\r\n";
+        assert!(explain(denied).contains("batch mode"));
+    }
+}
