@@ -38,7 +38,8 @@ struct HostReport {
     arch: Option<String>,
     old_version: Option<String>,
     new_version: Option<String>,
-    /// `succeeded`, `unchanged`, `failed`, `skipped`, `unreachable`.
+    /// `succeeded`, `unchanged`, `failed`, `skipped`, `unreachable` (ssh
+    /// failed), `refused` (reached, but no sudo, dpkg, systemd or target).
     result: &'static str,
     /// For a failed host: `restored <version>`, `removed`, `none`, or why
     /// it could not.
@@ -79,9 +80,11 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             seconds: took.as_secs_f64(),
             ..HostReport::default()
         };
+        let mut result_name = "unreachable";
         let checked = result
             .map_err(|e| e.to_string())
             .and_then(|(session, probe)| {
+                result_name = "refused";
                 report.arch = probe.deb_arch.clone();
                 report.old_version = probe.installed_version().map(String::from);
                 if let Some(why) = crate::deploy::unusable(&probe) {
@@ -102,7 +105,7 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             }
             Err(why) => {
                 shell.error(&anyhow::anyhow!("`{spec}`: {why}"));
-                report.result = "unreachable";
+                report.result = result_name;
                 report.error = Some(why);
             }
         }
@@ -171,6 +174,9 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
 }
 
 fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
     bgapp_manifest::parse_duration(text).map_err(|e| {
         anyhow::anyhow!("invalid `{flag}` `{text}`: {e}\n\nhelp: write a duration such as `10s`, `500ms` or `0`")
     })

@@ -165,15 +165,15 @@ fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
     }
 }
 
+/// A host reached and probed, or why it is out of reach.
+type FleetHost = Result<(ssh::Session, crate::deploy::remote::Probe), String>;
+
 /// The hosts a device command acts on, reached and probed for the app.
 struct Fleet {
     /// The Debian package name of the app.
     package: String,
     /// Each host, with its session and probe, or why it is out of reach.
-    hosts: Vec<(
-        crate::deploy::core::HostSpec,
-        Result<(ssh::Session, crate::deploy::remote::Probe), String>,
-    )>,
+    hosts: Vec<(crate::deploy::core::HostSpec, FleetHost)>,
     /// Closed (the master connections with it) when the fleet is dropped.
     _masters: ssh::Masters,
 }

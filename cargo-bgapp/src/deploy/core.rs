@@ -63,9 +63,11 @@ impl HostSpec {
             None => None,
             Some(p) => match p.parse::<u16>() {
                 Ok(n) if n > 0 => Some(n),
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "`{text}` has port `{p}`, which is not a port number (1-65535)\n\nhelp: {help}"
-                )),
+                ))
+                }
             },
         };
         Ok(HostSpec {
@@ -192,7 +194,7 @@ impl Rollout {
         if next >= canary && canary > 0 {
             // The rest wait for every canary to have finished.
             let canaries = &self.slots[..canary];
-            if canaries.iter().any(|s| *s == Slot::Running) {
+            if canaries.contains(&Slot::Running) {
                 return None;
             }
         }
@@ -696,7 +698,7 @@ mod tests {
 
     #[test]
     fn a_unit_that_never_becomes_active_times_out() {
-        let mut g = Gate::new(5 * S, 0 * S, 30 * S);
+        let mut g = Gate::new(5 * S, Duration::ZERO, 30 * S);
         let units = [unit("a.service", "activating", "start", 0, 7)];
         assert_eq!(g.observe(34 * S, &units), Verdict::Wait);
         let v = g.observe(35 * S, &units);

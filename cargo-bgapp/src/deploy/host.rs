@@ -87,8 +87,22 @@ pub fn deploy(
         "Installing",
         format!("{} {}", artifact.package, artifact.version),
     );
-    if let Err(why) = remote::install_deb(session, sudo, &artifact.package, &artifact.deb) {
-        return fail(session, probe, options, why, String::new(), progress);
+    if let Err(why) = remote::install_deb(
+        session,
+        sudo,
+        &artifact.package,
+        &artifact.units,
+        &artifact.deb,
+    ) {
+        return fail(
+            session,
+            probe,
+            &artifact.units,
+            options,
+            why,
+            String::new(),
+            progress,
+        );
     }
     progress(
         "Checking",
@@ -102,7 +116,15 @@ pub fn deploy(
                 .as_deref()
                 .map(|u| remote::diagnose(session, sudo, u, JOURNAL_LINES))
                 .unwrap_or_default();
-            return fail(session, probe, options, why, detail, progress);
+            return fail(
+                session,
+                probe,
+                &artifact.units,
+                options,
+                why,
+                detail,
+                progress,
+            );
         }
     }
     if let Err(why) = remote::commit(
@@ -152,13 +174,14 @@ fn gate(
 fn fail(
     session: &Session,
     probe: &Probe,
+    failed_units: &[String],
     options: &HostOptions,
     why: String,
     detail: String,
     progress: &dyn Fn(&str, String),
 ) -> Outcome {
     let rollback = if options.rollback {
-        roll_back(session, probe, options, progress)
+        roll_back(session, probe, failed_units, options, progress)
     } else {
         Rollback::Disabled
     };
@@ -172,6 +195,7 @@ fn fail(
 fn roll_back(
     session: &Session,
     probe: &Probe,
+    failed_units: &[String],
     options: &HostOptions,
     progress: &dyn Fn(&str, String),
 ) -> Rollback {
@@ -193,14 +217,19 @@ fn roll_back(
         ));
     }
     progress("Rolling back", format!("to {before}"));
-    if let Err(e) = remote::reinstall_kept(session, sudo, package) {
-        return Rollback::Failed(format!("`dpkg -i` of {before} failed: {e}"));
-    }
-    let units = match remote::installed_units(session, package) {
-        Ok(u) => gated_units(&u),
+    // The kept version's units, and the failed one's, which may differ.
+    let mut units = match remote::installed_units(session, package) {
+        Ok(u) => u,
         Err(e) => return Rollback::Failed(e),
     };
-    match gate(session, &units, options) {
+    let kept_units = units.clone();
+    units.extend(failed_units.iter().cloned());
+    units.sort();
+    units.dedup();
+    if let Err(e) = remote::reinstall_kept(session, sudo, package, &units) {
+        return Rollback::Failed(format!("`dpkg -i` of {before} failed: {e}"));
+    }
+    match gate(session, &gated_units(&kept_units), options) {
         Ok(()) => Rollback::Restored(before.to_string()),
         Err((_, why)) => Rollback::Failed(format!("{before} is not healthy either: {why}")),
     }

@@ -128,10 +128,21 @@ pub fn last_lines(bytes: &[u8], n: usize) -> String {
 
 /// Copies the `.deb` into the kept folder (as `incoming.deb`) and
 /// installs it with `dpkg -i`; on failure, dpkg's last lines.
-pub fn install_deb(session: &Session, sudo: bool, package: &str, deb: &[u8]) -> Result<(), String> {
+///
+/// The app's units are reset first (`systemctl reset-failed`): a unit
+/// left failed by its start limit would refuse the start of the new
+/// version.
+pub fn install_deb(
+    session: &Session,
+    sudo: bool,
+    package: &str,
+    units: &[String],
+    deb: &[u8],
+) -> Result<(), String> {
     let dir = quote(&kept_dir(package));
     let script = format!(
-        "set -e\nmkdir -p {dir}\ncat > {dir}/incoming.deb\nexport DEBIAN_FRONTEND=noninteractive\ndpkg -i {dir}/incoming.deb 2>&1\n"
+        "set -e\nmkdir -p {dir}\ncat > {dir}/incoming.deb\n{}\nexport DEBIAN_FRONTEND=noninteractive\ndpkg -i {dir}/incoming.deb 2>&1\n",
+        reset_failed(units)
     );
     let out = session
         .run(&script, sudo, Some(deb))
@@ -164,11 +175,30 @@ pub fn commit(
     run_ok(session, sudo, &script)
 }
 
-/// Installs the kept bundle again (the version before a failed deploy).
-pub fn reinstall_kept(session: &Session, sudo: bool, package: &str) -> Result<(), String> {
+/// `systemctl reset-failed` of the units that are loaded.
+fn reset_failed(units: &[String]) -> String {
+    if units.is_empty() {
+        return String::new();
+    }
+    format!(
+        "systemctl reset-failed {} >/dev/null 2>&1 || true",
+        units.iter().map(|u| quote(u)).collect::<Vec<_>>().join(" ")
+    )
+}
+
+/// Installs the kept bundle again (the version before a failed deploy),
+/// after resetting the failed version's units (`units`): a crash loop
+/// ends in the start limit, which would refuse the start.
+pub fn reinstall_kept(
+    session: &Session,
+    sudo: bool,
+    package: &str,
+    units: &[String],
+) -> Result<(), String> {
     let dir = quote(&kept_dir(package));
     let script = format!(
-        "set -e\nrm -f {dir}/incoming.deb\nexport DEBIAN_FRONTEND=noninteractive\ndpkg -i {dir}/current.deb 2>&1\n"
+        "set -e\nrm -f {dir}/incoming.deb\n{}\nexport DEBIAN_FRONTEND=noninteractive\ndpkg -i {dir}/current.deb 2>&1\n",
+        reset_failed(units)
     );
     run_ok(session, sudo, &script)
 }

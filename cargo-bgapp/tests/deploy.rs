@@ -1,0 +1,480 @@
+//! `cargo bgapp deploy`, `status`, `logs`, `remove`, `enable`, `disable`
+//! against real devices over real SSH: three namespaced systemds (see
+//! `deploy/devices.rs`), each with its own OpenSSH server on a loopback
+//! port, reached through the test's own ssh config and known_hosts.
+//!
+//! It needs root (namespaces, overlay mounts, cgroups), sshd, ssh and
+//! sudo. Without them it says so in one line and checks nothing; under
+//! `CI=true` a missing requirement fails instead.
+
+#[path = "deploy/devices.rs"]
+mod devices;
+#[path = "support/mod.rs"]
+mod support;
+#[allow(dead_code)]
+#[path = "e2e/system.rs"]
+mod system;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use devices::{Device, Keys};
+use support::text;
+
+const APP: &str = "dep-hello";
+const UNIT: &str = "dep-hello.service";
+
+fn requirements() -> Result<(), String> {
+    if !support::is_root() {
+        return Err(
+            "needs root (namespaces, overlay mounts, cgroups); run as root, as `.ci/run` does"
+                .into(),
+        );
+    }
+    for tool in [
+        "unshare",
+        "nsenter",
+        "dpkg",
+        "systemctl",
+        "ssh",
+        "ssh-keygen",
+        "sudo",
+    ] {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false);
+        if !found {
+            return Err(format!("needs `{tool}`"));
+        }
+    }
+    for file in ["/usr/sbin/sshd", "/lib/systemd/systemd"] {
+        if !Path::new(file).is_file() {
+            return Err(format!("needs `{file}` (openssh-server, systemd)"));
+        }
+    }
+    Ok(())
+}
+
+/// The project: `cargo bgapp new --template hello`, in a workspace of its
+/// own, whose versions the test writes.
+struct Project {
+    dir: PathBuf,
+    manifest: String,
+    main: String,
+}
+
+impl Project {
+    fn new(root: &Path) -> Project {
+        if root.exists() {
+            std::fs::remove_dir_all(root).expect("remove the old project");
+        }
+        std::fs::create_dir_all(root).expect("create the project folder");
+        support::run(
+            support::cargo_bgapp(root)
+                .args([
+                    "new",
+                    "-q",
+                    APP,
+                    "--template",
+                    "hello",
+                    "--vcs",
+                    "none",
+                    "--no-workspace",
+                    "--bgapp-path",
+                ])
+                .arg(support::bgapp_crate()),
+        );
+        let dir = root.join(APP);
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("the manifest");
+        let main = std::fs::read_to_string(dir.join("src/main.rs")).expect("main.rs");
+        assert!(manifest.contains("version = \"0.1.0\""), "{manifest}");
+        Project {
+            dir,
+            manifest,
+            main,
+        }
+    }
+
+    /// Writes version `version`; `fail` makes its task exit 1 at start.
+    fn version(&self, version: &str, fail: bool) {
+        std::fs::write(
+            self.dir.join("Cargo.toml"),
+            self.manifest.replacen(
+                "version = \"0.1.0\"",
+                &format!("version = \"{version}\""),
+                1,
+            ),
+        )
+        .expect("write the manifest");
+        let main = if fail {
+            let at = "    let deferral = task.deferral();";
+            assert!(self.main.contains(at));
+            self.main.replacen(
+                at,
+                &format!(
+                    "    if true {{\n        anyhow::bail!(\"version {version} cannot start\");\n    }}\n{at}"
+                ),
+                1,
+            )
+        } else {
+            self.main.clone()
+        };
+        std::fs::write(self.dir.join("src/main.rs"), main).expect("write main.rs");
+    }
+
+    fn cargo_bgapp(&self, keys: &Keys, args: &[&str]) -> Output {
+        let mut cmd = support::cargo_bgapp(&self.dir);
+        cmd.args(args)
+            .arg("--ssh-config")
+            .arg(&keys.config)
+            .env("CARGO_TERM_COLOR", "never")
+            .env_remove("BGAPP_SSH_CONFIG");
+        cmd.output().expect("run cargo-bgapp")
+    }
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+#[track_caller]
+fn ok(out: Output) -> Output {
+    assert!(out.status.success(), "failed: {}", describe(&out));
+    out
+}
+
+fn version(dev: &Device) -> String {
+    text(
+        &dev.sys
+            .sh(&format!(
+                "dpkg-query -W -f '${{Status}} ${{Version}}' {APP}"
+            ))
+            .stdout,
+    )
+}
+
+/// The `previous execution:` the unit's last start logged.
+fn last_start(dev: &Device) -> String {
+    dev.sys
+        .journal(UNIT)
+        .lines()
+        .rfind(|l| l.contains("started (activation:"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Three devices: 0.1.0 to all, 0.2.0 keeping state, a failing 0.3.0
+/// stopped at the canary and rolled back, status, logs, enable and
+/// disable, remove --purge; then bad hosts, each failing alone in one
+/// line while a good one deploys.
+#[test]
+fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
+    if let Err(why) = requirements() {
+        support::skip(&format!("the deploy suite {why}"));
+        return;
+    }
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deploy");
+    let project = Project::new(&tmp.join("apps"));
+    let mut keys = Keys::new(&tmp.join("keys"));
+    let devs: Vec<Device> = (1..=3)
+        .map(|n| {
+            devices::boot(
+                &tmp.join(format!("dev{n}")),
+                &format!("bgapp-deploy-{}-dev{n}", std::process::id()),
+                &keys,
+            )
+        })
+        .collect();
+    // dev2 is reached as a user with passwordless sudo; the others as root.
+    for (n, dev) in devs.iter().enumerate() {
+        let user = if n == 1 { "deployer" } else { "root" };
+        keys.add_host(&format!("dev{}", n + 1), dev.port, user, &dev.host_key);
+    }
+    // dev1 with a key that is not its own: a changed host key.
+    let other = Keys::new(&tmp.join("other-keys"));
+    let wrong = std::fs::read_to_string(other.key.with_extension("pub")).unwrap();
+    let wrong: String = wrong
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    keys.add_host("dev1-changed", devs[0].port, "root", &wrong);
+    keys.add_host("dev2-nosudo", devs[1].port, "nosudo", &devs[1].host_key);
+    keys.write_config();
+    let mut devs = devs;
+    for dev in &mut devs {
+        dev.sys.watch("dep-hello*");
+    }
+    let all = ["dev1", "dev2", "dev3"];
+
+    // 0.1.0 to all three.
+    project.version("0.1.0", false);
+    let out = ok(project.cargo_bgapp(&keys, &[&["deploy", "--settle", "2s"][..], &all].concat()));
+    let summary = text(&out.stdout);
+    for host in all {
+        let row = summary
+            .lines()
+            .find(|l| l.starts_with(host))
+            .unwrap_or_else(|| panic!("no row for {host}:\n{}", describe(&out)));
+        assert!(
+            row.contains("succeeded") && row.contains("- -> 0.1.0-1") && row.contains("amd64"),
+            "{row}"
+        );
+    }
+    assert!(
+        text(&out.stderr).contains("to 3 of 3 host(s)"),
+        "{}",
+        describe(&out)
+    );
+    for dev in &devs {
+        assert_eq!(dev.sys.prop(UNIT, "ActiveState"), "active");
+        assert_eq!(version(dev), "install ok installed 0.1.0-1");
+        assert!(
+            dev.sys
+                .upper("/var/lib/bgapp-deploy/dep-hello/current.deb")
+                .is_file(),
+            "the bundle is kept for rollback"
+        );
+    }
+    assert!(last_start(&devs[0]).contains("previous execution: not-running"));
+
+    // The same version again: a no-op that says so.
+    let pid = devs[0].sys.prop(UNIT, "MainPID");
+    let out = ok(project.cargo_bgapp(&keys, &["deploy", "dev1", "--settle", "0"]));
+    assert!(
+        text(&out.stderr).contains("already has 0.1.0-1; nothing to do"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        text(&out.stdout).contains("unchanged"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(devs[0].sys.prop(UNIT, "MainPID"), pid, "not restarted");
+
+    // 0.2.0, as JSON: state kept across the upgrade, whose stop the new
+    // version's start names.
+    project.version("0.2.0", false);
+    let out = ok(project.cargo_bgapp(
+        &keys,
+        &[
+            &["deploy", "--settle", "1s", "--message-format", "json"][..],
+            &all,
+        ]
+        .concat(),
+    ));
+    let reports: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    assert_eq!(reports.len(), 3, "{}", describe(&out));
+    for (r, host) in reports.iter().zip(all) {
+        assert_eq!(r["host"], host);
+        assert_eq!(r["result"], "succeeded", "{r}");
+        assert_eq!(r["old_version"], "0.1.0-1");
+        assert_eq!(r["new_version"], "0.2.0-1");
+        assert_eq!(r["arch"], "amd64");
+    }
+    for dev in &devs {
+        assert_eq!(version(dev), "install ok installed 0.2.0-1");
+        dev.sys
+            .wait_for_log(UNIT, "run 2 of `dep-hello`", 1, Duration::from_secs(20));
+        let start = last_start(dev);
+        assert!(
+            start.contains("previous execution: closed-by-user"),
+            "the upgrade's stop (systemctl try-restart, an operator stop) is the previous execution: {start}"
+        );
+    }
+
+    // 0.3.0 fails at start: the canary is rolled back, nobody else is touched.
+    let before: Vec<String> = devs[1..]
+        .iter()
+        .map(|d| d.sys.prop(UNIT, "MainPID"))
+        .collect();
+    project.version("0.3.0", true);
+    let started = Instant::now();
+    let out = project.cargo_bgapp(
+        &keys,
+        &[&["deploy", "--canary", "1", "--settle", "2s"][..], &all].concat(),
+    );
+    eprintln!(
+        "deploy: the failed canary took {:?}\n{}",
+        started.elapsed(),
+        describe(&out)
+    );
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("version 0.3.0 cannot start"),
+        "the failing unit's journal is shown: {}",
+        describe(&out)
+    );
+    assert!(err.contains("rolled back to 0.2.0-1"), "{}", describe(&out));
+    let summary = text(&out.stdout);
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.starts_with("dev1") && l.contains("failed, rolled back")),
+        "{summary}"
+    );
+    for host in ["dev2", "dev3"] {
+        assert!(
+            summary
+                .lines()
+                .any(|l| l.starts_with(host) && l.contains("skipped")),
+            "{summary}"
+        );
+    }
+    assert_eq!(version(&devs[0]), "install ok installed 0.2.0-1");
+    assert_eq!(devs[0].sys.prop(UNIT, "ActiveState"), "active");
+    devs[0]
+        .sys
+        .wait_for_log(UNIT, "run 3 of `dep-hello`", 1, Duration::from_secs(20));
+    for (dev, pid) in devs[1..].iter().zip(&before) {
+        assert_eq!(version(dev), "install ok installed 0.2.0-1");
+        assert_eq!(&dev.sys.prop(UNIT, "MainPID"), pid, "not touched");
+        assert!(!dev.sys.journal(UNIT).contains("0.3.0"), "not touched");
+    }
+
+    // status: every host, as a table and as JSON.
+    let out = ok(project.cargo_bgapp(&keys, &[&["status"][..], &all].concat()));
+    let table = text(&out.stdout);
+    for host in all {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(host))
+            .unwrap_or_else(|| panic!("no row for {host}:\n{table}"));
+        assert!(
+            row.contains("0.2.0-1") && row.contains(UNIT) && row.contains("active (running)"),
+            "{row}"
+        );
+        assert!(row.contains("running (run"), "the last STATUS=: {row}");
+    }
+    let out = ok(project.cargo_bgapp(&keys, &["status", "dev2", "--message-format", "json"]));
+    let status: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(status["version"], "0.2.0-1");
+    let unit = &status["units"][0];
+    assert_eq!(unit["unit"], UNIT);
+    assert_eq!(
+        unit["task"], APP,
+        "the hello template's task is named after the package"
+    );
+    assert_eq!(unit["restarts"], 0);
+    assert_eq!(unit["previous_execution"], "closed-by-user");
+    assert_eq!(
+        unit["main_pid"].as_u64().unwrap().to_string(),
+        devs[1].sys.prop(UNIT, "MainPID")
+    );
+
+    // logs: the app's lines, through sudo for dev2's user.
+    let out = ok(project.cargo_bgapp(&keys, &["logs", "dev2", "-n", "20"]));
+    let logs = text(&out.stdout);
+    assert!(logs.contains("run 2 of `dep-hello`"), "{logs}");
+    assert!(logs.lines().count() <= 21, "{logs}");
+    let out = ok(project.cargo_bgapp(&keys, &["logs", "dev1", "--task", APP, "-n", "5"]));
+    assert!(
+        text(&out.stdout).contains("dep-hello"),
+        "{}",
+        describe(&out)
+    );
+    let out = project.cargo_bgapp(&keys, &["logs", "dev1", "--task", "nope"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no task `nope`") && text(&out.stderr).contains(APP),
+        "{}",
+        describe(&out)
+    );
+
+    // disable and enable: start at boot.
+    ok(project.cargo_bgapp(&keys, &["disable", "dev2", APP]));
+    assert_eq!(devs[1].sys.prop(UNIT, "UnitFileState"), "disabled");
+    assert_eq!(
+        devs[1].sys.prop(UNIT, "ActiveState"),
+        "active",
+        "still running"
+    );
+    ok(project.cargo_bgapp(&keys, &["enable", "dev2", APP]));
+    assert_eq!(devs[1].sys.prop(UNIT, "UnitFileState"), "enabled");
+
+    // remove --purge: the unit, /var/lib/<package> and the kept bundles go.
+    let out = ok(project.cargo_bgapp(&keys, &[&["remove", "--purge"][..], &all].concat()));
+    assert!(text(&out.stderr).contains("Purged"), "{}", describe(&out));
+    for dev in &devs {
+        assert_eq!(dev.sys.prop(UNIT, "LoadState"), "not-found");
+        assert_eq!(
+            dev.sys.sh("test -e /var/lib/dep-hello").status.code(),
+            Some(1)
+        );
+        assert_eq!(
+            dev.sys
+                .sh("test -e /var/lib/bgapp-deploy/dep-hello")
+                .status
+                .code(),
+            Some(1)
+        );
+    }
+
+    // Bad hosts, each failing alone in one line, while dev3 deploys: a
+    // closed port, a changed host key, a user without sudo, and (dev2,
+    // which now says it is s390x) an architecture without a Rust target.
+    devs[1].sys.run(
+        "set -e
+         printf '#!/bin/sh\\n[ \"$1\" = --print-architecture ] && { echo s390x; exit 0; }\\nexec /usr/bin/dpkg \"$@\"\\n' > /usr/local/bin/dpkg
+         printf '#!/bin/sh\\n[ \"$1\" = -m ] && { echo s390x; exit 0; }\\nexec /bin/uname \"$@\"\\n' > /usr/local/bin/uname
+         chmod +x /usr/local/bin/dpkg /usr/local/bin/uname",
+    );
+    project.version("0.2.0", false);
+    let closed = format!("root@127.0.0.1:{}", devices::free_port());
+    let started = Instant::now();
+    let out = project.cargo_bgapp(
+        &keys,
+        &[
+            "deploy",
+            "--settle",
+            "0",
+            "--connect-timeout",
+            "5",
+            &closed,
+            "dev1-changed",
+            "dev2-nosudo",
+            "dev2",
+            "dev3",
+        ],
+    );
+    let took = started.elapsed();
+    eprintln!("deploy: bad hosts:\n{}", describe(&out));
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = text(&out.stderr);
+    let line = |needle: &str| {
+        err.lines()
+            .find(|l| l.starts_with("error:") && l.contains(needle))
+            .unwrap_or_else(|| panic!("no error line for {needle}:\n{}", describe(&out)))
+            .to_string()
+    };
+    assert!(line(&closed).contains("Connection refused"), "{err}");
+    assert!(line("dev1-changed").contains("host key"), "{err}");
+    assert!(line("dev2-nosudo").contains("sudo -n"), "{err}");
+    let arch = line("`dev2`:");
+    assert!(arch.contains("s390x"), "{arch}");
+    assert!(
+        err.contains("rustup target add s390x-unknown-linux-gnu"),
+        "{err}"
+    );
+    let summary = text(&out.stdout);
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.starts_with("dev3") && l.contains("succeeded")),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(version(&devs[2]), "install ok installed 0.2.0-1");
+    eprintln!("deploy: bad hosts and one good one in {took:?}");
+}
