@@ -16,7 +16,7 @@ mod support;
 mod system;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use devices::{Device, Keys};
@@ -477,4 +477,173 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
     );
     assert_eq!(version(&devs[2]), "install ok installed 0.2.0-1");
     eprintln!("deploy: bad hosts and one good one in {took:?}");
+}
+
+/// Reads a child's stderr lines on a thread, to wait for one.
+struct Lines {
+    rx: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Lines {
+    fn of(child: &mut std::process::Child) -> Lines {
+        use std::io::BufRead as _;
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    #[track_caller]
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line with `{needle}` in:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+}
+
+/// The hello template packaged for arm64 and armhf with Debian's cross
+/// compilers: the `.deb` says the architecture and depends on that
+/// architecture's libc, and its binary runs under qemu-user: `--list`,
+/// and a run stopped by SIGTERM that saves its state, which the next run
+/// restores.
+#[test]
+fn cross_packages_for_arm64_and_armhf_run_under_emulation() {
+    let targets = [
+        (
+            "aarch64-unknown-linux-gnu",
+            "arm64",
+            "qemu-aarch64-static",
+            "/usr/aarch64-linux-gnu",
+            "aarch64-linux-gnu-gcc",
+        ),
+        (
+            "armv7-unknown-linux-gnueabihf",
+            "armhf",
+            "qemu-arm-static",
+            "/usr/arm-linux-gnueabihf",
+            "arm-linux-gnueabihf-gcc",
+        ),
+    ];
+    let tools: Vec<&str> = targets
+        .iter()
+        .flat_map(|t| [t.2, t.4])
+        .chain(["dpkg-deb"])
+        .collect();
+    if !support::have_all(&tools) {
+        return;
+    }
+    for (triple, ..) in targets {
+        let libdir = Command::new("rustc")
+            .args(["--print", "target-libdir", "--target", triple])
+            .output()
+            .map(|o| PathBuf::from(text(&o.stdout).trim()))
+            .unwrap_or_default();
+        if !libdir.is_dir() {
+            support::skip(&format!(
+                "the Rust target `{triple}` is not installed (rustup target add {triple})"
+            ));
+            return;
+        }
+    }
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deploy-cross");
+    let project = Project::new(&tmp.join("apps"));
+    for (triple, arch, qemu, sysroot, _) in targets {
+        let out = ok(support::cargo_bgapp(&project.dir)
+            .args(["package", "-q", "--format", "deb", "--target", triple])
+            .output()
+            .expect("run cargo-bgapp"));
+        let deb = PathBuf::from(text(&out.stdout).trim());
+        assert!(
+            deb.to_string_lossy().ends_with(&format!("_{arch}.deb")),
+            "{deb:?}"
+        );
+        let fields = support::run(
+            Command::new("dpkg-deb")
+                .arg("-f")
+                .arg(&deb)
+                .args(["Architecture", "Depends"]),
+        );
+        assert!(
+            fields.contains(&format!("Architecture: {arch}")),
+            "{fields}"
+        );
+        let depends = fields
+            .lines()
+            .find(|l| l.starts_with("Depends:"))
+            .unwrap_or_else(|| panic!("no Depends: {fields}"));
+        assert!(depends.contains("libc6 (>= 2."), "{depends}");
+        assert!(!depends.contains(":amd64"), "{depends}");
+
+        let root = tmp.join(arch);
+        let _ = std::fs::remove_dir_all(&root);
+        support::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
+        let bin = root.join(format!("usr/bin/{APP}"));
+        let list = support::run(
+            Command::new(qemu)
+                .arg("-L")
+                .arg(sysroot)
+                .arg(&bin)
+                .arg("--list"),
+        );
+        assert!(list.contains(APP), "{arch}: {list}");
+
+        let state = root.join("state");
+        for run in 1..=2 {
+            let mut child = Command::new(qemu)
+                .arg("-L")
+                .arg(sysroot)
+                .arg(&bin)
+                .arg(APP)
+                .env("BGAPP_STATE_DIR", &state)
+                .env_remove("NOTIFY_SOCKET")
+                .env_remove("INVOCATION_ID")
+                .env_remove("JOURNAL_STREAM")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run the emulated binary");
+            let mut lines = Lines::of(&mut child);
+            let started = lines.wait_for(&format!("run {run} of `{APP}`"));
+            // SAFETY: kill(2) of the child this test started.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            lines.wait_for("stopping");
+            let status = child.wait().expect("wait for the emulated binary");
+            assert!(
+                status.success(),
+                "{arch} run {run}: {status}\n{}",
+                lines.seen.join("\n")
+            );
+            if run == 2 {
+                assert!(
+                    !started.contains("not-running"),
+                    "{arch}: the state was restored: {started}"
+                );
+            }
+        }
+        eprintln!("deploy: {triple}: {} ran under {qemu}", deb.display());
+    }
 }
