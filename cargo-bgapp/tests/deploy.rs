@@ -647,3 +647,104 @@ fn cross_packages_for_arm64_and_armhf_run_under_emulation() {
         eprintln!("deploy: {triple}: {} ran under {qemu}", deb.display());
     }
 }
+
+/// Median of `runs` timings of `f`.
+fn median(runs: usize, mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[runs / 2]
+}
+
+/// The benchmark (`bash bench/deploy.sh`, not part of the test run):
+/// `cargo bgapp deploy --settle 0` of the already-built hello app to one
+/// device, side by side with what a user writes by hand (`scp`, `ssh
+/// dpkg -i`, `systemctl is-active` polling), each reinstalling the same
+/// version; and to 8 devices with `--parallel 8`. Prints the medians and
+/// checks the issue's bounds (1.5x the script; 8 devices in 2x one).
+#[test]
+#[ignore = "a benchmark: run with bash bench/deploy.sh"]
+fn benchmark_deploy_against_a_hand_written_script() {
+    if let Err(why) = requirements() {
+        support::skip(&format!("the deploy benchmark {why}"));
+        return;
+    }
+    let runs: usize = std::env::var("BGAPP_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deploy-bench");
+    let project = Project::new(&tmp.join("apps"));
+    project.version("0.1.0", false);
+    let mut keys = Keys::new(&tmp.join("keys"));
+    let devs: Vec<Device> = (1..=8)
+        .map(|n| {
+            devices::boot(
+                &tmp.join(format!("dev{n}")),
+                &format!("bgapp-deploy-bench-{}-dev{n}", std::process::id()),
+                &keys,
+            )
+        })
+        .collect();
+    for (n, dev) in devs.iter().enumerate() {
+        keys.add_host(&format!("dev{}", n + 1), dev.port, "root", &dev.host_key);
+    }
+    keys.write_config();
+    let hosts: Vec<String> = (1..=8).map(|n| format!("dev{n}")).collect();
+
+    // Built once; the first deploy installs everywhere.
+    let mut first = vec!["deploy", "--settle", "0"];
+    first.extend(hosts.iter().map(String::as_str));
+    first.extend(["--parallel", "8"]);
+    ok(project.cargo_bgapp(&keys, &first));
+    let out = ok(support::cargo_bgapp(&project.dir)
+        .args(["package", "-q", "--format", "deb"])
+        .output()
+        .expect("run cargo-bgapp"));
+    let deb = PathBuf::from(text(&out.stdout).trim());
+
+    let config = keys.config.to_string_lossy().into_owned();
+    let script = format!(
+        "set -e
+         scp -q -F '{config}' '{deb}' dev1:/tmp/app.deb
+         ssh -F '{config}' dev1 'dpkg -i /tmp/app.deb >/dev/null'
+         until ssh -F '{config}' dev1 systemctl is-active -q {UNIT}; do sleep 0.1; done",
+        deb = deb.display()
+    );
+    let by_hand = median(runs, || {
+        let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+    });
+    let one = median(runs, || {
+        ok(project.cargo_bgapp(&keys, &["deploy", "dev1", "--settle", "0", "--force"]));
+    });
+    let mut eight_args = vec!["deploy", "--settle", "0", "--force", "--parallel", "8"];
+    eight_args.extend(hosts.iter().map(String::as_str));
+    let eight = median(runs, || {
+        ok(project.cargo_bgapp(&keys, &eight_args));
+    });
+    for dev in &devs {
+        assert_eq!(dev.sys.prop(UNIT, "ActiveState"), "active");
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("| deploy, 1 device, settle 0 | {:.0} ms | {:.0} ms (scp + ssh dpkg -i + is-active polling) | {:.2}x |", ms(one), ms(by_hand), ms(one) / ms(by_hand));
+    println!(
+        "| deploy, 8 devices, --parallel 8, settle 0 | {:.0} ms | {:.0} ms (1 device) | {:.2}x |",
+        ms(eight),
+        ms(one),
+        ms(eight) / ms(one)
+    );
+    assert!(
+        ms(one) <= 1.5 * ms(by_hand),
+        "deploy to one device took {one:?}, more than 1.5x the hand-written {by_hand:?}"
+    );
+    assert!(
+        ms(eight) <= 2.0 * ms(one),
+        "deploy to 8 devices took {eight:?}, more than 2x one device ({one:?})"
+    );
+}
