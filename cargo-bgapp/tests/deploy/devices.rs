@@ -127,7 +127,7 @@ pub fn boot(dir: &Path, name: &str, keys: &Keys) -> Device {
             "ListenAddress 127.0.0.1:{port}\nHostKey /etc/ssh/bgapp-test/host_ed25519\n\
              AuthorizedKeysFile /etc/ssh/bgapp-test/authorized/%u\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n\
-             PidFile /run/bgapp-test-sshd.pid\nMaxStartups 100\nMaxSessions 100\n"
+             PidFile /run/bgapp-test-sshd.pid\nMaxStartups 100\nMaxSessions 100\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
         ),
     )
     .expect("write sshd_config");
