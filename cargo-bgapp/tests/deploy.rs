@@ -384,6 +384,31 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
         "{}",
         describe(&out)
     );
+    // logs -f follows until interrupted (Ctrl-C: SIGINT to the group).
+    let mut follow = {
+        use std::os::unix::process::CommandExt as _;
+        support::cargo_bgapp(&project.dir)
+            .args(["logs", "dev3", "-f", "-n", "1", "--ssh-config"])
+            .arg(&keys.config)
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run cargo-bgapp logs -f")
+    };
+    let mut lines = Lines::from(follow.stdout.take().unwrap());
+    lines.wait_for("dep-hello");
+    devs[2].sys.run(&format!("systemctl restart {UNIT}"));
+    lines.wait_for("stopping (stop-requested");
+    lines.wait_for("started (activation: boot");
+    // SAFETY: kill(2) of the process group this test started.
+    unsafe { libc::kill(-(follow.id() as i32), libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while follow.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "logs -f did not end on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let out = project.cargo_bgapp(&keys, &["logs", "dev1", "--task", "nope"]);
     assert!(!out.status.success());
     assert!(
@@ -432,6 +457,10 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
     );
     project.version("0.2.0", false);
     let closed = format!("root@127.0.0.1:{}", devices::free_port());
+    // A host that takes the connection and never says a word (a hung
+    // device): ssh's ConnectTimeout covers its banner too.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = format!("root@{}", silent.local_addr().unwrap());
     let started = Instant::now();
     let out = project.cargo_bgapp(
         &keys,
@@ -442,6 +471,7 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
             "--connect-timeout",
             "5",
             &closed,
+            &silent,
             "dev1-changed",
             "dev2-nosudo",
             "dev2",
@@ -459,6 +489,11 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
             .to_string()
     };
     assert!(line(&closed).contains("Connection refused"), "{err}");
+    assert!(line(&silent).contains("timed out"), "{err}");
+    assert!(
+        took < Duration::from_secs(40),
+        "a silent host holds the others up for its connect timeout (5 s) only: {took:?}"
+    );
     assert!(line("dev1-changed").contains("host key"), "{err}");
     assert!(line("dev2-nosudo").contains("sudo -n"), "{err}");
     let arch = line("`dev2`:");
@@ -477,6 +512,47 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
     );
     assert_eq!(version(&devs[2]), "install ok installed 0.2.0-1");
     eprintln!("deploy: bad hosts and one good one in {took:?}");
+
+    // A device without dpkg gets the tarball (`install.sh`): 0.2.0, then
+    // a failing 0.3.0 rolled back from the kept tarball, then removed.
+    let dev1 = &devs[0];
+    dev1.sys.run("mv /usr/bin/dpkg /usr/bin/dpkg.hidden");
+    let out = ok(project.cargo_bgapp(&keys, &["deploy", "dev1", "--settle", "1s"]));
+    assert!(
+        text(&out.stdout).contains("- -> 0.2.0-1"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(dev1.sys.prop(UNIT, "ActiveState"), "active");
+    assert!(dev1
+        .sys
+        .upper("/var/lib/bgapp-deploy/dep-hello/current")
+        .is_dir());
+    let out = ok(project.cargo_bgapp(&keys, &["deploy", "dev1", "--settle", "0"]));
+    assert!(
+        text(&out.stdout).contains("unchanged"),
+        "{}",
+        describe(&out)
+    );
+    project.version("0.3.0", true);
+    let out = project.cargo_bgapp(&keys, &["deploy", "dev1", "--settle", "1s"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("rolled back to 0.2.0-1"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(dev1.sys.prop(UNIT, "ActiveState"), "active");
+    let start = last_start(dev1);
+    assert!(!start.contains("not-running"), "state intact: {start}");
+    let out = ok(project.cargo_bgapp(&keys, &["remove", "--purge", "dev1"]));
+    assert!(text(&out.stderr).contains("Purged"), "{}", describe(&out));
+    assert_eq!(dev1.sys.prop(UNIT, "LoadState"), "not-found");
+    assert_eq!(
+        dev1.sys.sh("test -e /var/lib/dep-hello").status.code(),
+        Some(1)
+    );
+    dev1.sys.run("mv /usr/bin/dpkg.hidden /usr/bin/dpkg");
 }
 
 /// Reads a child's stderr lines on a thread, to wait for one.
@@ -487,11 +563,14 @@ struct Lines {
 
 impl Lines {
     fn of(child: &mut std::process::Child) -> Lines {
+        Lines::from(child.stderr.take().expect("piped stderr"))
+    }
+
+    fn from(stream: impl std::io::Read + Send + 'static) -> Lines {
         use std::io::BufRead as _;
-        let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
+            for line in std::io::BufReader::new(stream)
                 .lines()
                 .map_while(Result::ok)
             {

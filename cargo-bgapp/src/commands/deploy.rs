@@ -26,7 +26,7 @@ use crate::deploy::hosts::{self, DeployConfig};
 use crate::deploy::remote::Probe;
 use crate::deploy::ssh::{Masters, Session};
 use crate::package::config::Config;
-use crate::package::{deb, strip, Plan};
+use crate::package::{deb, strip, tarball, Plan};
 use crate::project::tasks::load_tasks;
 use crate::project::{Project, Selection};
 use crate::shell::Shell;
@@ -274,11 +274,13 @@ fn build(
         "Packaging",
         format_args!("{} v{} ({})", plan.stem, plan.version, plan.triple),
     );
-    let bytes = deb::build(&plan)?;
+    let deb = deb::build(&plan)?;
+    let tar = tarball::build(&plan)?;
     Ok(Artifact {
         package: plan.deb_name.clone(),
         version: plan.deb_version.clone(),
-        deb: bytes,
+        deb,
+        tar,
         units: plan.units.clone(),
     })
 }

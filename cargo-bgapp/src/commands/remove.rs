@@ -26,7 +26,7 @@ pub fn run(args: RemoveArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
                     if let Some(why) = crate::deploy::unusable(probe) {
                         return Err(format!("`{spec}`: {why}"));
                     }
-                    remote::uninstall(session, probe.sudo(), package, args.purge)
+                    remote::uninstall(session, probe.sudo(), probe.kind(), package, args.purge)
                         .map_err(|e| format!("`{spec}`: {e}"))
                 })
             })

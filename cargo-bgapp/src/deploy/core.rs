@@ -112,6 +112,21 @@ pub fn default_triple(deb_arch: &str) -> Option<&'static str> {
     })
 }
 
+/// The Debian architecture of a host without dpkg, from `uname -m`.
+pub fn deb_arch_of_machine(machine: &str) -> Option<&'static str> {
+    Some(match machine {
+        "x86_64" | "amd64" => "amd64",
+        "aarch64" | "arm64" => "arm64",
+        "armv7l" | "armv7" | "armv8l" => "armhf",
+        "i386" | "i486" | "i586" | "i686" => "i386",
+        "riscv64" => "riscv64",
+        "ppc64le" => "ppc64el",
+        "s390x" => "s390x",
+        "loongarch64" => "loong64",
+        _ => return None,
+    })
+}
+
 // --- rollout ---
 
 /// How hosts are taken: `--canary`, `--parallel`, `--max-failures`.
@@ -438,6 +453,14 @@ mod tests {
             assert_eq!(target.deb_arch, deb, "{triple}");
         }
         assert_eq!(default_triple("hurd-i386"), None);
+        assert_eq!(deb_arch_of_machine("aarch64"), Some("arm64"));
+        assert_eq!(deb_arch_of_machine("armv7l"), Some("armhf"));
+        assert_eq!(deb_arch_of_machine("x86_64"), Some("amd64"));
+        assert_eq!(
+            deb_arch_of_machine("armv6l"),
+            None,
+            "armel or Raspbian's armhf: dpkg must say"
+        );
     }
 
     #[test]

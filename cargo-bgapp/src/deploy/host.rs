@@ -2,7 +2,8 @@
 //!
 //! 1. The same version already installed (and fully configured): nothing
 //!    to do, unless forced.
-//! 2. The bundle is copied and installed in one round trip (`dpkg -i`).
+//! 2. The bundle is copied and installed in one round trip (`dpkg -i`,
+//!    or the tarball's `install.sh` where there is no dpkg).
 //! 3. The health gate ([`Gate`]) polls `systemctl show` of the gated
 //!    units until they are all active and have settled, or one failed.
 //! 4. Passed: the bundle is kept as the one to roll back to. Failed: the
@@ -15,16 +16,18 @@
 use std::time::{Duration, Instant};
 
 use super::core::{gated_units, Gate, Verdict};
-use super::remote::{self, Probe};
+use super::remote::{self, Kind, Probe};
 use super::ssh::Session;
 
-/// What is deployed: one `.deb`, built for the host's architecture.
+/// What is deployed: the bundles, built for the host's architecture.
 pub struct Artifact {
     /// The Debian package name.
     pub package: String,
     /// The Debian version (`0.2.0-1`), compared with the installed one.
     pub version: String,
     pub deb: Vec<u8>,
+    /// The `.tar.gz`, for hosts without dpkg.
+    pub tar: Vec<u8>,
     pub units: Vec<String>,
 }
 
@@ -87,12 +90,17 @@ pub fn deploy(
         "Installing",
         format!("{} {}", artifact.package, artifact.version),
     );
-    if let Err(why) = remote::install_deb(
+    let bundle = match probe.kind() {
+        Kind::Deb => &artifact.deb,
+        Kind::Tar => &artifact.tar,
+    };
+    if let Err(why) = remote::install(
         session,
         sudo,
+        probe.kind(),
         &artifact.package,
         &artifact.units,
-        &artifact.deb,
+        bundle,
     ) {
         return fail(
             session,
@@ -130,6 +138,7 @@ pub fn deploy(
     if let Err(why) = remote::commit(
         session,
         sudo,
+        probe.kind(),
         &artifact.package,
         &artifact.version,
         &artifact.units,
@@ -206,7 +215,7 @@ fn roll_back(
             "Removing",
             "the failed version (nothing was installed before)".into(),
         );
-        return match remote::remove_failed(session, sudo, package) {
+        return match remote::remove_failed(session, sudo, probe.kind(), package) {
             Ok(()) => Rollback::Removed,
             Err(e) => Rollback::Failed(format!("`dpkg -r` failed: {e}")),
         };
@@ -226,7 +235,7 @@ fn roll_back(
     units.extend(failed_units.iter().cloned());
     units.sort();
     units.dedup();
-    if let Err(e) = remote::reinstall_kept(session, sudo, package, &units) {
+    if let Err(e) = remote::reinstall_kept(session, sudo, probe.kind(), package, &units) {
         return Rollback::Failed(format!("`dpkg -i` of {before} failed: {e}"));
     }
     match gate(session, &gated_units(&kept_units), options) {

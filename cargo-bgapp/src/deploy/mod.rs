@@ -74,16 +74,17 @@ fn reach(spec: &HostSpec, options: &Options, masters: &Masters, package: &str) -
 }
 
 /// Why a probed host cannot have the app installed or changed by this
-/// user, if it cannot: no systemd, no dpkg, or a sudo that would prompt.
+/// user, if it cannot: no systemd, an unknown architecture, or a sudo
+/// that would prompt.
 pub fn unusable(probe: &Probe) -> Option<String> {
     if !probe.has_systemctl {
         return Some("has no `systemctl`: bgapp apps run under systemd".into());
     }
     if probe.deb_arch.is_none() {
-        return Some(
-            "has no `dpkg`; deploying the tarball (`install.sh`) to hosts without dpkg is not supported yet"
-                .into(),
-        );
+        return Some(format!(
+            "has no `dpkg`, and bgapp cannot tell its architecture from `uname -m` (`{}`)",
+            probe.machine
+        ));
     }
     if let Some(why) = &probe.sudo_refused {
         return Some(format!(

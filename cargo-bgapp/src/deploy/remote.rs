@@ -15,6 +15,13 @@ pub fn kept_dir(package: &str) -> String {
     format!("/var/lib/bgapp-deploy/{package}")
 }
 
+/// How a host installs the app: dpkg, or the tarball's `install.sh`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Deb,
+    Tar,
+}
+
 /// What a host is, as learned before anything is done on it.
 #[derive(Clone, Debug, Default)]
 pub struct Probe {
@@ -25,8 +32,12 @@ pub struct Probe {
     /// `sudo -n true`'s complaint when it fails, `None` when it works (or
     /// the user is root).
     pub sudo_refused: Option<String>,
-    /// `dpkg --print-architecture`, where dpkg exists.
+    /// `dpkg --print-architecture`, where dpkg exists, else what
+    /// `uname -m` says in Debian's words.
     pub deb_arch: Option<String>,
+    /// Whether dpkg is there: the `.deb` is installed with it, else the
+    /// tarball with its `install.sh`.
+    pub has_dpkg: bool,
     /// `uname -m`.
     pub machine: String,
     /// The installed version, as dpkg says (`0.1.0-1`), and whether dpkg
@@ -58,7 +69,10 @@ impl Probe {
                 "user" => p.user = value.into(),
                 "uid" => p.root = value == "0",
                 "sudo" if value != "ok" => p.sudo_refused = Some(value.into()),
-                "dpkg" if !value.is_empty() => p.deb_arch = Some(value.into()),
+                "dpkg" if !value.is_empty() => {
+                    p.deb_arch = Some(value.into());
+                    p.has_dpkg = true;
+                }
                 "uname" => p.machine = value.into(),
                 "installed" => {
                     // `ii |0.1.0-1`: status abbreviation, then the version.
@@ -78,7 +92,21 @@ impl Probe {
                 _ => {}
             }
         }
+        if !p.has_dpkg {
+            // The tarball's installs are known by the version deploy kept.
+            p.deb_arch = super::core::deb_arch_of_machine(&p.machine).map(String::from);
+            p.installed = p.kept.clone().map(|v| (v, true));
+        }
         p
+    }
+
+    /// How bundles are installed on this host.
+    pub fn kind(&self) -> Kind {
+        if self.has_dpkg {
+            Kind::Deb
+        } else {
+            Kind::Tar
+        }
     }
 }
 
@@ -126,32 +154,45 @@ pub fn last_lines(bytes: &[u8], n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Copies the `.deb` into the kept folder (as `incoming.deb`) and
-/// installs it with `dpkg -i`; on failure, dpkg's last lines.
+/// Copies the bundle into the kept folder (`incoming.deb`, or the
+/// tarball unpacked in `incoming/`) and installs it with `dpkg -i` or the
+/// tarball's `install.sh`; on failure, their last lines.
 ///
 /// The app's units are reset first (`systemctl reset-failed`): a unit
 /// left failed by its start limit would refuse the start of the new
 /// version.
-pub fn install_deb(
+pub fn install(
     session: &Session,
     sudo: bool,
+    kind: Kind,
     package: &str,
     units: &[String],
-    deb: &[u8],
+    bundle: &[u8],
 ) -> Result<(), String> {
     let dir = quote(&kept_dir(package));
-    let script = format!(
-        "set -e\nmkdir -p {dir}\ncat > {dir}/incoming.deb\n{}\nexport DEBIAN_FRONTEND=noninteractive\ndpkg -i {dir}/incoming.deb 2>&1\n",
-        reset_failed(units)
-    );
+    let reset = reset_failed(units);
+    let (script, what) = match kind {
+        Kind::Deb => (
+            format!(
+                "set -e\nmkdir -p {dir}\ncat > {dir}/incoming.deb\n{reset}\nexport DEBIAN_FRONTEND=noninteractive\ndpkg -i {dir}/incoming.deb 2>&1\n"
+            ),
+            "`dpkg -i`",
+        ),
+        Kind::Tar => (
+            format!(
+                "set -e\nmkdir -p {dir}\nrm -rf {dir}/incoming\nmkdir {dir}/incoming\ntar -xzf - -C {dir}/incoming\n{reset}\nsh {dir}/incoming/*/install.sh 2>&1\n"
+            ),
+            "`install.sh`",
+        ),
+    };
     let out = session
-        .run(&script, sudo, Some(deb))
+        .run(&script, sudo, Some(bundle))
         .map_err(|e| e.to_string())?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "`dpkg -i` failed:\n{}{}",
+            "{what} failed:\n{}{}",
             last_lines(&out.stdout, 8),
             last_lines(&out.stderr, 4)
         ))
@@ -162,13 +203,18 @@ pub fn install_deb(
 pub fn commit(
     session: &Session,
     sudo: bool,
+    kind: Kind,
     package: &str,
     version: &str,
     units: &[String],
 ) -> Result<(), String> {
     let dir = quote(&kept_dir(package));
+    let keep = match kind {
+        Kind::Deb => format!("mv -f {dir}/incoming.deb {dir}/current.deb"),
+        Kind::Tar => format!("rm -rf {dir}/current\nmv {dir}/incoming {dir}/current"),
+    };
     let script = format!(
-        "set -e\nmv -f {dir}/incoming.deb {dir}/current.deb\nprintf '%s\\n' {} > {dir}/current.version\nprintf '%s\\n' {} > {dir}/units\n",
+        "set -e\n{keep}\nprintf '%s\\n' {} > {dir}/current.version\nprintf '%s\\n' {} > {dir}/units\n",
         quote(version),
         units.iter().map(|u| quote(u)).collect::<Vec<_>>().join(" "),
     );
@@ -192,53 +238,86 @@ fn reset_failed(units: &[String]) -> String {
 pub fn reinstall_kept(
     session: &Session,
     sudo: bool,
+    kind: Kind,
     package: &str,
     units: &[String],
 ) -> Result<(), String> {
     let dir = quote(&kept_dir(package));
-    let script = format!(
-        "set -e\nrm -f {dir}/incoming.deb\n{}\nexport DEBIAN_FRONTEND=noninteractive\ndpkg -i {dir}/current.deb 2>&1\n",
-        reset_failed(units)
-    );
+    let reset = reset_failed(units);
+    let script = match kind {
+        Kind::Deb => format!(
+            "set -e\nrm -f {dir}/incoming.deb\n{reset}\nexport DEBIAN_FRONTEND=noninteractive\ndpkg -i {dir}/current.deb 2>&1\n"
+        ),
+        Kind::Tar => format!(
+            "set -e\nrm -rf {dir}/incoming\n{reset}\nsh {dir}/current/*/install.sh 2>&1\n"
+        ),
+    };
     run_ok(session, sudo, &script)
 }
 
-/// Removes a failed first install (`dpkg -r`: its state is kept).
-pub fn remove_failed(session: &Session, sudo: bool, package: &str) -> Result<(), String> {
+/// Removes a failed first install (`dpkg -r`, or `uninstall.sh`: its
+/// state is kept).
+pub fn remove_failed(
+    session: &Session,
+    sudo: bool,
+    kind: Kind,
+    package: &str,
+) -> Result<(), String> {
     let dir = quote(&kept_dir(package));
-    let script = format!(
-        "set -e\nrm -f {dir}/incoming.deb\nrmdir {dir} 2>/dev/null || true\ndpkg -r {} 2>&1\n",
-        quote(package)
-    );
+    let script = match kind {
+        Kind::Deb => format!(
+            "set -e\nrm -f {dir}/incoming.deb\nrmdir {dir} 2>/dev/null || true\ndpkg -r {} 2>&1\n",
+            quote(package)
+        ),
+        Kind::Tar => format!("set -e\nsh {dir}/incoming/*/uninstall.sh 2>&1\nrm -rf {dir}\n"),
+    };
     run_ok(session, sudo, &script)
 }
 
 /// Uninstalls the package (`dpkg -r`, or `dpkg -P` with `purge`, which
-/// also deletes `/var/lib/<package>`) and the kept bundles. Returns
+/// also deletes `/var/lib/<package>`; the tarball's `uninstall.sh
+/// [--purge]` where there is no dpkg) and the kept bundles. Returns
 /// whether it was installed.
 pub fn uninstall(
     session: &Session,
     sudo: bool,
+    kind: Kind,
     package: &str,
     purge: bool,
 ) -> Result<bool, String> {
     let dir = quote(&kept_dir(package));
     let pkg = quote(package);
-    let how = if purge { "-P" } else { "-r" };
-    let script = format!(
-        "set -e\nif ! dpkg-query -W -f '${{db:Status-Abbrev}}' {pkg} 2>/dev/null | grep -q '^[ih]'; then\n  rm -rf {dir}\n  {purge_left}\n  echo not-installed\n  exit 0\nfi\ndpkg {how} {pkg} 2>&1\nrm -rf {dir}\n",
-        purge_left = if purge {
-            format!("dpkg -P {pkg} >/dev/null 2>&1 || true")
-        } else {
-            ":".into()
+    let (script, what) = match kind {
+        Kind::Deb => {
+            let how = if purge { "-P" } else { "-r" };
+            let purge_left = if purge {
+                format!("dpkg -P {pkg} >/dev/null 2>&1 || true")
+            } else {
+                ":".into()
+            };
+            (
+                format!(
+                    "set -e\nif ! dpkg-query -W -f '${{db:Status-Abbrev}}' {pkg} 2>/dev/null | grep -q '^[ih]'; then\n  rm -rf {dir}\n  {purge_left}\n  echo not-installed\n  exit 0\nfi\ndpkg {how} {pkg} 2>&1\nrm -rf {dir}\n"
+                ),
+                format!("`dpkg {how}`"),
+            )
         }
-    );
+        Kind::Tar => {
+            let flag = if purge { " --purge" } else { "" };
+            (
+                format!(
+                    "set -e\nif [ ! -d {dir}/current ]; then\n  echo not-installed\n  exit 0\nfi\nsh {dir}/current/*/uninstall.sh{flag} 2>&1\nrm -rf {dir}\n"
+                ),
+                format!("`uninstall.sh{flag}`"),
+            )
+        }
+    };
     let out = session
         .run(&script, sudo, None)
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(format!(
-            "`dpkg {how}` failed:\n{}{}",
+            "{what} failed:\n{}{}",
             last_lines(&out.stdout, 6),
             last_lines(&out.stderr, 4)
         ));
@@ -424,9 +503,17 @@ mod tests {
         let p =
             Probe::parse("user=root\nuid=0\nuname=x86_64\ndpkg=amd64\ninstalled=\nsystemctl=yes\n");
         assert!(p.root && p.sudo_refused.is_none() && p.installed.is_none());
-        let p = Probe::parse("installed=rc |0.1.0-1\n");
+        let p = Probe::parse("user=pi\nuid=0\nuname=aarch64\nkept=0.2.0-1\nsystemctl=yes\n");
+        assert_eq!(p.kind(), Kind::Tar);
+        assert_eq!(p.deb_arch.as_deref(), Some("arm64"), "from uname -m");
+        assert_eq!(
+            p.installed,
+            Some(("0.2.0-1".into(), true)),
+            "the kept version"
+        );
+        let p = Probe::parse("dpkg=amd64\ninstalled=rc |0.1.0-1\n");
         assert_eq!(p.installed, None, "removed, configuration kept");
-        let p = Probe::parse("installed=iF |0.3.0-1\n");
+        let p = Probe::parse("dpkg=amd64\ninstalled=iF |0.3.0-1\n");
         assert_eq!(p.installed, Some(("0.3.0-1".into(), false)));
     }
 
