@@ -23,7 +23,7 @@ use crate::cli::{DeployArgs, MessageFormat};
 use crate::deploy::core::{default_triple, HostSpec, Policy, Rollout, Slot};
 use crate::deploy::host::{self, Artifact, HostOptions, Outcome, Rollback};
 use crate::deploy::hosts::{self, DeployConfig};
-use crate::deploy::remote::Probe;
+use crate::deploy::remote::{Kind, Probe};
 use crate::deploy::ssh::{Masters, Session};
 use crate::package::config::Config;
 use crate::package::{deb, strip, tarball, Plan};
@@ -118,7 +118,21 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
         if artifacts.contains_key(triple) {
             continue;
         }
-        let built = build(&selection, triple.as_deref(), &config, &project, shell);
+        let kinds = ready.iter().filter(|(_, _, _, t)| t == triple).fold(
+            (false, false),
+            |(deb, tar), (_, _, probe, _)| match probe.kind() {
+                Kind::Deb => (true, tar),
+                Kind::Tar => (deb, true),
+            },
+        );
+        let built = build(
+            &selection,
+            triple.as_deref(),
+            kinds,
+            &config,
+            &project,
+            shell,
+        );
         if let Err(e) = &built {
             shell.error(e);
         }
@@ -239,10 +253,13 @@ fn target_installed(triple: &str) -> bool {
         .is_dir()
 }
 
-/// Builds and packages the `.deb` for `triple` (None: the default target).
+/// Builds and packages the bundles for `triple` (None: the default
+/// target): `kinds` says whether hosts need the `.deb` (dpkg) and the
+/// tarball (no dpkg).
 fn build(
     selection: &Selection,
     triple: Option<&str>,
+    kinds: (bool, bool),
     config: &Config,
     host_project: &Project,
     shell: &Shell,
@@ -274,8 +291,19 @@ fn build(
         "Packaging",
         format_args!("{} v{} ({})", plan.stem, plan.version, plan.triple),
     );
-    let deb = deb::build(&plan)?;
-    let tar = tarball::build(&plan)?;
+    let (deb, tar) = match kinds {
+        (true, true) => std::thread::scope(|s| {
+            let tar = s.spawn(|| tarball::build(&plan));
+            let deb = deb::build(&plan);
+            let tar = tar
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a packaging thread panicked")));
+            (deb, tar)
+        }),
+        (true, false) => (deb::build(&plan), Ok(Vec::new())),
+        (false, _) => (Ok(Vec::new()), tarball::build(&plan)),
+    };
+    let (deb, tar) = (deb?, tar?);
     Ok(Artifact {
         package: plan.deb_name.clone(),
         version: plan.deb_version.clone(),
