@@ -373,6 +373,14 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
         devs[1].sys.prop(UNIT, "MainPID")
     );
 
+    // A user without sudo may still read the state (not the journal).
+    let out = ok(project.cargo_bgapp(&keys, &["status", "dev2-nosudo"]));
+    assert!(
+        text(&out.stdout).contains("active (running)"),
+        "{}",
+        describe(&out)
+    );
+
     // logs: the app's lines, through sudo for dev2's user.
     let out = ok(project.cargo_bgapp(&keys, &["logs", "dev2", "-n", "20"]));
     let logs = text(&out.stdout);

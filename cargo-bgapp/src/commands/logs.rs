@@ -41,7 +41,7 @@ pub fn run(args: LogsArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
         script.push_str(&quote(u));
     }
     let code = session
-        .run_attached(&script, probe.sudo() && probe.sudo_refused.is_none())
+        .run_attached(&script, probe.sudo_to_read())
         .map_err(|e| anyhow::anyhow!("`{spec}`: {e}"))?;
     Ok(if code == 0 {
         ExitCode::SUCCESS

@@ -240,7 +240,7 @@ fn task_units(
         anyhow::bail!("`{}` is not installed on `{}`", probe.package, session.spec);
     }
     let statuses =
-        remote::unit_statuses(session, probe.sudo(), &units).map_err(anyhow::Error::msg)?;
+        remote::unit_statuses(session, probe.sudo_to_read(), &units).map_err(anyhow::Error::msg)?;
     let services: Vec<&str> = statuses
         .iter()
         .filter(|s| s.task == task)

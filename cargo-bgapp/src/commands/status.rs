@@ -38,7 +38,7 @@ pub fn run(args: StatusArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
                 status.arch = probe.deb_arch.clone();
                 status.version = probe.installed_version().map(String::from);
                 let units = remote::installed_units(session, &fleet.package)
-                    .and_then(|units| remote::unit_statuses(session, probe.sudo(), &units));
+                    .and_then(|units| remote::unit_statuses(session, probe.sudo_to_read(), &units));
                 match units {
                     Ok(units) => status.units = units,
                     Err(why) => {

@@ -58,6 +58,12 @@ impl Probe {
         !self.root
     }
 
+    /// Whether scripts that only read (the journal) may run through
+    /// `sudo -n`: when the user is not root and sudo does not prompt.
+    pub fn sudo_to_read(&self) -> bool {
+        !self.root && self.sudo_refused.is_none()
+    }
+
     fn parse(text: &str) -> Probe {
         let mut p = Probe::default();
         for line in text.lines() {
