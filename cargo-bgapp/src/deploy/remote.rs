@@ -239,8 +239,10 @@ fn reset_failed(units: &[String]) -> String {
 }
 
 /// Installs the kept bundle again (the version before a failed deploy),
-/// after resetting the failed version's units (`units`): a crash loop
-/// ends in the start limit, which would refuse the start.
+/// after stopping and resetting the failed version's units (`units`): a
+/// restart systemd has scheduled would otherwise start the kept version
+/// as an automatic restart (counted in `NRestarts`, which fails the
+/// gate), and a crash loop's start limit would refuse the start.
 pub fn reinstall_kept(
     session: &Session,
     sudo: bool,
@@ -249,7 +251,15 @@ pub fn reinstall_kept(
     units: &[String],
 ) -> Result<(), String> {
     let dir = quote(&kept_dir(package));
-    let reset = reset_failed(units);
+    let reset = if units.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "systemctl stop {} >/dev/null 2>&1 || true\n{}",
+            units.iter().map(|u| quote(u)).collect::<Vec<_>>().join(" "),
+            reset_failed(units)
+        )
+    };
     let script = match kind {
         Kind::Deb => format!(
             "set -e\nrm -f {dir}/incoming.deb\n{reset}\nexport DEBIAN_FRONTEND=noninteractive\ndpkg -i {dir}/current.deb 2>&1\n"
