@@ -86,7 +86,11 @@ impl Project {
                 .arg(support::bgapp_crate()),
         );
         let dir = root.join(APP);
-        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("the manifest");
+        let mut manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("the manifest");
+        // The hosts of the package (the packager leaves this table alone).
+        manifest.push_str(
+            "\n[package.metadata.bgapp.deploy]\nhosts = [\"dev1\", \"dev2\", \"dev3\"]\ngroups = { odd = [\"dev1\", \"dev3\"] }\n",
+        );
         let main = std::fs::read_to_string(dir.join("src/main.rs")).expect("main.rs");
         assert!(manifest.contains("version = \"0.1.0\""), "{manifest}");
         Project {
@@ -344,7 +348,7 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
     }
 
     // status: every host, as a table and as JSON.
-    let out = ok(project.cargo_bgapp(&keys, &[&["status"][..], &all].concat()));
+    let out = ok(project.cargo_bgapp(&keys, &["status"]));
     let table = text(&out.stdout);
     for host in all {
         let row = table
@@ -437,8 +441,25 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
     assert_eq!(devs[1].sys.prop(UNIT, "UnitFileState"), "enabled");
 
     // remove --purge: the unit, /var/lib/<package> and the kept bundles go.
-    let out = ok(project.cargo_bgapp(&keys, &[&["remove", "--purge"][..], &all].concat()));
-    assert!(text(&out.stderr).contains("Purged"), "{}", describe(&out));
+    let hosts_file = tmp.join("hosts");
+    std::fs::write(&hosts_file, "# the even ones\ndev2\n").unwrap();
+    let out = ok(project.cargo_bgapp(
+        &keys,
+        &[
+            "remove",
+            "--purge",
+            "--group",
+            "odd",
+            "--hosts-file",
+            hosts_file.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        text(&out.stderr).matches("Purged").count(),
+        3,
+        "the group's two and the file's one: {}",
+        describe(&out)
+    );
     for dev in &devs {
         assert_eq!(dev.sys.prop(UNIT, "LoadState"), "not-found");
         assert_eq!(
