@@ -542,6 +542,31 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
     assert_eq!(version(&devs[2]), "install ok installed 0.2.0-1");
     eprintln!("deploy: bad hosts and one good one in {took:?}");
 
+    // --no-rollback leaves the failed version for inspection; the next
+    // deploy of a good version repairs it.
+    project.version("0.3.0", true);
+    let out = project.cargo_bgapp(&keys, &["deploy", "dev3", "--settle", "0", "--no-rollback"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("left as it is (`--no-rollback`)"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(version(&devs[2]), "install ok installed 0.3.0-1");
+    assert!(devs[2]
+        .sys
+        .journal(UNIT)
+        .contains("version 0.3.0 cannot start"));
+    project.version("0.2.0", false);
+    let out = ok(project.cargo_bgapp(&keys, &["deploy", "dev3", "--settle", "1s"]));
+    assert!(
+        text(&out.stdout).contains("0.3.0-1 -> 0.2.0-1"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(version(&devs[2]), "install ok installed 0.2.0-1");
+    assert_eq!(devs[2].sys.prop(UNIT, "ActiveState"), "active");
+
     // A device without dpkg gets the tarball (`install.sh`): 0.2.0, then
     // a failing 0.3.0 rolled back from the kept tarball, then removed.
     let dev1 = &devs[0];

@@ -227,14 +227,19 @@ pub fn commit(
     run_ok(session, sudo, &script)
 }
 
-/// `systemctl reset-failed` of the units that are loaded.
+/// Stops the units that are neither active nor inactive (failed, or
+/// waiting for an automatic restart: one that fired during the install
+/// would start the new version as an automatic restart, counted in
+/// `NRestarts`), then `systemctl reset-failed` (a crash loop's start limit
+/// would refuse the start). A healthy running unit is left to the
+/// package's own restart.
 fn reset_failed(units: &[String]) -> String {
     if units.is_empty() {
         return String::new();
     }
+    let list = units.iter().map(|u| quote(u)).collect::<Vec<_>>().join(" ");
     format!(
-        "systemctl reset-failed {} >/dev/null 2>&1 || true",
-        units.iter().map(|u| quote(u)).collect::<Vec<_>>().join(" ")
+        "for u in {list}; do\n  case \"$(systemctl show -P ActiveState \"$u\" 2>/dev/null)\" in\n    active|inactive|'') ;;\n    *) systemctl stop \"$u\" >/dev/null 2>&1 || true ;;\n  esac\ndone\nsystemctl reset-failed {list} >/dev/null 2>&1 || true"
     )
 }
 
