@@ -66,6 +66,10 @@ struct Project {
 
 impl Project {
     fn new(root: &Path) -> Project {
+        Project::from_template(root, APP, "hello", &[])
+    }
+
+    fn from_template(root: &Path, name: &str, template: &str, defines: &[&str]) -> Project {
         if root.exists() {
             std::fs::remove_dir_all(root).expect("remove the old project");
         }
@@ -75,17 +79,18 @@ impl Project {
                 .args([
                     "new",
                     "-q",
-                    APP,
+                    name,
                     "--template",
-                    "hello",
+                    template,
                     "--vcs",
                     "none",
                     "--no-workspace",
-                    "--bgapp-path",
                 ])
+                .args(defines.iter().flat_map(|d| ["-d", d]))
+                .arg("--bgapp-path")
                 .arg(support::bgapp_crate()),
         );
-        let dir = root.join(APP);
+        let dir = root.join(name);
         let mut manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("the manifest");
         // The hosts of the package (the packager leaves this table alone).
         manifest.push_str(
@@ -541,6 +546,31 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
     );
     assert_eq!(version(&devs[2]), "install ok installed 0.2.0-1");
     eprintln!("deploy: bad hosts and one good one in {took:?}");
+
+    // A timer task: its trigger unit is gated, not its service (which
+    // runs on each elapse); status lists both, with the task.
+    let timer = Project::from_template(&tmp.join("timer"), "dep-timer", "timer", &["interval=1h"]);
+    let out = ok(timer.cargo_bgapp(&keys, &["deploy", "dev3", "--settle", "0"]));
+    assert!(
+        text(&out.stdout).contains("succeeded"),
+        "{}",
+        describe(&out)
+    );
+    let out = ok(timer.cargo_bgapp(&keys, &["status", "dev3", "--message-format", "json"]));
+    let status: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let units = status["units"].as_array().unwrap();
+    let trigger = units
+        .iter()
+        .find(|u| u["unit"].as_str().unwrap().ends_with(".timer"))
+        .unwrap_or_else(|| panic!("no timer unit: {status}"));
+    assert_eq!(trigger["active_state"], "active", "{status}");
+    assert!(
+        units
+            .iter()
+            .any(|u| u["unit"].as_str().unwrap().ends_with(".service") && u["task"] != ""),
+        "{status}"
+    );
+    ok(timer.cargo_bgapp(&keys, &["remove", "--purge", "dev3"]));
 
     // --no-rollback leaves the failed version for inspection; the next
     // deploy of a good version repairs it.
