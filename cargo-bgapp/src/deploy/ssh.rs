@@ -34,8 +34,7 @@ pub struct Masters {
 impl Masters {
     pub fn new() -> anyhow::Result<Masters> {
         use std::os::unix::fs::DirBuilderExt as _;
-        // Short: a socket path is at most 108 bytes, and `%C` is 40.
-        let base = std::env::temp_dir();
+        let base = control_base(std::env::temp_dir());
         let mut n = 0u32;
         loop {
             let dir = base.join(format!("bgapp-ssh-{}-{n}", std::process::id()));
@@ -50,6 +49,18 @@ impl Masters {
                 }
             }
         }
+    }
+}
+
+/// Where the control sockets' folder goes: `$TMPDIR`, unless it is so
+/// long that a socket path would pass the 108 bytes a Unix socket allows
+/// (`%C` is 40, and ssh adds a temporary suffix while it binds), then
+/// `/tmp`.
+fn control_base(tmp: PathBuf) -> PathBuf {
+    if tmp.as_os_str().len() > 40 {
+        PathBuf::from("/tmp")
+    } else {
+        tmp
     }
 }
 
@@ -312,6 +323,18 @@ pub fn check_config(path: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_sockets_fit_a_socket_path() {
+        assert_eq!(control_base("/tmp".into()), PathBuf::from("/tmp"));
+        let long = PathBuf::from(format!("/home/{}/tmp", "x".repeat(60)));
+        let base = control_base(long);
+        let socket = base.join(format!(
+            "bgapp-ssh-4194304-99/{}.XXXXXXXXXXXXXXXX",
+            "c".repeat(40)
+        ));
+        assert!(socket.as_os_str().len() < 108, "{}", socket.display());
+    }
 
     #[test]
     fn quotes_for_sh() {
