@@ -41,8 +41,9 @@ struct HostReport {
     /// `succeeded`, `unchanged`, `failed`, `skipped`, `unreachable` (ssh
     /// failed), `refused` (reached, but no sudo, dpkg, systemd or target).
     result: &'static str,
-    /// For a failed host: `restored <version>`, `removed`, `none`, or why
-    /// it could not.
+    /// For a failed host, what became of it: `rolled back to <version>,
+    /// which is active again`, `removed it again ...`, `left as it is
+    /// (--no-rollback)`, `no rollback: <why>` or `the rollback failed: <why>`.
     rollback: Option<String>,
     error: Option<String>,
     seconds: f64,
@@ -91,7 +92,7 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
                     session.close();
                     return Err(why);
                 }
-                match triple_for(spec, &probe, &project, args.build.target.as_deref()) {
+                match triple_for(&probe, &project, args.build.target.as_deref()) {
                     Ok(triple) => Ok((session, probe, triple)),
                     Err(why) => {
                         session.close();
@@ -201,7 +202,6 @@ fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
 /// default, sharing `cargo bgapp package`'s build), else the default
 /// triple of its architecture, which must be installed.
 fn triple_for(
-    spec: &HostSpec,
     probe: &Probe,
     project: &Project,
     explicit: Option<&str>,
@@ -231,7 +231,6 @@ fn triple_for(
             probe.machine
         ));
     }
-    let _ = spec;
     Ok(Some(triple.to_string()))
 }
 
