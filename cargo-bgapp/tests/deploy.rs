@@ -547,6 +547,37 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
     assert_eq!(version(&devs[2]), "install ok installed 0.2.0-1");
     eprintln!("deploy: bad hosts and one good one in {took:?}");
 
+    // A device that says it is arm64 gets a bundle cross-built for
+    // aarch64 (the machine's dpkg, which is amd64, then refuses it: the
+    // refusal names the architecture that was sent).
+    if Path::new("/usr/bin/aarch64-linux-gnu-gcc").is_file() {
+        devs[1].sys.run(
+            "sed -i 's/s390x/arm64/' /usr/local/bin/dpkg && sed -i 's/s390x/aarch64/' /usr/local/bin/uname",
+        );
+        let out = project.cargo_bgapp(&keys, &["deploy", "dev2", "--settle", "0"]);
+        assert!(!out.status.success(), "{}", describe(&out));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("(aarch64-unknown-linux-gnu)"),
+            "built for aarch64: {}",
+            describe(&out)
+        );
+        assert!(
+            err.contains("package architecture (arm64) does not match system (amd64)"),
+            "{}",
+            describe(&out)
+        );
+        assert!(
+            text(&out.stdout)
+                .lines()
+                .any(|l| l.starts_with("dev2") && l.contains("arm64")),
+            "{}",
+            describe(&out)
+        );
+    } else {
+        support::skip("the cross deploy: aarch64-linux-gnu-gcc is not installed");
+    }
+
     // A timer task: its trigger unit is gated, not its service (which
     // runs on each elapse); status lists both, with the task.
     let timer = Project::from_template(&tmp.join("timer"), "dep-timer", "timer", &["interval=1h"]);
