@@ -168,6 +168,16 @@ fn version(dev: &Device) -> String {
     )
 }
 
+/// The run count the hello app last logged (`run N of ...`).
+fn last_run(dev: &Device) -> u64 {
+    dev.sys
+        .journal(UNIT)
+        .lines()
+        .rev()
+        .find_map(|l| l.split("run ").nth(1)?.split(" of `").next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The `previous execution:` the unit's last start logged.
 fn last_start(dev: &Device) -> String {
     dev.sys
@@ -267,6 +277,17 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
         describe(&out)
     );
     assert_eq!(devs[0].sys.prop(UNIT, "MainPID"), pid, "not restarted");
+    let out = ok(project.cargo_bgapp(&keys, &["deploy", "dev1", "--settle", "0", "--force"]));
+    assert!(
+        text(&out.stdout).contains("succeeded"),
+        "{}",
+        describe(&out)
+    );
+    assert_ne!(
+        devs[0].sys.prop(UNIT, "MainPID"),
+        pid,
+        "--force installs it again"
+    );
 
     // 0.2.0, as JSON: state kept across the upgrade, whose stop the new
     // version's start names.
@@ -307,6 +328,7 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
         .iter()
         .map(|d| d.sys.prop(UNIT, "MainPID"))
         .collect();
+    let runs_before = last_run(&devs[0]);
     project.version("0.3.0", true);
     let started = Instant::now();
     let out = project.cargo_bgapp(
@@ -343,9 +365,12 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
     }
     assert_eq!(version(&devs[0]), "install ok installed 0.2.0-1");
     assert_eq!(devs[0].sys.prop(UNIT, "ActiveState"), "active");
-    devs[0]
-        .sys
-        .wait_for_log(UNIT, "run 3 of `dep-hello`", 1, Duration::from_secs(20));
+    // The state saved before 0.3.0 came back: the run count goes on.
+    devs[0].sys.wait_for(
+        "the restored version's next run",
+        Duration::from_secs(20),
+        || last_run(&devs[0]) == runs_before + 1,
+    );
     for (dev, pid) in devs[1..].iter().zip(&before) {
         assert_eq!(version(dev), "install ok installed 0.2.0-1");
         assert_eq!(&dev.sys.prop(UNIT, "MainPID"), pid, "not touched");
