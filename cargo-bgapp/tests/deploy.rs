@@ -747,7 +747,8 @@ impl Lines {
 /// compilers: the `.deb` says the architecture and depends on that
 /// architecture's libc, and its binary runs under qemu-user: `--list`,
 /// and a run stopped by SIGTERM that saves its state, which the next run
-/// restores.
+/// restores. (`--bgapp-list`: a binary with a default task gives it
+/// `--list`.)
 #[test]
 fn cross_packages_for_arm64_and_armhf_run_under_emulation() {
     let targets = [
@@ -788,7 +789,10 @@ fn cross_packages_for_arm64_and_armhf_run_under_emulation() {
         }
     }
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deploy-cross");
-    let project = Project::new(&tmp.join("apps"));
+    // A name of its own: the deploy test builds `dep-hello` for aarch64 too,
+    // into the same target directory, at the same time.
+    const APP: &str = "dep-cross";
+    let project = Project::from_template(&tmp.join("apps"), APP, "hello", &[]);
     for (triple, arch, qemu, sysroot, _) in targets {
         let out = ok(support::cargo_bgapp(&project.dir)
             .args(["package", "-q", "--format", "deb", "--target", triple])
@@ -820,12 +824,14 @@ fn cross_packages_for_arm64_and_armhf_run_under_emulation() {
         let _ = std::fs::remove_dir_all(&root);
         support::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
         let bin = root.join(format!("usr/bin/{APP}"));
+        // Bounded: a binary that took the flag for its task would run on.
         let list = support::run(
-            Command::new(qemu)
+            Command::new("timeout")
+                .args(["60", qemu])
                 .arg("-L")
                 .arg(sysroot)
                 .arg(&bin)
-                .arg("--list"),
+                .arg("--bgapp-list"),
         );
         assert!(list.contains(APP), "{arch}: {list}");
 
