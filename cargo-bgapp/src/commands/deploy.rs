@@ -50,6 +50,11 @@ struct HostReport {
 }
 
 pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
+    if args.build.target.len() > 1 {
+        bail!(
+            "`deploy` takes one `--target`; each host gets the target of its architecture\n\nhelp: leave out `--target`, or give the one every host is built for"
+        );
+    }
     let selection = args.build.selection();
     let project = Project::resolve(&selection)?;
     let manifest = project.package.manifest_path.to_string();
@@ -92,7 +97,7 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
                     session.close();
                     return Err(why);
                 }
-                match triple_for(&probe, &project, args.build.target.as_deref()) {
+                match triple_for(&probe, &project, selection.target.as_deref()) {
                     Ok(triple) => Ok((session, probe, triple)),
                     Err(why) => {
                         session.close();
