@@ -642,6 +642,14 @@ fn joins_the_enclosing_workspace() {
     for package in ["apps/door", "vendor/lib", "sensors/temp"] {
         let text = std::fs::read_to_string(root.path().join(package).join("Cargo.toml")).unwrap();
         assert!(!text.contains("[workspace]"), "{package}:\n{text}");
+        // Cargo reads profiles only from the workspace root and warns
+        // about a member's: a member gets none; the excluded package,
+        // its own root, keeps the template's.
+        assert_eq!(
+            text.contains("[profile.release]\nlto = true\ncodegen-units = 1\n"),
+            package == "vendor/lib",
+            "{package}:\n{text}"
+        );
     }
 
     // `init` of a directory below the workspace joins it too.
@@ -724,8 +732,9 @@ fn no_workspace_makes_a_workspace_of_its_own() {
         WORKSPACE
     );
     let text = std::fs::read_to_string(root.path().join("solo/Cargo.toml")).unwrap();
+    // Its own root: the template's release profile applies.
     assert!(
-        text.ends_with("tracing = \"0.1\"\n\n[workspace]\n"),
+        text.ends_with("tracing = \"0.1\"\n\n# Smaller binaries for devices: link-time optimisation across crates, one\n# codegen unit.\n[profile.release]\nlto = true\ncodegen-units = 1\n\n[workspace]\n"),
         "{text}"
     );
 }

@@ -33,6 +33,7 @@ pub fn plan(request: &Request) -> Result<Plan, ScaffoldError> {
         mode: request.mode,
         template: &template,
         standalone: ws.standalone,
+        member: ws.member,
         files: Vec::new(),
         conflicts: Vec::new(),
         warnings,
@@ -170,6 +171,8 @@ struct WorkspacePlan {
     edit: Option<WorkspaceEdit>,
     /// `--no-workspace` under a workspace: the project becomes its own.
     standalone: bool,
+    /// The project is (or becomes) a member of the workspace above.
+    member: bool,
 }
 
 fn join_workspace(
@@ -181,6 +184,7 @@ fn join_workspace(
     let mut plan = WorkspacePlan {
         edit: None,
         standalone: false,
+        member: false,
     };
     // A package that is a workspace of its own joins none.
     if dest
@@ -206,6 +210,7 @@ fn join_workspace(
         Membership::Add(_) => request.join_workspace,
         Membership::Excluded => false,
     };
+    plan.member = joins;
     // Cargo refuses a workspace with two packages of one name.
     if let Some((_, other)) = joins
         .then(|| ws.packages(&dest.dir))
@@ -241,6 +246,7 @@ struct Render<'a> {
     mode: Mode,
     template: &'a Template,
     standalone: bool,
+    member: bool,
     files: Vec<PlannedFile>,
     conflicts: Vec<String>,
     warnings: Vec<String>,
@@ -290,6 +296,11 @@ impl Render<'_> {
         )?;
         if self.standalone {
             workspace::make_standalone(&mut rendered);
+        }
+        // Cargo reads profiles only from the workspace root (and warns
+        // about a member's at every build): a member keeps the workspace's.
+        if self.member {
+            rendered.remove("profile");
         }
         let file = match &self.dest.manifest {
             Some(existing) => {
