@@ -77,8 +77,8 @@ impl Engine {
     /// (`WATCHDOG_USEC`) if it set one; under a container engine, which
     /// has no watchdog of its own, the task's, so a task that stops beating
     /// is stopped (`Watchdog`, status 1) and restarted by the engine's
-    /// policy. (A runtime whose own thread is blocked cannot stop it: that
-    /// needs an exec liveness probe, left out: it cost the runtime 2 KB.)
+    /// policy. (A runtime whose own thread is blocked cannot stop it: the
+    /// exec liveness probe, `--bgapp-alive`, catches that.)
     pub(crate) fn watchdog(
         self,
         supervisor: Option<std::time::Duration>,
@@ -87,6 +87,62 @@ impl Engine {
         match self {
             Engine::Oci => supervisor.or(task),
             Engine::Systemd => supervisor,
+        }
+    }
+}
+
+/// The file a task's runtime touches at each healthy watchdog tick under a
+/// container engine, for `<binary> --bgapp-alive TASK` (an exec liveness probe:
+/// the image has no shell) to check. In `/tmp`, which every image makes
+/// writable.
+fn beat_file(task: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/tmp/.bgapp-{task}.alive"))
+}
+
+impl Engine {
+    /// Records a healthy watchdog tick (under a container engine).
+    pub(crate) fn beat(self, task: &str) {
+        if self == Engine::Oci {
+            let _ = std::fs::write(beat_file(task), b"");
+        }
+    }
+}
+
+/// `<binary> --bgapp-alive TASK`: exits 0 if the task's runtime recorded a
+/// healthy watchdog tick within its watchdog interval, else 1 (a runtime
+/// whose thread is blocked, or a task that stopped beating); 2 for a task
+/// without a watchdog.
+pub(crate) fn probe(
+    task: Option<&str>,
+    tasks: &[(
+        bgapp_manifest::TaskManifest,
+        &'static crate::registry::TaskEntry,
+    )],
+) -> std::process::ExitCode {
+    let Some(m) = tasks
+        .iter()
+        .map(|(m, _)| m)
+        .find(|m| Some(m.name.as_str()) == task)
+    else {
+        eprintln!("error: `--bgapp-alive` takes the name of a task of this binary");
+        return std::process::ExitCode::from(exit::USAGE);
+    };
+    let Some(interval) = m.watchdog() else {
+        eprintln!("error: task `{}` has no watchdog to probe", m.name);
+        return std::process::ExitCode::from(exit::USAGE);
+    };
+    let age = std::fs::metadata(beat_file(&m.name))
+        .and_then(|md| md.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    match age {
+        Some(age) if age <= interval => std::process::ExitCode::SUCCESS,
+        _ => {
+            eprintln!(
+                "error: task `{}` has not been alive within its watchdog interval",
+                m.name
+            );
+            std::process::ExitCode::from(exit::FAILURE)
         }
     }
 }

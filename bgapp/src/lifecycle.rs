@@ -531,6 +531,7 @@ impl Watchdog {
         };
         if alive {
             self.shared.notifier.watchdog();
+            crate::engine::Engine::from_env().beat(&self.shared.manifest.name);
             self.last_ping = now;
             return None;
         }

@@ -109,6 +109,9 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
             "this binary has no tasks; mark an `async fn` with `#[bgapp::background_task]`",
         );
     }
+    if argv.get(1).map(String::as_str) == Some("--bgapp-alive") {
+        return crate::engine::probe(argv.get(2).map(String::as_str), &tasks);
+    }
     let names: Vec<&str> = tasks.iter().map(|(m, _)| m.name.as_str()).collect();
     let default_index = match default {
         Some(name) => names.iter().position(|n| *n == name),

@@ -849,9 +849,50 @@ fn a_task_that_stops_beating_is_stopped_in_a_container() {
     ]);
     podman.run(&args);
     podman.wait_log("c", "task `e2e-contract` started", 1);
+    // The exec liveness probe the Kubernetes workload uses: alive.
+    let probe = |name: &str| {
+        podman
+            .cmd()
+            .args([
+                "exec",
+                name,
+                "/usr/bin/e2e-contract",
+                "--bgapp-alive",
+                "e2e-contract",
+            ])
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    wait_until(|| probe("c") == Some(0), "the probe to pass");
     std::fs::write(podman.volume_dir("contract-state").join("stall"), "").unwrap();
     let logs = podman.wait_log("c", "stopped (watchdog)", 1);
     assert!(logs.contains("sent no heartbeat for 2s"), "{logs}");
     podman.run(&["wait", "c"]);
     assert_eq!(podman.exit_code("c"), "1", "{}", podman.logs("c"));
+
+    // A runtime whose thread is blocked cannot stop the task: the probe
+    // fails, for the engine to kill it.
+    podman.run(&["rm", "c"]);
+    podman.run(&args);
+    podman.wait_log("c", "task `e2e-contract` started", 1);
+    wait_until(|| probe("c") == Some(0), "the probe to pass");
+    std::fs::write(podman.volume_dir("contract-state").join("freeze"), "").unwrap();
+    podman.wait_log("c", "freezing", 1);
+    wait_until(|| probe("c") == Some(1), "the probe to fail");
+    podman.run(&["kill", "-s", "KILL", "c"]);
+}
+
+/// Polls `check` until it holds, for at most two minutes.
+#[track_caller]
+fn wait_until(mut check: impl FnMut() -> bool, what: &str) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

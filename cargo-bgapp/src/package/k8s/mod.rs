@@ -69,7 +69,7 @@ pub enum K8sError {
 pub struct Input<'a> {
     pub package: &'a str,
     pub version: &'a str,
-    /// Each binary's tasks, its image's `repository:tag`, and the binary's name.
+    /// Each binary's tasks, its image's `repository:tag`, and its name.
     pub images: Vec<(&'a [TaskManifest], String, String)>,
     /// Each task's sandbox relaxations (`[package.metadata.bgapp.service]` and `.tasks`).
     pub relaxations: BTreeMap<String, TaskConfig>,
@@ -189,14 +189,14 @@ pub fn plan(input: &Input) -> Result<Output, K8sError> {
     let mut warnings = Vec::new();
     let mut needs_claim = false;
     let claim = format!("{}-state", dns_name(input.package, input.package, 57)?);
-    for (tasks, image, _bin) in &input.images {
+    for (tasks, image, bin) in &input.images {
         for task in tasks.iter() {
             let relax = input
                 .relaxations
                 .get(&task.name)
                 .cloned()
                 .unwrap_or_default();
-            let at = Image { image };
+            let at = Image { image, bin };
             let w = TaskObjects::new(input, task, &at, &relax, &claim, &mut warnings)?;
             needs_claim |= !w.host_state;
             objects.extend(w.objects);
@@ -253,9 +253,10 @@ fn metadata(input: &Input, name: &str, component: Option<&str>) -> Value {
     m
 }
 
-/// The image a task runs in.
+/// The image a task runs in, and its binary's name.
 struct Image<'a> {
     image: &'a str,
+    bin: &'a str,
 }
 
 /// One task's objects.
@@ -410,11 +411,19 @@ impl TaskObjects {
             container["readinessProbe"] =
                 json!({ "tcpSocket": { "port": "listen" }, "periodSeconds": 5 });
         }
-        if task.watchdog_ms.is_some() {
-            warnings.push(format!(
-                "task `{}`: its watchdog is enforced by the runtime in the pod, but no liveness probe catches a runtime whose own thread is blocked",
-                task.name
-            ));
+        if let Some(w) = task.watchdog() {
+            // The runtime enforces the watchdog itself (BGAPP_ENGINE=oci);
+            // the probe catches a runtime whose own thread is blocked: it
+            // runs the app's binary (the image has no shell), which checks
+            // the runtime's last healthy tick.
+            let period = seconds(w).max(1);
+            container["livenessProbe"] = json!({
+                "exec": { "command": [format!("/usr/bin/{}", image.bin), "--bgapp-alive", task.name] },
+                "initialDelaySeconds": period,
+                "periodSeconds": period,
+                "timeoutSeconds": period,
+                "failureThreshold": 1,
+            });
         }
         if let Some(r) = &k.resources {
             container["resources"] = json!(r);

@@ -348,29 +348,19 @@ fn names_are_dns_labels() {
     );
 }
 
-/// The watchdog is the runtime's to enforce in the pod (BGAPP_ENGINE=oci);
-/// the missing liveness probe is said, not hidden.
+/// An exec livenessProbe runs a command in the container and restarts it
+/// on failure (core/v1 Probe): the app's own binary, since the image has
+/// no shell, at the watchdog's period.
 #[test]
-fn watchdog_is_enforced_by_the_runtime_and_said_to_lack_a_probe() {
+fn watchdog_is_an_exec_liveness_probe() {
     let mut t = task("app", Trigger::Boot, Restart::Always);
     t.watchdog_ms = Some(2000);
-    let input = Input {
-        package: "app",
-        version: "0.1.0",
-        images: vec![(std::slice::from_ref(&t), "app:0.1.0".into(), "app".into())],
-        relaxations: BTreeMap::new(),
-        kubernetes: &Kubernetes::default(),
-    };
-    let out = plan(&input).unwrap();
-    assert!(
-        out.warnings.iter().any(|w| w.contains("no liveness probe")),
-        "{:?}",
-        out.warnings
+    let d = one(&[t], "DaemonSet");
+    let probe = &pod(&d)["containers"][0]["livenessProbe"];
+    assert_eq!(
+        probe["exec"]["command"],
+        json!(["/usr/bin/app", "--bgapp-alive", "app"])
     );
-    let d = out
-        .objects
-        .iter()
-        .find(|o| o["kind"] == "DaemonSet")
-        .unwrap();
-    assert_eq!(pod(d)["containers"][0]["env"][0]["value"], "oci");
+    assert_eq!(probe["periodSeconds"], 2);
+    assert_eq!(probe["failureThreshold"], 1);
 }
