@@ -28,3 +28,13 @@ pub const ENGINE: &str = "BGAPP_ENGINE";
 /// that found no new data exits 0 (not [`crate::exit::NO_DATA`]) and says
 /// so in its log.
 pub const ENGINE_OCI: &str = "oci";
+
+/// `<binary> --bgapp-alive TASK`, under [`ENGINE_OCI`]: exits 0 if the
+/// task's runtime recorded a healthy watchdog tick within the watchdog's
+/// interval (an exec liveness probe: the image has no shell).
+pub const PROBE_ALIVE: &str = "--bgapp-alive";
+
+/// `<binary> --bgapp-ready TASK`, under [`ENGINE_OCI`]: exits 0 once the
+/// task is ready (it started, or with `ready = "explicit"` it called
+/// `task.ready()`), the exec readiness probe that stands for `READY=1`.
+pub const PROBE_READY: &str = "--bgapp-ready";

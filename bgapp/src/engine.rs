@@ -91,28 +91,44 @@ impl Engine {
     }
 }
 
-/// The file a task's runtime touches at each healthy watchdog tick under a
-/// container engine, for `<binary> --bgapp-alive TASK` (an exec liveness probe:
-/// the image has no shell) to check. In `/tmp`, which every image makes
-/// writable.
-fn beat_file(task: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(format!("/tmp/.bgapp-{task}.alive"))
+/// The files the runtime keeps under a container engine for the exec
+/// probes (the image has no shell) to check: `<task>.alive`, touched at
+/// each healthy watchdog tick, and `<task>.ready`, written when the task
+/// is ready. In `/tmp`, which every image makes writable.
+fn mark_file(task: &str, kind: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/tmp/.bgapp-{task}.{kind}"))
 }
 
 impl Engine {
     /// Records a healthy watchdog tick (under a container engine).
     pub(crate) fn beat(self, task: &str) {
         if self == Engine::Oci {
-            let _ = std::fs::write(beat_file(task), b"");
+            let _ = std::fs::write(mark_file(task, "alive"), b"");
+        }
+    }
+
+    /// Records that the task is ready (`true`: it started, or it called
+    /// `ready()`), or that it is not yet (`false`, at its start: `/tmp`
+    /// outlives a container's restart in a pod).
+    pub(crate) fn ready(self, task: &str, ready: bool) {
+        if self == Engine::Oci {
+            let file = mark_file(task, "ready");
+            let _ = if ready {
+                std::fs::write(file, b"")
+            } else {
+                std::fs::remove_file(file)
+            };
         }
     }
 }
 
-/// `<binary> --bgapp-alive TASK`: exits 0 if the task's runtime recorded a
-/// healthy watchdog tick within its watchdog interval, else 1 (a runtime
-/// whose thread is blocked, or a task that stopped beating); 2 for a task
-/// without a watchdog.
+/// `<binary> --bgapp-alive TASK` ([`env::PROBE_ALIVE`]): exits 0 if the
+/// task's runtime recorded a healthy watchdog tick within its watchdog
+/// interval, else 1 (a runtime whose thread is blocked, or a task that
+/// stopped beating); 2 for a task without a watchdog. `--bgapp-ready
+/// TASK` ([`env::PROBE_READY`]): exits 0 if the task is ready, else 1.
 pub(crate) fn probe(
+    flag: &str,
     task: Option<&str>,
     tasks: &[(
         bgapp_manifest::TaskManifest,
@@ -124,24 +140,27 @@ pub(crate) fn probe(
         .map(|(m, _)| m)
         .find(|m| Some(m.name.as_str()) == task)
     else {
-        eprintln!("error: `--bgapp-alive` takes the name of a task of this binary");
+        eprintln!("error: `{flag}` takes the name of a task of this binary");
         return std::process::ExitCode::from(exit::USAGE);
     };
-    let Some(interval) = m.watchdog() else {
-        eprintln!("error: task `{}` has no watchdog to probe", m.name);
-        return std::process::ExitCode::from(exit::USAGE);
+    let (kind, interval) = if flag == env::PROBE_READY {
+        ("ready", None)
+    } else {
+        let Some(interval) = m.watchdog() else {
+            eprintln!("error: task `{}` has no watchdog to probe", m.name);
+            return std::process::ExitCode::from(exit::USAGE);
+        };
+        ("alive", Some(interval))
     };
-    let age = std::fs::metadata(beat_file(&m.name))
+    let age = std::fs::metadata(mark_file(&m.name, kind))
         .and_then(|md| md.modified())
         .ok()
         .and_then(|t| t.elapsed().ok());
-    match age {
-        Some(age) if age <= interval => std::process::ExitCode::SUCCESS,
+    match (age, interval) {
+        (Some(age), Some(interval)) if age <= interval => std::process::ExitCode::SUCCESS,
+        (Some(_), None) => std::process::ExitCode::SUCCESS,
         _ => {
-            eprintln!(
-                "error: task `{}` has not been alive within its watchdog interval",
-                m.name
-            );
+            eprintln!("error: task `{}` is not {kind}", m.name);
             std::process::ExitCode::from(exit::FAILURE)
         }
     }

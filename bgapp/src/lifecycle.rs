@@ -284,7 +284,10 @@ async fn supervise(
     let mut ready = shared.ready.subscribe();
     let mut said_ready = false;
     // The task's own `STATUS=`, if its first poll set one, stays.
+    let engine = crate::engine::Engine::from_env();
+    engine.ready(&name, false);
     let say_ready = |shared: &Shared| {
+        engine.ready(&shared.manifest.name, true);
         let status = format!("running ({})", shared.activation.kind());
         let own = shared.status_set.load(std::sync::atomic::Ordering::Relaxed);
         shared.notifier.ready((!own).then_some(status.as_str()));

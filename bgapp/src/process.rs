@@ -11,7 +11,7 @@
 
 use std::process::ExitCode;
 
-use bgapp_manifest::{exit, TaskManifest};
+use bgapp_manifest::{env, exit, TaskManifest};
 use tokio::sync::mpsc;
 
 use crate::activation;
@@ -109,8 +109,8 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
             "this binary has no tasks; mark an `async fn` with `#[bgapp::background_task]`",
         );
     }
-    if argv.get(1).map(String::as_str) == Some("--bgapp-alive") {
-        return crate::engine::probe(argv.get(2).map(String::as_str), &tasks);
+    if let Some(flag @ (env::PROBE_ALIVE | env::PROBE_READY)) = argv.get(1).map(String::as_str) {
+        return crate::engine::probe(flag, argv.get(2).map(String::as_str), &tasks);
     }
     let names: Vec<&str> = tasks.iter().map(|(m, _)| m.name.as_str()).collect();
     let default_index = match default {

@@ -849,23 +849,25 @@ fn a_task_that_stops_beating_is_stopped_in_a_container() {
     ]);
     podman.run(&args);
     podman.wait_log("c", "task `e2e-contract` started", 1);
-    // The exec liveness probe the Kubernetes workload uses: alive.
-    let probe = |name: &str| {
+    // The exec probes a Kubernetes workload uses: alive, and ready (the
+    // task's readiness is the default one: ready once started).
+    let probe = |name: &str, flag: &str| {
         podman
             .cmd()
-            .args([
-                "exec",
-                name,
-                "/usr/bin/e2e-contract",
-                "--bgapp-alive",
-                "e2e-contract",
-            ])
+            .args(["exec", name, "/usr/bin/e2e-contract", flag, "e2e-contract"])
             .output()
             .unwrap()
             .status
             .code()
     };
-    wait_until(|| probe("c") == Some(0), "the probe to pass");
+    wait_until(
+        || probe("c", "--bgapp-alive") == Some(0),
+        "the probe to pass",
+    );
+    wait_until(
+        || probe("c", "--bgapp-ready") == Some(0),
+        "the readiness probe to pass",
+    );
     std::fs::write(podman.volume_dir("contract-state").join("stall"), "").unwrap();
     let logs = podman.wait_log("c", "stopped (watchdog)", 1);
     assert!(logs.contains("sent no heartbeat for 2s"), "{logs}");
@@ -877,10 +879,16 @@ fn a_task_that_stops_beating_is_stopped_in_a_container() {
     podman.run(&["rm", "c"]);
     podman.run(&args);
     podman.wait_log("c", "task `e2e-contract` started", 1);
-    wait_until(|| probe("c") == Some(0), "the probe to pass");
+    wait_until(
+        || probe("c", "--bgapp-alive") == Some(0),
+        "the probe to pass",
+    );
     std::fs::write(podman.volume_dir("contract-state").join("freeze"), "").unwrap();
     podman.wait_log("c", "freezing", 1);
-    wait_until(|| probe("c") == Some(1), "the probe to fail");
+    wait_until(
+        || probe("c", "--bgapp-alive") == Some(1),
+        "the probe to fail",
+    );
     podman.run(&["kill", "-s", "KILL", "c"]);
 }
 

@@ -21,7 +21,9 @@ pub mod yaml;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bgapp_manifest::{policy, Calendar, ListenAddress, Restart, Schedule, TaskManifest, Trigger};
+use bgapp_manifest::{
+    env, policy, Calendar, ListenAddress, Readiness, Restart, Schedule, TaskManifest, Trigger,
+};
 use serde_json::{json, Value};
 
 use crate::package::config::{Config, TaskConfig};
@@ -411,6 +413,16 @@ impl TaskObjects {
             container["readinessProbe"] =
                 json!({ "tcpSocket": { "port": "listen" }, "periodSeconds": 5 });
         }
+        if task.ready == Readiness::Explicit {
+            // In place of `READY=1`: the runtime marks the task ready when
+            // it calls `task.ready()` (BGAPP_ENGINE=oci), and the app's own
+            // binary checks the mark (the image has no shell). It replaces
+            // the TCP probe: listening is not being ready.
+            container["readinessProbe"] = json!({
+                "exec": { "command": [format!("/usr/bin/{}", image.bin), env::PROBE_READY, task.name] },
+                "periodSeconds": 5,
+            });
+        }
         if let Some(w) = task.watchdog() {
             // The runtime enforces the watchdog itself (BGAPP_ENGINE=oci);
             // the probe catches a runtime whose own thread is blocked: it
@@ -418,7 +430,7 @@ impl TaskObjects {
             // the runtime's last healthy tick.
             let period = seconds(w).max(1);
             container["livenessProbe"] = json!({
-                "exec": { "command": [format!("/usr/bin/{}", image.bin), "--bgapp-alive", task.name] },
+                "exec": { "command": [format!("/usr/bin/{}", image.bin), env::PROBE_ALIVE, task.name] },
                 "initialDelaySeconds": period,
                 "periodSeconds": period,
                 "timeoutSeconds": period,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bgapp_manifest::{PathCondition, Restart, Schedule, TaskManifest, Trigger};
+use bgapp_manifest::{PathCondition, Readiness, Restart, Schedule, TaskManifest, Trigger};
 use serde_json::{json, Value};
 
 use super::config::{Kubernetes, TaskKubernetes, Workload};
@@ -363,4 +363,34 @@ fn watchdog_is_an_exec_liveness_probe() {
     );
     assert_eq!(probe["periodSeconds"], 2);
     assert_eq!(probe["failureThreshold"], 1);
+}
+
+/// `ready = "explicit"`: an exec readinessProbe (core/v1 Probe), in place
+/// of `READY=1`, runs the app's own binary (no shell in the image); it
+/// replaces the TCP probe of a listening task (listening is not being
+/// ready). The default readiness keeps what it had: none, or the TCP probe.
+#[test]
+fn explicit_readiness_is_an_exec_readiness_probe() {
+    let socket = Trigger::Socket {
+        listen: "127.0.0.1:8080".into(),
+    };
+    let exec = json!(["/usr/bin/app", "--bgapp-ready", "app"]);
+    for (trigger, kind) in [(Trigger::Boot, "DaemonSet"), (socket, "Deployment")] {
+        let mut t = task("app", trigger, Restart::Always);
+        t.ready = Readiness::Explicit;
+        let w = one(std::slice::from_ref(&t), kind);
+        let probe = &pod(&w)["containers"][0]["readinessProbe"];
+        assert_eq!(probe["exec"]["command"], exec, "{kind}");
+        assert!(probe.get("tcpSocket").is_none(), "{probe}");
+
+        t.ready = Readiness::Started;
+        let w = one(std::slice::from_ref(&t), kind);
+        let probe = &pod(&w)["containers"][0]["readinessProbe"];
+        assert!(probe.get("exec").is_none(), "{probe}");
+        assert_eq!(
+            probe.get("tcpSocket").is_some(),
+            kind == "Deployment",
+            "{probe}"
+        );
+    }
 }
