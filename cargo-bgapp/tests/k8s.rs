@@ -28,7 +28,7 @@ fn workspace() -> &'static PathBuf {
             "[workspace]\nresolver = \"3\"\nmembers = []\n",
         )
         .unwrap();
-        for t in ["hello", "timer", "server", "watcher"] {
+        for t in ["hello", "timer", "server", "http", "watcher"] {
             let mut cmd = cargo_bgapp(&w);
             cmd.args([
                 "new",
@@ -129,6 +129,25 @@ fn server_is_a_deployment_and_service_that_validate() {
     assert!(!yaml.contains("NetworkPolicy"), "{yaml}");
     if have_validator() {
         validate("kserver", &yaml);
+    }
+}
+
+/// The http template says when it is ready (`ready = "explicit"`): its
+/// readiness probe runs the app's binary, not a TCP check.
+#[test]
+fn http_readiness_is_an_exec_probe_that_validates() {
+    let yaml = manifests("khttp");
+    assert!(yaml.contains("kind: \"Deployment\""), "{yaml}");
+    let flat = yaml.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(
+            r#"readinessProbe: exec: command: - "/usr/bin/khttp" - "--bgapp-ready" - "khttp""#
+        ),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("tcpSocket"), "{yaml}");
+    if have_validator() {
+        validate("khttp", &yaml);
     }
 }
 
