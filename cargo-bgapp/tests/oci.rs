@@ -38,7 +38,16 @@ fn apps() -> &'static Apps {
 
 fn cargo_bgapp(dir: &Path) -> Command {
     let mut cmd = support::cargo_bgapp(dir);
-    cmd.env("SOURCE_DATE_EPOCH", EPOCH).stdin(Stdio::null());
+    // A target directory of these tests' own: their apps are named like
+    // the templates (`hello`, ...), and in the fixtures' shared one a
+    // template's `release/hello` would replace the `hello` fixture's that
+    // the package tests read (cargo sees that fixture as fresh).
+    cmd.env(
+        "CARGO_TARGET_DIR",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("oci-target"),
+    )
+    .env("SOURCE_DATE_EPOCH", EPOCH)
+    .stdin(Stdio::null());
     cmd
 }
 
