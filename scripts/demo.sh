@@ -10,7 +10,7 @@ export PATH="$root/target/release:$PATH"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-cargo bgapp new demo-app --template "$template" --description "A bgapp demo" --vcs none
+cargo bgapp new demo-app --template "$template" --description "Demo background app made with bgapp" --vcs none
 cd demo-app
 CARGO_TARGET_DIR="$root/target/demo" cargo bgapp package --message-format human > bundles.txt
 cat bundles.txt
