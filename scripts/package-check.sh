@@ -3,11 +3,18 @@
 # the unpacked .crate, and runs the installed binary.
 #
 # bgapp-manifest (a path dependency, "=0.1.0") is not on crates.io yet, so
-# `cargo package -p cargo-bgapp` alone cannot resolve it. Packaged together
-# (`-p bgapp-manifest -p cargo-bgapp`), cargo puts the packaged
-# bgapp-manifest in a temporary local registry that overlays crates.io, and
-# verifies cargo-bgapp against it. The install then patches crates.io's
-# bgapp-manifest to its unpacked .crate, and uses the packaged Cargo.lock.
+# `cargo package -p cargo-bgapp` alone cannot resolve it. The install
+# patches crates.io's bgapp-manifest to its unpacked .crate, and uses the
+# packaged Cargo.lock: that build is the verification.
+#
+# Not `cargo package`'s own verify step: it builds cargo-bgapp against the
+# packaged bgapp-manifest from a temporary local registry, and cargo treats
+# a registry crate of a given name and version as immutable. Its unpacked
+# copy (in $CARGO_HOME/registry/src/-<hash of the registry's path>/) and its
+# compiled library (in the target directory) are reused without comparing
+# checksums, so from the same checkout path (CI's, run after run) cargo-bgapp
+# was verified against the bgapp-manifest of an earlier run, and failed. A
+# path patch is fingerprinted by content.
 #
 #   scripts/package-check.sh [--allow-dirty]   (extra arguments go to `cargo package`)
 #
@@ -21,7 +28,7 @@ version="$(cargo pkgid -p cargo-bgapp | sed 's/.*[#@]//')"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-cargo package -p bgapp-manifest -p cargo-bgapp "$@"
+cargo package --no-verify -p bgapp-manifest -p cargo-bgapp "$@"
 for crate in bgapp-manifest cargo-bgapp; do
   tar -xzf "$target/package/$crate-$version.crate" -C "$work"
 done
