@@ -2,7 +2,8 @@
 //! images: skopeo and umoci read the archive and the layout back, podman
 //! loads and runs each template's image (with runc, read-only, no
 //! capabilities, no network, a named volume for state) through its
-//! lifecycle, and a real registry on 127.0.0.1 receives a push.
+//! lifecycle, a real registry on 127.0.0.1 receives a push, and a
+//! containerd of the test's own (k3s's runtime) imports and runs an image.
 //!
 //! Each podman test has a storage root, run root and containers.conf of its
 //! own under a temporary directory (`runtime = "runc"` and explicit
@@ -946,6 +947,168 @@ fn a_task_that_stops_beating_is_stopped_in_a_container() {
         "the probe to fail",
     );
     podman.run(&["kill", "-s", "KILL", "c"]);
+}
+
+/// A containerd of the test's own (what k3s runs: `k3s ctr images import`
+/// and k3s's images directory import through containerd's client): its
+/// root, state and socket in a temporary directory, the CRI plugin off.
+struct Containerd {
+    dir: tempfile::TempDir,
+    daemon: std::process::Child,
+}
+
+impl Containerd {
+    fn start() -> Option<Containerd> {
+        if !is_root() {
+            skip("running containerd needs root");
+            return None;
+        }
+        if !have_all(&["containerd", "ctr", "runc"]) {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("containerd-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("config.toml"),
+            format!(
+                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\naddress = \"{0}/containerd.sock\"\n\
+                 [ttrpc]\naddress = \"{0}/containerd-ttrpc.sock\"\n\
+                 [debug]\naddress = \"\"\n[metrics]\naddress = \"\"\n",
+                d.display()
+            ),
+        )
+        .unwrap();
+        let daemon = Command::new("containerd")
+            .arg("--config")
+            .arg(d.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(d.join("log")).unwrap())
+            .stderr(std::fs::File::create(d.join("err")).unwrap())
+            .spawn()
+            .expect("containerd starts");
+        let ctrd = Containerd { dir, daemon };
+        wait_until(
+            || ctrd.ctr().arg("version").output().unwrap().status.success(),
+            "containerd to answer",
+        );
+        Some(ctrd)
+    }
+
+    /// `ctr` on this containerd, in Kubernetes' namespace (`k8s.io`).
+    fn ctr(&self) -> Command {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address")
+            .arg(self.dir.path().join("containerd.sock"))
+            .args(["--namespace", "k8s.io"])
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    #[track_caller]
+    fn run(&self, args: &[&str]) -> String {
+        text(&success(self.ctr().args(args).output().unwrap()).stdout)
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        for task in self.run(&["tasks", "list", "-q"]).lines() {
+            let _ = self
+                .ctr()
+                .args(["tasks", "kill", "-s", "KILL", task])
+                .output();
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// k3s: the archive imported into containerd is named as the Kubernetes
+/// workloads name their image (here a repository set in
+/// `[package.metadata.bgapp.kubernetes]` and a version with build metadata,
+/// which a tag cannot hold), and runs there as under podman. podman still
+/// names it `<package>:<tag>`.
+#[test]
+fn containerd_imports_the_archive_under_the_workloads_image_name() {
+    let Some(ctrd) = Containerd::start() else {
+        return;
+    };
+    let Some(podman) = Podman::new() else { return };
+    // The hello template, at version 0.2.0+git.5, its image repository set.
+    let app = apps().workspace.join("edge");
+    if !app.exists() {
+        let mut cmd = cargo_bgapp(&apps().workspace);
+        cmd.args(["new", "edge", "--template", "hello", "--vcs", "none", "-q"]);
+        success(cmd.output().unwrap());
+        let manifest = app.join("Cargo.toml");
+        let toml = std::fs::read_to_string(&manifest).unwrap().replacen(
+            "version = \"0.1.0\"",
+            "version = \"0.2.0+git.5\"",
+            1,
+        )
+            + "\n[package.metadata.bgapp.kubernetes]\nimage = \"registry.example/fleet/edge\"\n";
+        std::fs::write(&manifest, toml).unwrap();
+    }
+    let out = apps().workspace.join("edge-out");
+    let mut cmd = cargo_bgapp(&apps().workspace);
+    cmd.args([
+        "package",
+        "-q",
+        "-p",
+        "edge",
+        "--format",
+        "oci,k8s",
+        "--out-dir",
+    ])
+    .arg(&out);
+    success(cmd.output().unwrap());
+    let archive = out.join(format!("edge_0.2.0+git.5_{}.oci.tar", host_arch()));
+    let yaml = std::fs::read_to_string(out.join("edge_0.2.0+git.5.k8s.yaml")).unwrap();
+    let image = "registry.example/fleet/edge:0.2.0_git.5";
+    assert!(yaml.contains(&format!("image: \"{image}\"\n")), "{yaml}");
+
+    let loaded = podman.run(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(loaded.contains("edge:0.2.0_git.5"), "{loaded}");
+
+    let imported = ctrd.run(&[
+        "images",
+        "import",
+        "--snapshotter",
+        "native",
+        archive.to_str().unwrap(),
+    ]);
+    assert!(imported.contains(image), "{imported}");
+    let names = ctrd.run(&["images", "list", "-q"]);
+    assert!(names.lines().any(|n| n == image), "{names}");
+
+    // It runs, and a stop is the operator's stop: exit 0, saved in time.
+    let log = ctrd.dir.path().join("edge.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut run = ctrd
+        .ctr()
+        .args(["run", "--rm", "--snapshotter", "native", image, "edge"])
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let logs = || std::fs::read_to_string(&log).unwrap();
+    wait_until(
+        || logs().contains("task `edge` started"),
+        "the app to start",
+    );
+    ctrd.run(&["tasks", "kill", "-s", "TERM", "edge"]);
+    let status = run.wait().unwrap();
+    let logs = logs();
+    assert_eq!(status.code(), Some(0), "{logs}");
+    assert!(
+        logs.contains("task `edge` stopped (stop-requested) in time"),
+        "{logs}"
+    );
 }
 
 /// Polls `check` until it holds, for at most two minutes.

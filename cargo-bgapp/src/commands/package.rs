@@ -126,7 +126,8 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| bgapp_manifest::system_user(&project.package.name));
         if formats.oci {
-            for (name, image) in oci::images(&project, &user, &binaries, preflight.mtime)? {
+            for (name, image) in oci::images(&project, &config, &user, &binaries, preflight.mtime)?
+            {
                 images.entry(name).or_default().push(image);
             }
         }

@@ -230,7 +230,7 @@ fn labels(input: &Input, component: Option<&str>) -> Value {
     );
     l.insert(
         "app.kubernetes.io/version".into(),
-        input.version.replace('+', "_"),
+        crate::package::oci::image_tag(input.version),
     );
     l.insert("app.kubernetes.io/managed-by".into(), "cargo-bgapp".into());
     if let Some(c) = component {
@@ -576,17 +576,17 @@ pub fn manifests(
 ) -> anyhow::Result<(String, Vec<String>)> {
     let package = project.package.name.as_str();
     let version = project.package.version.to_string();
-    let tag = version.replace('+', "_");
     let images = binaries
         .iter()
         .map(|(bin, b)| {
-            let name = crate::package::oci::image_name(package, bin, binaries.len());
-            let repo = match &config.kubernetes.image {
-                Some(r) if name == package.to_lowercase() => r.clone(),
-                Some(r) => format!("{r}-{bin}"),
-                None => name,
-            };
-            (b.tasks.as_slice(), format!("{repo}:{tag}"), bin.clone())
+            let image = crate::package::oci::workload_image(
+                package,
+                bin,
+                binaries.len(),
+                &version,
+                config.kubernetes.image.as_deref(),
+            );
+            (b.tasks.as_slice(), image, bin.clone())
         })
         .collect();
     let relaxations = binaries

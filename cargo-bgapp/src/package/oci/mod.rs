@@ -36,8 +36,11 @@ pub const APP_UID: u32 = 65532;
 /// runs under a container engine, not systemd.
 pub const ENGINE: &str = bgapp_manifest::env::ENGINE_OCI;
 
-/// The annotation `podman load` (and containerd's import) names an image by.
+/// The annotation `podman load` names an image by.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotation containerd's import (`ctr images import`, k3s's images
+/// directory) names an image by, ahead of [`REF_NAME`].
+pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
 /// The label holding the binary's task manifest (JSON).
 pub const MANIFEST_LABEL: &str = "dev.bgapp.manifest";
@@ -141,8 +144,12 @@ pub struct ImageSpec<'a> {
     pub libraries: Vec<Entry>,
     /// `org.opencontainers.image.*` labels other than those set here.
     pub labels: BTreeMap<String, String>,
-    /// The name `podman load` gives it: `<package>:<version>`.
+    /// The name `podman load` gives it: `<package>:<tag>` ([`image_tag`]).
     pub ref_name: String,
+    /// The name containerd's import (k3s) gives it: the image the
+    /// Kubernetes workloads run, as containerd normalizes it
+    /// ([`workload_image`], [`containerd_name`]).
+    pub containerd_name: String,
     pub mtime: u64,
     /// Files added to the app layer (the task manifest document, the copyright).
     pub extra: Vec<Entry>,
@@ -157,6 +164,7 @@ pub struct Image {
     pub config: Blob,
     pub manifest: Blob,
     pub ref_name: String,
+    pub containerd_name: String,
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -301,6 +309,7 @@ impl ImageSpec<'_> {
             config,
             layers: vec![system.blob, app.blob],
             ref_name: self.ref_name,
+            containerd_name: self.containerd_name,
             annotations: labels,
         })
     }
@@ -315,6 +324,7 @@ pub struct Output {
     /// The top descriptor (a manifest, or an image index).
     pub top: Blob,
     pub ref_name: String,
+    pub containerd_name: String,
 }
 
 impl Output {
@@ -325,6 +335,7 @@ impl Output {
             bail!("no image to write");
         };
         let ref_name = first.ref_name.clone();
+        let containerd_name = first.containerd_name.clone();
         let mut annotations = first.annotations.clone();
         let mut blobs = BTreeMap::new();
         for (i, image) in images.iter().enumerate() {
@@ -365,6 +376,7 @@ impl Output {
             blobs,
             top,
             ref_name,
+            containerd_name,
         })
     }
 
@@ -374,7 +386,7 @@ impl Output {
         let mut d = self.top.descriptor();
         d["annotations"] = json!({
             REF_NAME: self.ref_name,
-            "io.containerd.image.name": containerd_name(&self.ref_name),
+            CONTAINERD_NAME: self.containerd_name,
         });
         d
     }
@@ -397,6 +409,31 @@ impl Output {
     pub fn digest(&self) -> &str {
         &self.top.digest
     }
+}
+
+/// An image tag for a package version: SemVer's build metadata (`+`) is not
+/// allowed in a tag, so `1.0.0+git.1` is tagged `1.0.0_git.1`.
+pub fn image_tag(version: &str) -> String {
+    version.replace('+', "_")
+}
+
+/// The image a Kubernetes workload of binary `bin` runs, `REPO:TAG`: the
+/// repository is `[package.metadata.bgapp.kubernetes] image` (with
+/// `-<bin>` for a binary not named like the package) or the image's name.
+pub fn workload_image(
+    package: &str,
+    bin: &str,
+    binaries: usize,
+    version: &str,
+    repository: Option<&str>,
+) -> String {
+    let name = image_name(package, bin, binaries);
+    let repo = match repository {
+        Some(r) if name == package.to_lowercase() => r.to_string(),
+        Some(r) => format!("{r}-{bin}"),
+        None => name,
+    };
+    format!("{repo}:{}", image_tag(version))
 }
 
 /// `hello:0.1.0` as containerd (k3s) names it: `docker.io/library/hello:0.1.0`.
@@ -518,6 +555,7 @@ fn write_new(path: &Path, data: &[u8]) -> anyhow::Result<()> {
 /// `<package>` (or `<package>-<bin>` for a binary not named like it).
 pub fn images(
     project: &crate::project::Project,
+    config: &crate::package::config::Config,
     user: &str,
     binaries: &[(String, crate::project::binary::Binary)],
     mtime: u64,
@@ -557,7 +595,14 @@ pub fn images(
             platform: platform.clone(),
             libraries,
             labels,
-            ref_name: format!("{name}:{version}"),
+            ref_name: format!("{name}:{}", image_tag(&version)),
+            containerd_name: containerd_name(&workload_image(
+                package,
+                bin,
+                binaries.len(),
+                &version,
+                config.kubernetes.image.as_deref(),
+            )),
             mtime,
             extra: Vec::new(),
             cache: Some(project.target_dir.join("bgapp").join("oci-cache")),
@@ -616,6 +661,7 @@ mod tests {
             )],
             labels: BTreeMap::new(),
             ref_name: "hello:0.1.0".into(),
+            containerd_name: "docker.io/library/hello:0.1.0".into(),
             mtime: 1_577_836_800,
             extra: Vec::new(),
             cache: None,
@@ -731,5 +777,28 @@ mod tests {
             "127.0.0.1:5000/hello:1"
         );
         assert_eq!(containerd_name("ghcr.io/me/hello:1"), "ghcr.io/me/hello:1");
+    }
+
+    #[test]
+    fn workload_images_and_tags() {
+        assert_eq!(image_tag("1.0.0"), "1.0.0");
+        assert_eq!(image_tag("1.0.0-rc.1+git.5"), "1.0.0-rc.1_git.5");
+        assert_eq!(
+            workload_image("hello", "hello", 1, "0.1.0", None),
+            "hello:0.1.0"
+        );
+        assert_eq!(
+            workload_image("Hello", "hello", 1, "0.1.0+b", Some("ghcr.io/me/hello")),
+            "ghcr.io/me/hello:0.1.0_b"
+        );
+        // A second binary: the repository with `-<bin>`.
+        assert_eq!(
+            workload_image("kit", "probe", 2, "1.0.0", None),
+            "kit-probe:1.0.0"
+        );
+        assert_eq!(
+            workload_image("kit", "probe", 2, "1.0.0", Some("reg.example/kit")),
+            "reg.example/kit-probe:1.0.0"
+        );
     }
 }

@@ -73,7 +73,7 @@ impl Destination {
 
     /// `REGISTRY/REPO:TAG`, the tag defaulting to `version`.
     pub fn shown(&self, version: &str) -> String {
-        let version = version.replace('+', "_");
+        let version = super::image_tag(version);
         format!(
             "{}:{}",
             self.repository,
