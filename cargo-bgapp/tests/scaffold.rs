@@ -233,6 +233,54 @@ fn variables_and_description_are_set_and_escaped() {
     );
 }
 
+/// A name with `_`: the Debian package, its units and its state directory
+/// are named with `-` (`my-timer`), and the scaffolded README and defaults
+/// say so, while `cargo bgapp run` and the task keep the package's name.
+#[test]
+fn a_name_with_underscores_gets_the_units_names_in_its_readme_and_defaults() {
+    let root = tempdir();
+    for template in ["timer", "hello", "watcher"] {
+        let name = format!("my_{template}");
+        bgapp(
+            root.path(),
+            &["new", &name, "-t", template, "--vcs", "none"],
+        )
+        .success();
+        let dir = root.path().join(&name);
+        let stem = format!("my-{template}");
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+        match template {
+            "timer" => {
+                assert!(
+                    readme.contains(&format!("systemctl list-timers {stem}.timer")),
+                    "{readme}"
+                );
+                assert!(
+                    readme.contains(&format!("cargo bgapp trigger {name}")),
+                    "{readme}"
+                );
+                assert!(
+                    main.contains(&format!(
+                        "const SOURCE: &str = \"/var/lib/{stem}/source.txt\";"
+                    )),
+                    "{main}"
+                );
+            }
+            "hello" => assert!(
+                readme.contains(&format!("`systemctl status {stem}`"))
+                    && readme.contains(&format!("`journalctl -u {stem}`")),
+                "{readme}"
+            ),
+            _ => assert!(
+                readme.contains(&format!("`/var/lib/{stem}/failed` when installed"))
+                    && readme.contains(&format!("`target/bgapp/state/{name}/failed`")),
+                "{readme}"
+            ),
+        }
+    }
+}
+
 #[test]
 fn bad_options_write_nothing() {
     let cases: &[(&[&str], &str)] = &[

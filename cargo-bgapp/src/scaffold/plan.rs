@@ -358,6 +358,11 @@ fn resolve_values(
     let mut builtins = Values::new();
     builtins.insert("name".into(), Value::Text(name.to_string()));
     builtins.insert("crate_name".into(), Value::Text(names::crate_name(name)));
+    // The Debian package's name, its units' and its state directory's.
+    builtins.insert(
+        "stem".into(),
+        Value::Text(bgapp_manifest::name::package_stem(name)),
+    );
     builtins.insert("bgapp_dep".into(), Value::Toml(request.bgapp.toml()));
     check_defines(template, request)?;
     let defined = |key: &str| {
@@ -422,7 +427,7 @@ fn check_defines(template: &Template, request: &Request) -> Result<(), TemplateE
         return Ok(());
     };
     let flag = match key.as_str() {
-        "name" | "crate_name" => Some("--name"),
+        "name" | "crate_name" | "stem" => Some("--name"),
         "bgapp_dep" => Some("--bgapp-path` or `--bgapp-version"),
         _ => None,
     };

@@ -298,7 +298,7 @@ impl Variable {
     /// The default for `--list`, with `<name>` where the package name goes.
     pub fn shown_default(&self) -> String {
         let mut values = Values::new();
-        for name in ["name", "crate_name"] {
+        for name in ["name", "crate_name", "stem"] {
             values.insert(name.to_string(), Value::Text(format!("<{name}>")));
         }
         render("", &self.default, &values).unwrap_or_else(|_| self.default.clone())
@@ -572,6 +572,7 @@ mod tests {
             let mut values = Values::new();
             values.insert("name".into(), Value::Text("app".into()));
             values.insert("crate_name".into(), Value::Text("app".into()));
+            values.insert("stem".into(), Value::Text("app".into()));
             values.insert("bgapp_dep".into(), Value::Toml("\"0.1\"".into()));
             let builtins = values.clone();
             for v in &t.variables {
