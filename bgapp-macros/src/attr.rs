@@ -16,6 +16,7 @@ pub const OPTIONS: &[&str] = &[
     "time_limit",
     "watchdog",
     "ready",
+    "start_timeout",
     "runtime",
     "worker_threads",
     "log",
@@ -60,6 +61,7 @@ pub struct RawArgs {
     pub time_limit: Option<Str>,
     pub watchdog: Option<Str>,
     pub ready: Option<Str>,
+    pub start_timeout: Option<Str>,
     pub runtime: Option<Str>,
     /// `worker_threads = N` as written: the literal, or the tokens.
     pub worker_threads: Option<(TokenStream, Span)>,
@@ -165,6 +167,7 @@ fn parse_option(input: ParseStream, raw: &mut RawArgs, errors: &mut Errors) -> s
             "worker_threads" => "worker_threads = 2".to_string(),
             "log" => "log = \"app\"".to_string(),
             "stop_timeout" | "time_limit" | "watchdog" => format!("{key_name} = \"5s\""),
+            "start_timeout" => "start_timeout = \"5m\"".to_string(),
             _ => format!("{key_name} = \"...\""),
         };
         errors.push(
@@ -217,6 +220,11 @@ fn parse_option(input: ParseStream, raw: &mut RawArgs, errors: &mut Errors) -> s
             let v = string_value(input, &key_name)?;
             duplicate(raw.ready.is_some(), errors);
             raw.ready = Some(v);
+        }
+        "start_timeout" => {
+            let v = string_value(input, &key_name)?;
+            duplicate(raw.start_timeout.is_some(), errors);
+            raw.start_timeout = Some(v);
         }
         "runtime" => {
             let v = string_value(input, &key_name)?;
@@ -285,12 +293,12 @@ fn string_value(input: ParseStream, key: &str) -> syn::Result<Str> {
     }
     let value = skip_value(input)?;
     let hint = match (key, quotable(&value)) {
-        ("stop_timeout" | "time_limit" | "watchdog", Some(word))
+        ("stop_timeout" | "time_limit" | "watchdog" | "start_timeout", Some(word))
             if word.bytes().all(|b| b.is_ascii_digit()) =>
         {
             format!("expected a duration in quotes; write `{key} = \"{word}s\"`")
         }
-        ("stop_timeout" | "time_limit" | "watchdog", _) => {
+        ("stop_timeout" | "time_limit" | "watchdog" | "start_timeout", _) => {
             format!("expected a duration in quotes, like `{key} = \"5s\"`")
         }
         (_, Some(word)) => format!("expected a string; write `{key} = \"{word}\"`"),

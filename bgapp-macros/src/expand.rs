@@ -196,6 +196,7 @@ fn manifest_tokens(m: &TaskManifest, krate: &syn::Path) -> TokenStream {
     let limit = opt_u64(m.time_limit_ms);
     let watchdog = opt_u64(m.watchdog_ms);
     let ready = format_ident!("{}", format!("{:?}", m.ready));
+    let start = opt_u64(m.start_timeout_ms);
     quote! {
         #krate::TaskManifest {
             format: #format,
@@ -209,6 +210,7 @@ fn manifest_tokens(m: &TaskManifest, krate: &syn::Path) -> TokenStream {
             time_limit_ms: #limit,
             watchdog_ms: #watchdog,
             ready: #krate::__private::Readiness::#ready,
+            start_timeout_ms: #start,
         }
     }
 }

@@ -458,6 +458,20 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
         },
         None => Readiness::Started,
     };
+    // `TimeoutStartSec=`: the time to `task.ready()`. With the default
+    // readiness the task is ready as it starts, and a start timeout would
+    // never apply.
+    let start_timeout = duration(&raw.start_timeout, "start_timeout", errors);
+    if let (Some(s), Readiness::Started) = (&raw.start_timeout, ready) {
+        // (A misspelt `ready` has its own error.)
+        let said = raw.ready.as_ref().map(|r| Readiness::parse(&r.value));
+        if matches!(said, None | Some(Some(Readiness::Started))) {
+            errors.push(
+                s.span,
+                "`start_timeout` is the time a task has to call `task.ready()`; add `ready = \"explicit\"`, or leave `start_timeout` out",
+            );
+        }
+    }
     let runtime = runtime(&raw, errors);
     let app_log = match &raw.log {
         Some(s) if s.value == "app" => true,
@@ -555,6 +569,7 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
             time_limit_ms: time_limit.map(|d| d.as_millis() as u64),
             watchdog_ms: watchdog.map(|d| d.as_millis() as u64),
             ready,
+            start_timeout_ms: start_timeout.map(|d| d.as_millis() as u64),
         },
         krate,
         is_main,

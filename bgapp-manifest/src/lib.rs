@@ -87,6 +87,11 @@ pub struct TaskManifest {
     /// for explicit readiness.
     #[serde(default, skip_serializing_if = "Readiness::is_default")]
     pub ready: Readiness,
+    /// How long a task with [`Readiness::Explicit`] may take to say it is
+    /// ready, in milliseconds (`TimeoutStartSec=`); [`policy::START_TIMEOUT`]
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_timeout_ms: Option<u64>,
 }
 
 /// When a task counts as started, for `READY=1` (systemd's `Type=notify`)
@@ -133,6 +138,15 @@ impl TaskManifest {
 
     pub fn watchdog(&self) -> Option<Duration> {
         self.watchdog_ms.map(Duration::from_millis)
+    }
+
+    /// How long the task may take to be ready, when it says so itself
+    /// (`ready = "explicit"`); `None` when it is ready as it starts.
+    pub fn start_timeout(&self) -> Option<Duration> {
+        (self.ready == Readiness::Explicit).then(|| {
+            self.start_timeout_ms
+                .map_or(policy::START_TIMEOUT, Duration::from_millis)
+        })
     }
 
     /// Encodes the manifest as one record for the [`SECTION`] link section.
@@ -421,6 +435,7 @@ mod tests {
             time_limit_ms: Some(600_000),
             watchdog_ms: None,
             ready: Readiness::Started,
+            start_timeout_ms: None,
         }
     }
 
@@ -443,6 +458,28 @@ mod tests {
             TaskManifest::from_record(&started.to_record()).unwrap(),
             started
         );
+    }
+
+    #[test]
+    fn a_start_timeout_holds_for_explicit_readiness_only() {
+        let started = sample("a");
+        assert_eq!(started.start_timeout(), None);
+        let explicit = TaskManifest {
+            ready: Readiness::Explicit,
+            ..sample("a")
+        };
+        assert_eq!(explicit.start_timeout(), Some(policy::START_TIMEOUT));
+        let slow = TaskManifest {
+            start_timeout_ms: Some(300_000),
+            ..explicit.clone()
+        };
+        assert_eq!(slow.start_timeout(), Some(Duration::from_secs(300)));
+        let json = serde_json::to_string(&slow).unwrap();
+        assert!(json.contains(r#""start_timeout_ms":300000"#), "{json}");
+        assert!(!serde_json::to_string(&explicit)
+            .unwrap()
+            .contains("start_timeout"));
+        assert_eq!(TaskManifest::from_record(&slow.to_record()).unwrap(), slow);
     }
 
     #[test]

@@ -11,6 +11,13 @@ use crate::{PathCondition, Schedule, TaskManifest, Trigger};
 /// SIGKILL.
 pub const STOP_MARGIN: Duration = Duration::from_secs(2);
 
+/// `TimeoutStartSec=` of a task with `ready = "explicit"` that sets no
+/// `start_timeout`: systemd's own default (`DefaultTimeoutStartSec=`),
+/// written into the unit so a system with another default gives the same.
+/// A task not ready by then is stopped as a failure (and restarted as its
+/// `restart` says).
+pub const START_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// `RestartSec=`: the pause before a restart.
 pub const RESTART_DELAY: Duration = Duration::from_secs(1);
 
@@ -134,6 +141,7 @@ mod tests {
             time_limit_ms: None,
             watchdog_ms: None,
             ready: Default::default(),
+            start_timeout_ms: None,
         }
     }
 

@@ -181,7 +181,9 @@ impl TaskInstance {
     /// units ordered after the task start), not when the function starts.
     /// Call it once the socket is bound and the configuration read. A
     /// task with explicit readiness that ends before calling it fails its
-    /// start. Without the option, it does nothing.
+    /// start, and one that has not called it within its `start_timeout`
+    /// (90s by default) is stopped as a failure. Without the option, it
+    /// does nothing.
     pub fn ready(&self) {
         self.shared
             .ready

@@ -123,6 +123,7 @@ impl TestDriver {
                 time_limit_ms: None,
                 watchdog_ms: None,
                 ready: Default::default(),
+                start_timeout_ms: None,
             });
         Self::with_manifest(manifest)
     }

@@ -43,6 +43,7 @@ fn task(name: &str, trigger: Trigger) -> TaskManifest {
         time_limit_ms: None,
         watchdog_ms: None,
         ready: Default::default(),
+        start_timeout_ms: None,
     }
 }
 

@@ -397,6 +397,10 @@ fn restart_policy(service: &mut Lines, task: &TaskManifest) {
 
 /// systemd's deadlines come after the runtime's own, by [`STOP_MARGIN`].
 fn timeouts(service: &mut Lines, task: &TaskManifest) {
+    if let Some(start) = task.start_timeout() {
+        // Until `task.ready()`: the runtime sends `READY=1` then.
+        service.set("TimeoutStartSec", format_systemd(start));
+    }
     let stop = task.stop_timeout();
     service.set("TimeoutStopSec", format_systemd(stop_kill_after(task)));
     if let Some(limit) = task.time_limit() {
@@ -625,6 +629,7 @@ mod tests {
             time_limit_ms: None,
             watchdog_ms: None,
             ready: Default::default(),
+            start_timeout_ms: None,
         }
     }
 
@@ -665,6 +670,29 @@ mod tests {
             assert!(s.contains(line), "missing `{line}` in\n{s}");
         }
         assert!(u.warnings.is_empty());
+    }
+
+    #[test]
+    fn explicit_readiness_has_a_start_timeout() {
+        let t = task("hello", Trigger::Boot);
+        let text = generate(&ctx(), &t, &TaskConfig::default())
+            .unwrap()
+            .service
+            .text;
+        assert!(!text.contains("TimeoutStartSec"), "{text}");
+        let mut t = task("hello", Trigger::Boot);
+        t.ready = bgapp_manifest::Readiness::Explicit;
+        let text = generate(&ctx(), &t, &TaskConfig::default())
+            .unwrap()
+            .service
+            .text;
+        assert!(text.contains("TimeoutStartSec=1min 30s\n"), "{text}");
+        t.start_timeout_ms = Some(300_000);
+        let text = generate(&ctx(), &t, &TaskConfig::default())
+            .unwrap()
+            .service
+            .text;
+        assert!(text.contains("TimeoutStartSec=5min\n"), "{text}");
     }
 
     #[test]

@@ -423,6 +423,17 @@ impl TaskObjects {
                 "periodSeconds": 5,
             });
         }
+        if let Some(start) = task.start_timeout() {
+            // In place of `TimeoutStartSec=`: not ready within the start
+            // timeout, and the kubelet restarts the container.
+            let start = seconds(start).max(1);
+            let period = start.min(5);
+            container["startupProbe"] = json!({
+                "exec": { "command": [format!("/usr/bin/{}", image.bin), env::PROBE_READY, task.name] },
+                "periodSeconds": period,
+                "failureThreshold": start.div_ceil(period),
+            });
+        }
         if let Some(w) = task.watchdog() {
             // The runtime enforces the watchdog itself (BGAPP_ENGINE=oci);
             // the probe catches a runtime whose own thread is blocked: it

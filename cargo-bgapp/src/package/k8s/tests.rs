@@ -22,6 +22,7 @@ fn task(name: &str, trigger: Trigger, restart: Restart) -> TaskManifest {
         time_limit_ms: None,
         watchdog_ms: None,
         ready: Default::default(),
+        start_timeout_ms: None,
     }
 }
 
@@ -382,11 +383,24 @@ fn explicit_readiness_is_an_exec_readiness_probe() {
         let probe = &pod(&w)["containers"][0]["readinessProbe"];
         assert_eq!(probe["exec"]["command"], exec, "{kind}");
         assert!(probe.get("tcpSocket").is_none(), "{probe}");
+        // The start timeout (systemd's 90s by default, or `start_timeout`)
+        // is the startupProbe's period times its failure threshold.
+        let startup = &pod(&w)["containers"][0]["startupProbe"];
+        assert_eq!(startup["exec"]["command"], exec, "{kind}");
+        assert_eq!(startup["periodSeconds"], 5);
+        assert_eq!(startup["failureThreshold"], 18);
+        t.start_timeout_ms = Some(2_500);
+        let w = one(std::slice::from_ref(&t), kind);
+        let startup = &pod(&w)["containers"][0]["startupProbe"];
+        assert_eq!(startup["periodSeconds"], 3);
+        assert_eq!(startup["failureThreshold"], 1);
+        t.start_timeout_ms = None;
 
         t.ready = Readiness::Started;
         let w = one(std::slice::from_ref(&t), kind);
         let probe = &pod(&w)["containers"][0]["readinessProbe"];
         assert!(probe.get("exec").is_none(), "{probe}");
+        assert!(pod(&w)["containers"][0].get("startupProbe").is_none());
         assert_eq!(
             probe.get("tcpSocket").is_some(),
             kind == "Deployment",

@@ -642,6 +642,7 @@ mod tests {
             time_limit_ms: None,
             watchdog_ms: None,
             ready: Default::default(),
+            start_timeout_ms: None,
         }
     }
 

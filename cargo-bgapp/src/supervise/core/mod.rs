@@ -336,6 +336,7 @@ impl Core {
             failure: None,
             runtime_max: t.manifest.time_limit().map(|l| now.mono + l + kill_after),
             watchdog: t.manifest.watchdog().map(|w| now.mono + w),
+            ready_by: t.manifest.start_timeout().map(|s| now.mono + s),
             waiting: Vec::new(),
         });
         let name = t.name().to_string();

@@ -1,5 +1,5 @@
-//! A running task: its deadlines (`TimeoutStopSec=`, `RuntimeMaxSec=`,
-//! `WatchdogSec=`), stop requests (`cargo bgapp trigger --stop`, Ctrl-C),
+//! A running task: its deadlines (`TimeoutStartSec=`, `TimeoutStopSec=`,
+//! `RuntimeMaxSec=`, `WatchdogSec=`), stop requests (`cargo bgapp trigger --stop`, Ctrl-C),
 //! its notify messages and the messages on its control socket.
 
 use std::time::{Duration, Instant};
@@ -31,6 +31,9 @@ pub struct Running {
     pub runtime_max: Option<Instant>,
     /// `WatchdogSec=`: the deadline of the next `WATCHDOG=1`.
     pub watchdog: Option<Instant>,
+    /// `TimeoutStartSec=` of a task with `ready = "explicit"`: the deadline
+    /// of its `READY=1`, until it comes.
+    pub ready_by: Option<Instant>,
     /// `cargo bgapp trigger --stop` clients waiting for the end.
     pub waiting: Vec<ClientId>,
 }
@@ -41,7 +44,12 @@ impl Running {
     pub fn deadline(&self) -> Option<Instant> {
         match &self.stopping {
             Some(s) => (!s.killed).then_some(s.kill_at),
-            None => self.runtime_max.into_iter().chain(self.watchdog).min(),
+            None => self
+                .runtime_max
+                .into_iter()
+                .chain(self.watchdog)
+                .chain(self.ready_by)
+                .min(),
         }
     }
 
@@ -78,6 +86,7 @@ impl Core {
         let name = t.manifest.name.clone();
         let kill_after = stop_kill_after(&t.manifest);
         let watchdog = t.manifest.watchdog().unwrap_or_default();
+        let start = t.manifest.start_timeout().unwrap_or_default();
         let State::Running(r) = &mut t.state else {
             return;
         };
@@ -93,6 +102,17 @@ impl Core {
                 format_duration(kill_after)
             );
             (line, signal(r.pid, libc::SIGKILL, true))
+        } else if due(r.ready_by) {
+            // systemd's `TimeoutStartFailureMode=terminate`: SIGTERM, and
+            // the stop's own timeout before SIGKILL; the result is
+            // `timeout`, a failure.
+            r.ready_by = None;
+            r.fail("not ready in time", now.mono + kill_after);
+            let line = format!(
+                "task `{name}` was not ready within its start timeout ({}); stopping it (SIGTERM)",
+                format_duration(start)
+            );
+            (line, signal(r.pid, libc::SIGTERM, false))
         } else if due(r.runtime_max) {
             r.fail("it ran too long", now.mono + kill_after);
             let line = format!(
@@ -239,16 +259,26 @@ impl Core {
         for line in text.lines() {
             let (key, value) = line.split_once('=').unwrap_or((line, ""));
             match key {
-                "READY" if value == "1" => lines.push(Line::Verbose("Ready", name.clone())),
+                "READY" if value == "1" => {
+                    r.ready_by = None;
+                    lines.push(Line::Verbose("Ready", name.clone()))
+                }
                 "STATUS" if quiet => {
                     lines.push(Line::Verbose("Status", format!("{name}: {value}")))
                 }
                 "STATUS" => lines.push(Line::Status("Status", format!("{name}: {value}"))),
                 "WATCHDOG" if value == "1" => r.watchdog = watchdog.map(|w| now.mono + w),
                 "WATCHDOG" if value == "trigger" => r.watchdog = Some(now.mono),
+                // Extends the deadline under way: the stop's, else the start's.
                 "EXTEND_TIMEOUT_USEC" => {
-                    if let (Some(s), Ok(usec)) = (&mut r.stopping, value.parse::<u64>()) {
-                        s.kill_at = s.kill_at.max(now.mono + Duration::from_micros(usec));
+                    let Ok(usec) = value.parse::<u64>() else {
+                        continue;
+                    };
+                    let extended = now.mono + Duration::from_micros(usec);
+                    match (&mut r.stopping, &mut r.ready_by) {
+                        (Some(s), _) => s.kill_at = s.kill_at.max(extended),
+                        (None, Some(at)) => *at = (*at).max(extended),
+                        (None, None) => {}
                     }
                 }
                 _ => {}

@@ -35,6 +35,7 @@ fn task(name: &str, trigger: Trigger) -> TaskManifest {
         time_limit_ms: None,
         watchdog_ms: None,
         ready: Default::default(),
+        start_timeout_ms: None,
     }
 }
 
@@ -873,6 +874,83 @@ fn watchdog_trigger_aborts_at_once() {
     sim.run_until(SEC);
     sim.notify(0, "WATCHDOG=trigger");
     assert_eq!(sim.signals(), [(SEC, libc::SIGABRT, false)]);
+}
+
+// --- TimeoutStartSec= (ready = "explicit") ---
+
+fn explicit(start_ms: Option<u64>) -> TaskManifest {
+    TaskManifest {
+        ready: bgapp_manifest::Readiness::Explicit,
+        start_timeout_ms: start_ms,
+        restart: Restart::OnFailure,
+        ..boot("r")
+    }
+}
+
+/// systemd.service(5), `TimeoutStartSec=` with the default
+/// `TimeoutStartFailureMode=terminate`: no `READY=1` in time, and the main
+/// process gets SIGTERM, then SIGKILL after the stop timeout; the run is a
+/// failure, restarted under `on-failure`.
+#[test]
+fn a_task_not_ready_in_time_is_stopped_as_a_failure() {
+    let task = explicit(Some(2_000));
+    let kill_after = stop_kill_after(&task);
+    let mut sim = Sim::new(vec![task]);
+    sim.run_until(ms(1_999));
+    assert!(sim.signals().is_empty());
+    sim.run_until(ms(2_000));
+    assert_eq!(sim.signals(), [(ms(2_000), libc::SIGTERM, false)]);
+    sim.assert_said(
+        "warning: task `r` was not ready within its start timeout (2s); stopping it (SIGTERM)",
+    );
+    sim.run_until(ms(2_000) + kill_after);
+    assert_eq!(
+        sim.signals()[1],
+        (ms(2_000) + kill_after, libc::SIGKILL, true)
+    );
+    let end = ms(2_000) + kill_after + ms(10);
+    sim.run_until(end);
+    sim.exit(0, Ending::Signal(libc::SIGKILL));
+    sim.run_until(end + RESTART_DELAY);
+    assert_eq!(sim.start_times(0), [Duration::ZERO, end + RESTART_DELAY]);
+}
+
+/// `READY=1` in time ends the start deadline; the default is systemd's 90s.
+#[test]
+fn ready_in_time_runs_on() {
+    let mut sim = Sim::new(vec![explicit(None)]);
+    sim.run_until(ms(89_000));
+    sim.notify(0, "READY=1");
+    sim.run_until(ms(600_000));
+    assert!(sim.signals().is_empty());
+
+    let mut sim = Sim::new(vec![explicit(None)]);
+    sim.run_until(ms(90_000));
+    assert_eq!(sim.signals(), [(ms(90_000), libc::SIGTERM, false)]);
+}
+
+/// sd_notify(3): `EXTEND_TIMEOUT_USEC=` during the start extends it.
+#[test]
+fn a_start_can_be_extended() {
+    let mut sim = Sim::new(vec![explicit(Some(1_000))]);
+    sim.run_until(ms(900));
+    sim.notify(0, "EXTEND_TIMEOUT_USEC=5000000");
+    sim.run_until(ms(5_899));
+    assert!(sim.signals().is_empty());
+    sim.run_until(ms(5_900));
+    assert_eq!(sim.signals(), [(ms(5_900), libc::SIGTERM, false)]);
+}
+
+/// A task with the default readiness has no start deadline.
+#[test]
+fn default_readiness_has_no_start_deadline() {
+    let task = TaskManifest {
+        start_timeout_ms: Some(1_000),
+        ..boot("s")
+    };
+    let mut sim = Sim::new(vec![task]);
+    sim.run_until(ms(600_000));
+    assert!(sim.signals().is_empty());
 }
 
 /// `STATUS=` is shown; with `READY=1` or `STOPPING=1` beside it (the
