@@ -20,6 +20,7 @@ pub const OPTIONS: &[&str] = &[
     "runtime",
     "worker_threads",
     "log",
+    "args",
     "crate",
 ];
 
@@ -66,6 +67,7 @@ pub struct RawArgs {
     /// `worker_threads = N` as written: the literal, or the tokens.
     pub worker_threads: Option<(TokenStream, Span)>,
     pub log: Option<Str>,
+    pub args: Option<Str>,
     pub krate: Option<(syn::Path, Span)>,
 }
 
@@ -166,6 +168,7 @@ fn parse_option(input: ParseStream, raw: &mut RawArgs, errors: &mut Errors) -> s
             "runtime" => "runtime = \"current_thread\"".to_string(),
             "worker_threads" => "worker_threads = 2".to_string(),
             "log" => "log = \"app\"".to_string(),
+            "args" => "args = \"none\"".to_string(),
             "stop_timeout" | "time_limit" | "watchdog" => format!("{key_name} = \"5s\""),
             "start_timeout" => "start_timeout = \"5m\"".to_string(),
             _ => format!("{key_name} = \"...\""),
@@ -235,6 +238,11 @@ fn parse_option(input: ParseStream, raw: &mut RawArgs, errors: &mut Errors) -> s
             let v = string_value(input, &key_name)?;
             duplicate(raw.log.is_some(), errors);
             raw.log = Some(v);
+        }
+        "args" => {
+            let v = string_value(input, &key_name)?;
+            duplicate(raw.args.is_some(), errors);
+            raw.args = Some(v);
         }
         "worker_threads" => {
             let span = input.span();

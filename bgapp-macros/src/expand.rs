@@ -94,6 +94,14 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
         }),
     };
     let app_log = task.app_log;
+    // The package's version, for `--version` when bgapp answers it.
+    let args = if task.no_args {
+        quote!(#krate::__private::Args::None(
+            ::core::option_env!("CARGO_PKG_VERSION")
+        ))
+    } else {
+        quote!(#krate::__private::Args::Task)
+    };
 
     let entry_point = task.is_main.then(|| {
         quote! {
@@ -125,6 +133,7 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
                 run: __bgapp_run,
                 runtime: #runtime,
                 app_log: #app_log,
+                args: #args,
             };
 
             // The same manifest as Rust code, so the runtime needs no JSON

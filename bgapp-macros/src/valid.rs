@@ -488,6 +488,21 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
         }
         None => false,
     };
+    let no_args = match &raw.args {
+        Some(s) if s.value == "none" => true,
+        Some(s) if s.value == "task" => false,
+        Some(s) => {
+            errors.push(
+                s.span,
+                format!(
+                    "unknown `args` value `{}`; write `args = \"none\"` when the task takes no arguments (bgapp then answers `--help` and `--version`), or leave `args` out to pass every argument to the task",
+                    s.value
+                ),
+            );
+            false
+        }
+        None => false,
+    };
 
     let trig = trig?;
     let restart_explicit = restart.is_some();
@@ -577,6 +592,7 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
         output_span,
         runtime,
         app_log,
+        no_args,
     })
 }
 

@@ -38,3 +38,7 @@ pub const PROBE_ALIVE: &str = "--bgapp-alive";
 /// task is ready (it started, or with `ready = "explicit"` it called
 /// `task.ready()`), the exec readiness probe that stands for `READY=1`.
 pub const PROBE_READY: &str = "--bgapp-ready";
+
+/// systemd's directory of the unit's credentials (`LoadCredential=`, the
+/// `credentials` key): one file per ID. Read with `task.credential(ID)`.
+pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";

@@ -380,14 +380,37 @@ impl TaskInstance {
             let Listener::Tcp(l) = l else { unreachable!() };
             return Ok(l);
         }
-        let mut last = None;
-        for addr in addr.to_socket_addrs()? {
-            match bind_tcp(addr) {
-                Ok(l) => return Ok(l),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| io::Error::other("no address to listen on")))
+        bind_tcp_first(addr, crate::engine::Engine::from_env())
+    }
+
+    /// A credential systemd passed to the task (`LoadCredential=`, the
+    /// `credentials` key in `[package.metadata.bgapp]`): the content of
+    /// `$CREDENTIALS_DIRECTORY/<id>`, a private copy only this service can
+    /// read. `cargo bgapp run` passes none.
+    ///
+    /// ```ignore
+    /// let token = task.credential_string("token")?;
+    /// ```
+    pub fn credential(&self, id: &str) -> io::Result<Vec<u8>> {
+        read_credential(
+            std::env::var_os(bgapp_manifest::env::CREDENTIALS_DIRECTORY),
+            id,
+        )
+    }
+
+    /// [`credential`](Self::credential) as UTF-8 text, without the line
+    /// ends at its end (a file written by an editor has one).
+    pub fn credential_string(&self, id: &str) -> io::Result<String> {
+        let bytes = self.credential(id)?;
+        let mut text = String::from_utf8(bytes).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("credential `{id}` is not UTF-8 text; read it with `task.credential(\"{id}\")`"),
+            )
+        })?;
+        let end = text.trim_end_matches(['\n', '\r']).len();
+        text.truncate(end);
+        Ok(text)
     }
 
     /// A Unix-socket listener: the socket the supervisor passed, or `path`
@@ -424,6 +447,46 @@ impl TaskInstance {
         }
         Ok(None)
     }
+}
+
+/// Binds the first of `addr`'s addresses that binds, each as the engine
+/// binds a task's address (under a container engine, loopback is widened
+/// so that a published port or a Service reaches it).
+fn bind_tcp_first(
+    addr: impl std::net::ToSocketAddrs,
+    engine: crate::engine::Engine,
+) -> io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        match bind_tcp(engine.bind_addr(addr)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no address to listen on")))
+}
+
+/// `$CREDENTIALS_DIRECTORY/<id>`, `dir` the variable's value.
+fn read_credential(dir: Option<std::ffi::OsString>, id: &str) -> io::Result<Vec<u8>> {
+    if id.is_empty() || id == "." || id == ".." || id.contains('/') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("credential ID `{id}` is not a file name; write the ID given in `credentials`, like `token`"),
+        ));
+    }
+    let Some(dir) = dir else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("cannot read credential `{id}`: no credentials were passed (no `$CREDENTIALS_DIRECTORY`); add `credentials = {{ {id} = \"/path/on/the/device\" }}` to the task's `[package.metadata.bgapp]` (`cargo bgapp run` passes none)"),
+        ));
+    };
+    let path = Path::new(&dir).join(id);
+    std::fs::read(&path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot read credential `{id}` from `{}`: {e}; is `{id}` in the task's `credentials`?", path.display()),
+        )
+    })
 }
 
 fn bind_tcp(addr: std::net::SocketAddr) -> io::Result<tokio::net::TcpListener> {
@@ -492,5 +555,53 @@ pub trait IsTaskInstance {
 impl IsTaskInstance for TaskInstance {
     fn from_instance(task: TaskInstance) -> Self {
         task
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{bind_tcp_first, read_credential};
+    use crate::engine::Engine;
+
+    #[tokio::test]
+    async fn the_daemons_own_loopback_address_is_widened_in_a_container() {
+        // An adopted daemon's default, `127.0.0.1`: a published port or a
+        // Service could not reach it inside a container.
+        let l = bind_tcp_first(("127.0.0.1", 0), Engine::Oci).unwrap();
+        let addr = l.local_addr().unwrap();
+        assert!(addr.ip().is_unspecified(), "{addr}");
+        // Under systemd (and `cargo bgapp run`) it is bound as written.
+        let l = bind_tcp_first(("127.0.0.1", 0), Engine::Systemd).unwrap();
+        assert!(l.local_addr().unwrap().ip().is_loopback());
+    }
+
+    #[test]
+    fn credentials_are_read_by_id_with_errors_that_name_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), b"s3cret\n").unwrap();
+        let passed = Some(dir.path().as_os_str().to_owned());
+        assert_eq!(read_credential(passed.clone(), "token").unwrap(), b"s3cret\n");
+
+        let e = read_credential(passed.clone(), "other").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        let msg = e.to_string();
+        assert!(msg.starts_with("cannot read credential `other` from `"), "{msg}");
+        assert!(msg.ends_with("; is `other` in the task's `credentials`?"), "{msg}");
+
+        let e = read_credential(None, "token").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(
+            e.to_string(),
+            "cannot read credential `token`: no credentials were passed (no `$CREDENTIALS_DIRECTORY`); add `credentials = { token = \"/path/on/the/device\" }` to the task's `[package.metadata.bgapp]` (`cargo bgapp run` passes none)"
+        );
+
+        for id in ["../token", "a/b", "", ".", ".."] {
+            let e = read_credential(passed.clone(), id).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{id:?}");
+            assert_eq!(
+                e.to_string(),
+                format!("credential ID `{id}` is not a file name; write the ID given in `credentials`, like `token`")
+            );
+        }
     }
 }

@@ -132,6 +132,23 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
         }
         Invocation::Error(msg) => return usage_error(&msg),
     };
+    if let registry::Args::None(version) = task.1.args {
+        // `app TASK --help` names the task it was given.
+        let named = argv.len() - 1 > rest.len() && argv[1] != "--";
+        let usage = if named {
+            format!("{} {}", argv[0], argv[1])
+        } else {
+            argv[0].clone()
+        };
+        match own_args(&task.0, version, &usage, rest) {
+            OwnArgs::Run => {}
+            OwnArgs::Answer(text) => {
+                print!("{text}");
+                return ExitCode::SUCCESS;
+            }
+            OwnArgs::Refuse(msg) => return usage_error(&msg),
+        }
+    }
     let task_argv: Vec<String> = std::iter::once(argv[0].clone())
         .chain(rest.iter().cloned())
         .collect();
@@ -184,6 +201,58 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
     ExitCode::from(finished.ended.code)
 }
 
+/// What bgapp does with the command line of a task that takes no
+/// arguments (`args = "none"`).
+#[derive(Debug, PartialEq, Eq)]
+enum OwnArgs {
+    /// No arguments: a run.
+    Run,
+    /// `--help` or `--version`: print this, exit 0, no run.
+    Answer(String),
+    /// Anything else: a usage error (exit 2), no run.
+    Refuse(String),
+}
+
+fn own_args(
+    manifest: &TaskManifest,
+    version: Option<&str>,
+    usage: &str,
+    args: &[String],
+) -> OwnArgs {
+    let Some(first) = args.first() else {
+        return OwnArgs::Run;
+    };
+    match (first.as_str(), args.len()) {
+        ("--help" | "-h", 1) => {
+            let mut text = String::new();
+            if let Some(d) = &manifest.description {
+                text.push_str(d);
+                text.push_str("\n\n");
+            }
+            text.push_str(&format!(
+                "Usage: {usage}\n\nOptions:\n  -h, --help     Print help\n  -V, --version  Print version\n"
+            ));
+            OwnArgs::Answer(text)
+        }
+        ("--version" | "-V", 1) => OwnArgs::Answer(format!(
+            "{} {}\n",
+            manifest.package,
+            version.unwrap_or("(unknown version)")
+        )),
+        _ => {
+            // `--help --version`: the second is the unexpected one.
+            let arg = match first.as_str() {
+                "--help" | "-h" | "--version" | "-V" => &args[1],
+                _ => first,
+            };
+            OwnArgs::Refuse(format!(
+                "unexpected argument `{arg}`; task `{}` takes no arguments (`args = \"none\"`); try `{usage} --help`",
+                manifest.name
+            ))
+        }
+    }
+}
+
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(exit::USAGE)
@@ -209,7 +278,7 @@ fn print_help(tasks: &[(TaskManifest, &'static TaskEntry)], has_default: bool) {
 
 #[cfg(test)]
 mod tests {
-    use super::{invocation, Invocation};
+    use super::{invocation, own_args, Invocation, OwnArgs};
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
@@ -278,5 +347,55 @@ mod tests {
             invocation(&names, None, &args(&[])),
             Invocation::Error(_)
         ));
+    }
+
+    #[test]
+    fn a_task_without_arguments_has_bgapp_answer_help_and_version() {
+        use bgapp_manifest::{TaskManifest, Trigger, DEFAULT_STOP_TIMEOUT, FORMAT_VERSION};
+        let m = TaskManifest {
+            format: FORMAT_VERSION,
+            name: "hello".into(),
+            function: "hello".into(),
+            package: "hello-app".into(),
+            description: Some("Says hello".into()),
+            trigger: Trigger::Boot,
+            restart: Trigger::Boot.default_restart(),
+            stop_timeout_ms: DEFAULT_STOP_TIMEOUT.as_millis() as u64,
+            time_limit_ms: None,
+            watchdog_ms: None,
+            ready: Default::default(),
+            start_timeout_ms: None,
+        };
+        let v = Some("1.2.3");
+        assert_eq!(own_args(&m, v, "app", &args(&[])), OwnArgs::Run);
+        for flag in ["--version", "-V"] {
+            assert_eq!(
+                own_args(&m, v, "app", &args(&[flag])),
+                OwnArgs::Answer("hello-app 1.2.3\n".into())
+            );
+        }
+        for flag in ["--help", "-h"] {
+            assert_eq!(
+                own_args(&m, v, "app hello", &args(&[flag])),
+                OwnArgs::Answer(
+                    "Says hello\n\nUsage: app hello\n\nOptions:\n  -h, --help     Print help\n  -V, --version  Print version\n"
+                        .into()
+                )
+            );
+        }
+        for (a, bad) in [
+            (&["-p", "1"][..], "-p"),
+            (&["serve"], "serve"),
+            (&["--version", "x"], "x"),
+            (&["--"], "--"),
+        ] {
+            assert_eq!(
+                own_args(&m, v, "app", &args(a)),
+                OwnArgs::Refuse(format!(
+                    "unexpected argument `{bad}`; task `hello` takes no arguments (`args = \"none\"`); try `app --help`"
+                )),
+                "{a:?}"
+            );
+        }
     }
 }

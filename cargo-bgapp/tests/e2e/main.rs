@@ -811,8 +811,9 @@ fn journal_priorities(sys: &System, unit: &str) -> Vec<(String, String)> {
 /// A daemon as one is packaged (`tests/e2e/contract`, task `daemon`):
 /// `listen` in the metadata overrides the attribute's address; `args`
 /// reach the task as written; the environment file and the root-only
-/// credential reach the process; its warnings and errors reach the
-/// journal at priorities 4 and 3; and a stop signals the main process
+/// credential reach the process (`task.credential_string`); its warnings
+/// and errors, `tracing`'s and the `log` crate's, reach the journal at
+/// priorities 4 and 3; and a stop signals the main process
 /// only (`KillMode=mixed`), so the helper it runs for a request finishes
 /// its work (under `KillMode=control-group` it died with the main
 /// process's SIGTERM: `helper ended: signal: 15`).
@@ -864,6 +865,8 @@ fn a_packaged_daemon_gets_its_keys_kill_mode_and_journal_priorities() {
     for (priority, message) in [
         ("4", "daemon: a warning for the journal"),
         ("3", "daemon: an error for the journal"),
+        ("4", "daemon: a log-crate warning for the journal"),
+        ("3", "daemon: a log-crate error for the journal"),
     ] {
         assert!(
             entries.iter().any(|(p, m)| p == priority && m == message),

@@ -120,15 +120,16 @@ async fn daemon(task: TaskInstance) -> anyhow::Result<()> {
         anyhow::bail!("no Unix socket was passed");
     };
     let greeting = std::env::var("E2E_GREETING").unwrap_or_default();
-    let token = match std::env::var_os("CREDENTIALS_DIRECTORY") {
-        Some(dir) => std::fs::read_to_string(Path::new(&dir).join("token"))?,
-        None => String::new(),
-    };
+    // The root-only credential (`credentials` in Cargo.toml).
+    let token = task.credential_string("token")?;
     // Readable through the supplementary group only.
     let group_only = std::fs::read_to_string("/etc/e2e-contract/private/group-only.conf")
         .unwrap_or_else(|e| format!("unreadable: {e}"));
     tracing::warn!("daemon: a warning for the journal");
     tracing::error!("daemon: an error for the journal");
+    // The `log` crate's records, as a daemon's dependencies write them.
+    log::warn!("daemon: a log-crate warning for the journal");
+    log::error!("daemon: a log-crate error for the journal");
     loop {
         let (conn, _) = tokio::select! {
             _ = task.cancelled() => return Ok(()),
@@ -142,7 +143,7 @@ async fn daemon(task: TaskInstance) -> anyhow::Result<()> {
         }
         let answer = format!(
             "greeting={greeting} token={} args={:?} group-only={}\n",
-            token.trim(),
+            token,
             task.args(),
             group_only.trim()
         );
