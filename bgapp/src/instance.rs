@@ -405,7 +405,9 @@ impl TaskInstance {
         let mut text = String::from_utf8(bytes).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("credential `{id}` is not UTF-8 text; read it with `task.credential(\"{id}\")`"),
+                format!(
+                    "credential `{id}` is not UTF-8 text; read it with `task.credential(\"{id}\")`"
+                ),
             )
         })?;
         let end = text.trim_end_matches(['\n', '\r']).len();
@@ -580,13 +582,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("token"), b"s3cret\n").unwrap();
         let passed = Some(dir.path().as_os_str().to_owned());
-        assert_eq!(read_credential(passed.clone(), "token").unwrap(), b"s3cret\n");
+        assert_eq!(
+            read_credential(passed.clone(), "token").unwrap(),
+            b"s3cret\n"
+        );
 
         let e = read_credential(passed.clone(), "other").unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
         let msg = e.to_string();
-        assert!(msg.starts_with("cannot read credential `other` from `"), "{msg}");
-        assert!(msg.ends_with("; is `other` in the task's `credentials`?"), "{msg}");
+        assert!(
+            msg.starts_with("cannot read credential `other` from `"),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("; is `other` in the task's `credentials`?"),
+            "{msg}"
+        );
 
         let e = read_credential(None, "token").unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);

@@ -74,7 +74,11 @@ fn main() -> ExitCode {
         let refused = app(state, args);
         assert_eq!(refused.status.code(), Some(2), "{args:?}: {refused:?}");
         assert!(refused.stdout.is_empty(), "{args:?}: {refused:?}");
-        let first = if args[0] == "--help" { args[1] } else { args[0] };
+        let first = if args[0] == "--help" {
+            args[1]
+        } else {
+            args[0]
+        };
         assert_eq!(
             text(&refused.stderr),
             format!("error: unexpected argument `{first}`; task `quiet` takes no arguments (`args = \"none\"`); try `{bin} --help`\n"),

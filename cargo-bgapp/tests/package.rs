@@ -612,7 +612,8 @@ fn a_ported_daemon_gets_dashed_units_its_keys_and_warnings() {
     let stderr = text(&output.stderr);
     for warning in [
         "warning: `description = \"wg_exporter\"` in `[package]` is only the package's name, which Debian refuses as a synopsis (lintian: description-is-pkg-name); the .deb says `background application wg_exporter`",
-        "warning: binary `wg_exporter` names `/usr/bin/sudo`: its tasks run with `NoNewPrivileges=yes`",
+        // The whole warning: its `help:` line starts the line, as cargo's do.
+        "warning: binary `wg_exporter` names `/usr/bin/sudo`: its tasks run with `NoNewPrivileges=yes` and no capabilities, where no program can gain privileges, so running one fails on the device\n\nhelp: give the task what it needs itself: `supplementary-groups` to read a group's files, `capabilities` (like `CAP_DAC_READ_SEARCH` to read root-only files, `CAP_NET_ADMIN` for `wg show`), or `user = \"root\"`; see \"Root-only configuration\" in bgapp's README\n",
         "warning: task `wg-exporter` is in the groups wgread: it may read and write what they may",
     ] {
         assert!(stderr.contains(warning), "no {warning:?} in\n{stderr}");

@@ -411,6 +411,60 @@ fn hello_keeps_its_state_across_runs_and_takes_lifecycle_events() {
     assert_no_process_left(app);
 }
 
+/// The templates that read no arguments say so (`args = "none"`): run by
+/// hand, `app --version` and `app --help` are answered by bgapp and a
+/// stray argument is a usage error (exit 2), and none of these is a run
+/// (no run record, no "started" line). The timer, which takes an optional
+/// source argument, keeps its command line.
+#[test]
+fn templates_without_arguments_have_bgapp_answer_help_and_version() {
+    apps();
+    for app in [HELLO, SERVER, WATCHER] {
+        let bin = fixtures_target().join("debug").join(app);
+        let state = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            Command::new(&bin)
+                .args(args)
+                .env("BGAPP_STATE_DIR", state.path())
+                .env_remove("NOTIFY_SOCKET")
+                .env_remove("LISTEN_FDS")
+                .stdin(Stdio::null())
+                .output()
+                .expect("the app runs")
+        };
+        let version = run(&["--version"]);
+        assert_eq!(version.status.code(), Some(0), "{app}: {version:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&version.stdout),
+            format!("{app} 0.1.0\n")
+        );
+        let help = run(&["--help"]);
+        assert_eq!(help.status.code(), Some(0), "{app}: {help:?}");
+        let help_text = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            help_text.contains(&format!("Usage: {}\n", bin.display())),
+            "{app}: {help_text}"
+        );
+        let stray = run(&["-p", "9586"]);
+        assert_eq!(stray.status.code(), Some(2), "{app}: {stray:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&stray.stderr),
+            format!(
+                "error: unexpected argument `-p`; task `{app}` takes no arguments (`args = \"none\"`); try `{} --help`\n",
+                bin.display()
+            )
+        );
+        for out in [&version, &help, &stray] {
+            assert!(
+                !String::from_utf8_lossy(&out.stderr).contains("started"),
+                "{app}: {out:?}"
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(state.path()).unwrap().collect();
+        assert!(left.is_empty(), "{app}: no run record: {left:?}");
+    }
+}
+
 #[test]
 fn timer_fires_on_schedule_and_on_trigger() {
     let app = TIMER;

@@ -531,9 +531,7 @@ fn escalation_warnings(names: &Names, installed: &[Installed]) -> Vec<String> {
             let found = escalation::programs(&b.binary.data);
             (!found.is_empty()).then(|| {
                 format!(
-                    "binary `{}` names {}: its tasks run with `NoNewPrivileges=yes` and no capabilities, where no program can gain privileges, so running one fails on the device
-
-                     help: give the task what it needs itself: `supplementary-groups` to read a group's files, `capabilities` (like `CAP_DAC_READ_SEARCH` to read root-only files, `CAP_NET_ADMIN` for `wg show`), or `user = \"root\"`; see \"Root-only configuration\" in bgapp's README",
+                    "binary `{}` names {}: its tasks run with `NoNewPrivileges=yes` and no capabilities, where no program can gain privileges, so running one fails on the device\n\nhelp: give the task what it needs itself: `supplementary-groups` to read a group's files, `capabilities` (like `CAP_DAC_READ_SEARCH` to read root-only files, `CAP_NET_ADMIN` for `wg show`), or `user = \"root\"`; see \"Root-only configuration\" in bgapp's README",
                     b.name,
                     found
                         .iter()

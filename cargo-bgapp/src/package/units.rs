@@ -199,7 +199,7 @@ pub enum UnitError {
         path: String,
         why: String,
     },
-    #[error("`[package.metadata.bgapp.tasks.{0}]` sets `listen`, but task `{0}` is not started by a socket\n\nhelp: remove `listen`; only a task with `socket = \"...\"` in its attribute listens")]
+    #[error("`[package.metadata.bgapp.tasks.{0}]` sets `listen`, but task `{0}` is not started by a socket\n\nhelp: remove `listen`; only a task with `trigger = socket(listen = \"...\")` in its attribute listens")]
     ListenWithoutSocket(String),
 }
 
@@ -833,9 +833,10 @@ mod tests {
         let msg = generate(&ctx(), &task("hello", Trigger::Boot), &cfg)
             .unwrap_err()
             .to_string();
-        assert!(
-            msg.starts_with("`[package.metadata.bgapp.tasks.hello]` sets `listen`, but task `hello` is not started by a socket"),
-            "{msg}"
+        // The help names the attribute's syntax, `trigger = socket(...)`.
+        assert_eq!(
+            msg,
+            "`[package.metadata.bgapp.tasks.hello]` sets `listen`, but task `hello` is not started by a socket\n\nhelp: remove `listen`; only a task with `trigger = socket(listen = \"...\")` in its attribute listens"
         );
         let unix = task(
             "web",

@@ -7,7 +7,7 @@
 //! | `Restart=`, `RestartSec=` | the task's `restart`; a restart after `policy::RESTART_DELAY` |
 //! | `RestartPreventExitStatus=2 4`, `SuccessExitStatus=5` | [`policy::after_exit`], from `bgapp_manifest::exit` |
 //! | `StartLimitIntervalSec=`, `StartLimitBurst=` | [`policy::StartLimit`]; a task over the limit stays failed until `cargo bgapp trigger` starts it |
-//! | `TimeoutStopSec=` (stop timeout + margin) | SIGTERM, then SIGKILL to the process group |
+//! | `TimeoutStopSec=` (stop timeout + margin) | SIGTERM to the task's process, then SIGKILL to its process group |
 //! | `RuntimeMaxSec=` | SIGTERM after time limit + stop timeout + margin |
 //! | `WatchdogSec=` | `WATCHDOG_USEC`; no `WATCHDOG=1` for a whole interval: SIGABRT, a failure |
 //! | `Type=notify` | a `NOTIFY_SOCKET` per task: `READY=1`, `STATUS=`, `WATCHDOG=1`, `EXTEND_TIMEOUT_USEC=` |
@@ -15,7 +15,7 @@
 //! | `.timer` | `core/trigger.rs` (no elapse while the run it started goes on) and [`schedule`], with `TRIGGER_UNIT`, `TRIGGER_TIMER_REALTIME_USEC` |
 //! | `.socket` (`Accept=no`) | [`sockets`]: bound here, passed as fd 3 with `LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES` |
 //! | `.path` | [`paths`], with `TRIGGER_UNIT`, `TRIGGER_PATH` |
-//! | `KillMode=control-group` | each task leads its own process group; what is left of it dies with it |
+//! | `KillMode=mixed` | each task leads its own process group; a stop signals the task's process only, and what is left of the group is killed (SIGKILL) when it exits or at the stop deadline |
 //!
 //! Each task process also gets one end of a socket pair as
 //! `BGAPP_CONTROL_FD`, for the lifecycle events a signal cannot carry

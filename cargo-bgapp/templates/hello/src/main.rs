@@ -22,7 +22,9 @@ struct Saved {
     heartbeats: u64,
 }
 
-#[bgapp::background_task(stop_timeout = "5s")]
+// `args = "none"`: the app takes no arguments, so bgapp answers
+// `--help` and `--version` and refuses anything else (exit 2).
+#[bgapp::background_task(stop_timeout = "5s", args = "none")]
 async fn main(task: TaskInstance) -> anyhow::Result<()> {
     // The process lives until the deferral is completed, even if this
     // function returned earlier (for example after spawning the work).

@@ -13,7 +13,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-#[bgapp::background_task(trigger = socket(listen = "{{port}}"), stop_timeout = "5s")]
+// `args = "none"`: bgapp answers `--help` and `--version`.
+#[bgapp::background_task(
+    trigger = socket(listen = "{{port}}"),
+    stop_timeout = "5s",
+    args = "none"
+)]
 async fn main(task: TaskInstance) -> anyhow::Result<()> {
     // The socket systemd passed, or, run by hand, `{{port}}` bound here.
     let listener = task.tcp_listener().await?;

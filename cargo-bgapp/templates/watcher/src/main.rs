@@ -16,7 +16,12 @@ use std::path::{Path, PathBuf};
 
 use bgapp::TaskInstance;
 
-#[bgapp::background_task(trigger = path(not_empty = "{{spool_dir}}"), time_limit = "10m")]
+// `args = "none"`: bgapp answers `--help` and `--version`.
+#[bgapp::background_task(
+    trigger = path(not_empty = "{{spool_dir}}"),
+    time_limit = "10m",
+    args = "none"
+)]
 async fn main(task: TaskInstance) -> anyhow::Result<()> {
     let spool = task
         .trigger_path()
