@@ -368,6 +368,9 @@ impl TaskInstance {
     /// socket the supervisor passed (socket activation, where the unit's
     /// `ListenStream=` chose the address), or, when none was passed, `addr`
     /// bound here: the address from the daemon's `--address`/`--port`.
+    /// In a container (`BGAPP_ENGINE=oci`) a loopback address is bound as
+    /// `0.0.0.0`/`[::]`, as [`tcp_listener`](Self::tcp_listener) binds the
+    /// attribute's, so that a published port or a Service reaches it.
     ///
     /// ```ignore
     /// let listener = task.tcp_listener_or((cli.address, cli.port))?;

@@ -422,15 +422,25 @@ fn templates_without_arguments_have_bgapp_answer_help_and_version() {
     for app in [HELLO, SERVER, WATCHER] {
         let bin = fixtures_target().join("debug").join(app);
         let state = tempfile::tempdir().unwrap();
+        // An answer ends at once; a run (the bug) would go on: it is
+        // killed at an overall deadline and the test fails on its status.
         let run = |args: &[&str]| {
-            Command::new(&bin)
+            let mut child = Command::new(&bin)
                 .args(args)
                 .env("BGAPP_STATE_DIR", state.path())
                 .env_remove("NOTIFY_SOCKET")
                 .env_remove("LISTEN_FDS")
                 .stdin(Stdio::null())
-                .output()
-                .expect("the app runs")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("the app runs");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            child.wait_with_output().unwrap()
         };
         let version = run(&["--version"]);
         assert_eq!(version.status.code(), Some(0), "{app}: {version:?}");
