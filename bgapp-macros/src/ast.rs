@@ -19,9 +19,6 @@ pub struct Task {
     pub runtime: Runtime,
     /// `log = "app"`: the app installs its own global subscriber.
     pub app_log: bool,
-    /// `args = "none"`: the task takes no arguments; bgapp answers
-    /// `--help` and `--version` and refuses any other.
-    pub no_args: bool,
 }
 
 /// `runtime = "..."` and `worker_threads = N`.

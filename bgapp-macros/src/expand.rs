@@ -94,14 +94,6 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
         }),
     };
     let app_log = task.app_log;
-    // The package's version, for `--version` when bgapp answers it.
-    let args = if task.no_args {
-        quote!(#krate::__private::Args::None(
-            ::core::option_env!("CARGO_PKG_VERSION")
-        ))
-    } else {
-        quote!(#krate::__private::Args::Task)
-    };
 
     let entry_point = task.is_main.then(|| {
         quote! {
@@ -133,7 +125,8 @@ pub fn expand(task: &Task, mut func: ItemFn) -> TokenStream {
                 run: __bgapp_run,
                 runtime: #runtime,
                 app_log: #app_log,
-                args: #args,
+                // For `--version` when bgapp answers it (`args = "none"`).
+                version: ::core::option_env!("CARGO_PKG_VERSION"),
             };
 
             // The same manifest as Rust code, so the runtime needs no JSON
@@ -206,6 +199,7 @@ fn manifest_tokens(m: &TaskManifest, krate: &syn::Path) -> TokenStream {
     let watchdog = opt_u64(m.watchdog_ms);
     let ready = format_ident!("{}", format!("{:?}", m.ready));
     let start = opt_u64(m.start_timeout_ms);
+    let args = format_ident!("{}", format!("{:?}", m.args));
     quote! {
         #krate::TaskManifest {
             format: #format,
@@ -220,6 +214,7 @@ fn manifest_tokens(m: &TaskManifest, krate: &syn::Path) -> TokenStream {
             watchdog_ms: #watchdog,
             ready: #krate::__private::Readiness::#ready,
             start_timeout_ms: #start,
+            args: #krate::__private::Arguments::#args,
         }
     }
 }

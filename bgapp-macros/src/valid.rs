@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use bgapp_manifest::{
-    format_duration, parse_duration, Calendar, ListenAddress, PathCondition, Readiness, Restart,
-    Schedule, TaskManifest, Trigger, DEFAULT_STOP_TIMEOUT, FORMAT_VERSION,
+    format_duration, parse_duration, Arguments, Calendar, ListenAddress, PathCondition, Readiness,
+    Restart, Schedule, TaskManifest, Trigger, DEFAULT_STOP_TIMEOUT, FORMAT_VERSION,
 };
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType, Type};
@@ -488,20 +488,21 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
         }
         None => false,
     };
-    let no_args = match &raw.args {
-        Some(s) if s.value == "none" => true,
-        Some(s) if s.value == "task" => false,
-        Some(s) => {
-            errors.push(
+    let args = match &raw.args {
+        Some(s) => match Arguments::parse(&s.value) {
+            Some(a) => a,
+            None => {
+                errors.push(
                 s.span,
                 format!(
                     "unknown `args` value `{}`; write `args = \"none\"` when the task takes no arguments (bgapp then answers `--help` and `--version`), or leave `args` out to pass every argument to the task",
                     s.value
                 ),
             );
-            false
-        }
-        None => false,
+                Arguments::Task
+            }
+        },
+        None => Arguments::Task,
     };
 
     let trig = trig?;
@@ -585,6 +586,7 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
             watchdog_ms: watchdog.map(|d| d.as_millis() as u64),
             ready,
             start_timeout_ms: start_timeout.map(|d| d.as_millis() as u64),
+            args,
         },
         krate,
         is_main,
@@ -592,7 +594,6 @@ pub fn check_task(raw: RawArgs, func: &ItemFn, errors: &mut Errors) -> Option<Ta
         output_span,
         runtime,
         app_log,
-        no_args,
     })
 }
 

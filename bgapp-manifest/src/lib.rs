@@ -92,6 +92,43 @@ pub struct TaskManifest {
     /// when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_timeout_ms: Option<u64>,
+    /// Who reads the task's command line. Absent from the JSON when
+    /// [`Arguments::Task`].
+    #[serde(default, skip_serializing_if = "Arguments::is_default")]
+    pub args: Arguments,
+}
+
+/// Who reads a task's command line: the attribute's `args`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arguments {
+    /// The task (the default): every argument, `--help` and `--version`
+    /// too, reaches it through `task.args()`.
+    #[default]
+    Task,
+    /// `args = "none"`: the task takes none. bgapp answers `--help` and
+    /// `--version` and refuses any other argument (exit 2); none of these
+    /// is a run. A packaging `args` key for such a task is an error.
+    None,
+}
+
+impl Arguments {
+    pub const ALL: [Arguments; 2] = [Arguments::Task, Arguments::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arguments::Task => "task",
+            Arguments::None => "none",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Arguments> {
+        Arguments::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+
+    fn is_default(&self) -> bool {
+        *self == Arguments::Task
+    }
 }
 
 /// When a task counts as started, for `READY=1` (systemd's `Type=notify`)
@@ -436,6 +473,7 @@ mod tests {
             watchdog_ms: None,
             ready: Readiness::Started,
             start_timeout_ms: None,
+            args: Default::default(),
         }
     }
 
@@ -458,6 +496,19 @@ mod tests {
             TaskManifest::from_record(&started.to_record()).unwrap(),
             started
         );
+    }
+
+    #[test]
+    fn arguments_are_in_the_json_only_when_none() {
+        let task = sample("a");
+        assert!(!serde_json::to_string(&task).unwrap().contains("args"));
+        let none = TaskManifest {
+            args: Arguments::None,
+            ..sample("a")
+        };
+        let json = serde_json::to_string(&none).unwrap();
+        assert!(json.contains(r#""args":"none""#), "{json}");
+        assert_eq!(TaskManifest::from_record(&none.to_record()).unwrap(), none);
     }
 
     #[test]

@@ -142,6 +142,7 @@ mod tests {
             watchdog_ms: None,
             ready: Default::default(),
             start_timeout_ms: None,
+            args: Default::default(),
         }
     }
 

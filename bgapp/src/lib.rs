@@ -86,10 +86,8 @@ pub mod __private {
     pub use crate::lifecycle::TaskFuture;
     pub use crate::outcome::{Returned, TaskReturn};
     pub use crate::process::run_process;
-    pub use crate::registry::{
-        current_thread, multi_thread, multi_thread_with, Args, TaskEntry, TASKS,
-    };
-    pub use bgapp_manifest::{PathCondition, Readiness};
+    pub use crate::registry::{current_thread, multi_thread, multi_thread_with, TaskEntry, TASKS};
+    pub use bgapp_manifest::{Arguments, PathCondition, Readiness};
     pub use linkme;
     pub use tokio;
 }

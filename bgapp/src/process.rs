@@ -132,7 +132,8 @@ pub fn run_process(default: Option<&'static str>) -> ExitCode {
         }
         Invocation::Error(msg) => return usage_error(&msg),
     };
-    if let registry::Args::None(version) = task.1.args {
+    if task.0.args == bgapp_manifest::Arguments::None {
+        let version = task.1.version;
         // `app TASK --help` names the task it was given.
         let named = argv.len() - 1 > rest.len() && argv[1] != "--";
         let usage = if named {
@@ -365,6 +366,7 @@ mod tests {
             watchdog_ms: None,
             ready: Default::default(),
             start_timeout_ms: None,
+            args: Default::default(),
         };
         let v = Some("1.2.3");
         assert_eq!(own_args(&m, v, "app", &args(&[])), OwnArgs::Run);

@@ -22,21 +22,10 @@ pub struct TaskEntry {
     pub runtime: fn() -> std::io::Result<tokio::runtime::Runtime>,
     /// `log = "app"`: the app installs its own `tracing` subscriber.
     pub app_log: bool,
-    /// Who reads the task's command line.
-    pub args: Args,
-}
-
-/// The `args` option: who reads the task's command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Args {
-    /// The task (the default): every argument, `--help` and `--version`
-    /// too, reaches it through `task.args()`.
-    Task,
-    /// `args = "none"`: the task takes none. bgapp answers `--help` (the
-    /// task's description) and `--version` (the package's version, `None`
-    /// when not built by cargo) and refuses any other argument (exit 2);
-    /// none of these is a run.
-    None(Option<&'static str>),
+    /// The package's version, for `--version` when bgapp answers it
+    /// (`args = "none"`, [`bgapp_manifest::Arguments::None`]); `None` when
+    /// not built by cargo.
+    pub version: Option<&'static str>,
 }
 
 /// The multi-thread runtime, tokio's default worker count: the default.

@@ -124,6 +124,7 @@ impl TestDriver {
                 watchdog_ms: None,
                 ready: Default::default(),
                 start_timeout_ms: None,
+                args: Default::default(),
             });
         Self::with_manifest(manifest)
     }

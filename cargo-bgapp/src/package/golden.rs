@@ -44,6 +44,7 @@ fn task(name: &str, trigger: Trigger) -> TaskManifest {
         watchdog_ms: None,
         ready: Default::default(),
         start_timeout_ms: None,
+        args: Default::default(),
     }
 }
 

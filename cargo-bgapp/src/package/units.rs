@@ -201,6 +201,8 @@ pub enum UnitError {
     },
     #[error("`[package.metadata.bgapp.tasks.{0}]` sets `listen`, but task `{0}` is not started by a socket\n\nhelp: remove `listen`; only a task with `trigger = socket(listen = \"...\")` in its attribute listens")]
     ListenWithoutSocket(String),
+    #[error("task `{0}` takes no arguments (`args = \"none\"` in its attribute), but `args` in `[package.metadata.bgapp]` (or its `tasks.{0}` table) gives it some: every start would end with a usage error\n\nhelp: remove `args` for this task, or remove `args = \"none\"` from the attribute and read them with `task.args()`")]
+    ArgsForNoArgs(String),
 }
 
 /// A task's unit stem as bgapp named units before they followed the
@@ -244,6 +246,10 @@ pub fn generate(
     check_trigger(task)?;
     if config.listen.is_some() && !matches!(task.trigger, Trigger::Socket { .. }) {
         return Err(UnitError::ListenWithoutSocket(task.name.clone()));
+    }
+    if task.args == bgapp_manifest::Arguments::None && config.args.iter().flatten().next().is_some()
+    {
+        return Err(UnitError::ArgsForNoArgs(task.name.clone()));
     }
     let stem = unit_stem(ctx.stem, &task.name);
     let old_stem = Some(old_unit_stem(ctx.stem, &task.name)).filter(|old| *old != stem);
@@ -630,6 +636,7 @@ mod tests {
             watchdog_ms: None,
             ready: Default::default(),
             start_timeout_ms: None,
+            args: Default::default(),
         }
     }
 
@@ -852,6 +859,31 @@ mod tests {
             .contains("\nListenStream=0.0.0.0:9586\n"));
         assert!(u.service.text.contains("AF_INET6"), "{}", u.service.text);
         assert!(u.service.text.contains("\nKillMode=mixed\n"));
+    }
+
+    /// A task with `args = "none"` refuses packaging `args`: each start
+    /// would be a usage error.
+    #[test]
+    fn args_for_a_task_that_takes_none_are_refused() {
+        let cfg = TaskConfig {
+            args: Some(vec!["--port".into(), "1".into()]),
+            ..TaskConfig::default()
+        };
+        let mut t = task("hello", Trigger::Boot);
+        assert!(generate(&ctx(), &t, &cfg).is_ok());
+        t.args = bgapp_manifest::Arguments::None;
+        let msg = generate(&ctx(), &t, &cfg).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("task `hello` takes no arguments (`args = \"none\"` in its attribute)"),
+            "{msg}"
+        );
+        // No arguments given: fine.
+        assert!(generate(&ctx(), &t, &TaskConfig::default()).is_ok());
+        let empty = TaskConfig {
+            args: Some(Vec::new()),
+            ..TaskConfig::default()
+        };
+        assert!(generate(&ctx(), &t, &empty).is_ok());
     }
 
     /// systemd.service(5)'s command line: words split at blanks, quotes

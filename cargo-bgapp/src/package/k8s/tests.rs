@@ -23,6 +23,7 @@ fn task(name: &str, trigger: Trigger, restart: Restart) -> TaskManifest {
         watchdog_ms: None,
         ready: Default::default(),
         start_timeout_ms: None,
+        args: Default::default(),
     }
 }
 
