@@ -126,6 +126,11 @@ pub fn run(args: PackageArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| bgapp_manifest::system_user(&project.package.name));
         if formats.oci {
+            if first.is_none() {
+                for w in oci::warnings(&config, &binaries) {
+                    shell.warn(w);
+                }
+            }
             for (name, image) in oci::images(&project, &config, &user, &binaries, preflight.mtime)?
             {
                 images.entry(name).or_default().push(image);

@@ -57,6 +57,8 @@ pub enum K8sError {
         name: String,
         max: usize,
     },
+    #[error("`[package.metadata.bgapp.tasks.{0}]` sets `listen`, but task `{0}` is not started by a socket\n\nhelp: remove `listen`; only a task with `socket = \"...\"` in its attribute listens")]
+    ListenWithoutSocket(String),
     #[error("`[package.metadata.bgapp.kubernetes.tasks.{0}]` names no task of this package")]
     UnknownTask(String),
     #[error("`{key}` in `[package.metadata.bgapp.kubernetes]` is not a {what}: `{value}`")]
@@ -333,16 +335,24 @@ impl TaskObjects {
                 }
             }
             Trigger::Socket { listen } => {
-                port = Some(match ListenAddress::parse(listen) {
-                    Ok(ListenAddress::Port(p)) => p,
-                    Ok(ListenAddress::Inet(a)) => a.port(),
-                    _ => {
-                        return Err(K8sError::Listen {
-                            task: task.name.clone(),
-                            listen: listen.clone(),
-                        })
-                    }
-                });
+                let tcp_port = |listen: &str| match ListenAddress::parse(listen) {
+                    Ok(ListenAddress::Port(p)) => Ok(p),
+                    Ok(ListenAddress::Inet(a)) => Ok(a.port()),
+                    _ => Err(K8sError::Listen {
+                        task: task.name.clone(),
+                        listen: listen.to_string(),
+                    }),
+                };
+                // The runtime binds the attribute's address itself (no
+                // socket is passed in a pod): that is the container's
+                // port. The configuration's `listen` (the `.socket`'s
+                // `ListenStream=`) is where clients connect: the Service's.
+                let container_port = tcp_port(listen)?;
+                let service_port = match &relax.listen {
+                    Some(l) => tcp_port(l)?,
+                    None => container_port,
+                };
+                port = Some((container_port, service_port));
                 Kind::Deployment
             }
             Trigger::Path { path, .. } => {
@@ -360,6 +370,9 @@ impl TaskObjects {
             },
         };
 
+        if relax.listen.is_some() && port.is_none() {
+            return Err(K8sError::ListenWithoutSocket(task.name.clone()));
+        }
         let mut caps = json!({ "drop": ["ALL"] });
         if !relax.capabilities.is_empty() {
             let add: Vec<String> = relax
@@ -387,12 +400,13 @@ impl TaskObjects {
                 task.name
             ));
         }
+        let inputs = Inputs::new(task, &name, relax, warnings);
         let mut container = json!({
             "name": name,
             "image": image.image,
             "imagePullPolicy": "IfNotPresent",
-            "args": [task.name],
-            "env": [{ "name": bgapp_manifest::env::ENGINE, "value": bgapp_manifest::env::ENGINE_OCI }],
+            "args": inputs.args,
+            "env": inputs.env,
             "securityContext": {
                 "allowPrivilegeEscalation": false,
                 "readOnlyRootFilesystem": true,
@@ -405,7 +419,16 @@ impl TaskObjects {
                 { "name": "state", "mountPath": state_path },
             ],
         });
-        if let Some(p) = port {
+        if let Some(from) = &inputs.env_from {
+            container["envFrom"] = json!([from]);
+        }
+        if let Some((mount, _)) = &inputs.credentials {
+            container["volumeMounts"]
+                .as_array_mut()
+                .expect("a list")
+                .push(mount.clone());
+        }
+        if let Some((p, _)) = port {
             container["ports"] =
                 json!([{ "name": "listen", "containerPort": p, "protocol": "TCP" }]);
             // In place of the socket unit: the Service sends connections
@@ -475,12 +498,28 @@ impl TaskObjects {
             // the Job's backoffLimit makes the retries.
             "restartPolicy": if is_job { "Never" } else { "Always" },
         });
+        if let Some((_, volume)) = inputs.credentials {
+            pod["volumes"].as_array_mut().expect("a list").push(volume);
+        }
         if !network {
             // Nothing to resolve or reach.
             pod["automountServiceAccountToken"] = json!(false);
         }
         if let Some(limit) = task.time_limit() {
-            pod["activeDeadlineSeconds"] = json!(seconds(limit + policy::stop_kill_after(task)));
+            if is_job {
+                pod["activeDeadlineSeconds"] =
+                    json!(seconds(limit + policy::stop_kill_after(task)));
+            } else {
+                // apps/v1 validation refuses `activeDeadlineSeconds` in a
+                // Deployment's or DaemonSet's pod template (`Unsupported
+                // value`): only the runtime's own limit is left.
+                warnings.push(format!(
+                    "task `{}`: `time_limit` ({}) has no Kubernetes backstop in a {}, which refuses `activeDeadlineSeconds`: the runtime itself cancels the run at the limit and ends it within `stop_timeout`, and the pod is restarted",
+                    task.name,
+                    bgapp_manifest::format_duration(limit),
+                    if matches!(kind, Kind::Daemon) { "DaemonSet" } else { "Deployment" },
+                ));
+            }
         }
         if !k.node_selector.is_empty() {
             pod["nodeSelector"] = json!(k.node_selector);
@@ -551,7 +590,7 @@ impl TaskObjects {
                 }));
             }
         }
-        if let Some(p) = port {
+        if let Some((_, p)) = port {
             objects.push(json!({
                 "apiVersion": "v1",
                 "kind": "Service",
@@ -576,6 +615,93 @@ impl TaskObjects {
             objects,
             host_state,
         })
+    }
+}
+
+/// What a task reads besides the manifest (`[package.metadata.bgapp]`), in
+/// the container: its arguments, its environment, its credentials. What
+/// has no form in a pod is a warning.
+struct Inputs {
+    /// The task's name, then its `args` (`ExecStart=`'s words after it).
+    args: Vec<String>,
+    env: Vec<Value>,
+    /// `EnvironmentFile=`: a ConfigMap's variables, optional with `-`.
+    env_from: Option<Value>,
+    /// `LoadCredential=`: a Secret's keys, mounted read-only at
+    /// `$CREDENTIALS_DIRECTORY` (the mount, the volume).
+    credentials: Option<(Value, Value)>,
+}
+
+/// Where a pod's credentials are mounted, `$CREDENTIALS_DIRECTORY`.
+const CREDENTIALS_DIR: &str = "/run/credentials";
+
+impl Inputs {
+    fn new(
+        task: &TaskManifest,
+        name: &str,
+        relax: &TaskConfig,
+        warnings: &mut Vec<String>,
+    ) -> Inputs {
+        let mut args = vec![task.name.clone()];
+        args.extend(relax.args.iter().flatten().cloned());
+        let mut env = vec![json!({ "name": env::ENGINE, "value": env::ENGINE_OCI })];
+        let env_from = relax.environment_file.as_ref().map(|file| {
+            let (optional, path) = match file.strip_prefix('-') {
+                Some(path) => (true, path),
+                None => (false, file.as_str()),
+            };
+            let map = format!("{name}-environment");
+            warnings.push(format!(
+                "task `{}`: its `environment-file` is the ConfigMap `{map}` in the pod (`envFrom`{}), which you create: `kubectl create configmap {map} --from-env-file={path}`",
+                task.name,
+                if optional { ", optional as `-` says" } else { "; the pod does not start without it" },
+            ));
+            json!({ "configMapRef": { "name": map, "optional": optional } })
+        });
+        let credentials = (!relax.credentials.is_empty()).then(|| {
+            let secret = format!("{name}-credentials");
+            let from_files: Vec<String> = relax
+                .credentials
+                .iter()
+                .map(|(id, path)| format!("--from-file={id}={path}"))
+                .collect();
+            warnings.push(format!(
+                "task `{}`: its `credentials` are the Secret `{secret}` in the pod, mounted at `$CREDENTIALS_DIRECTORY` ({CREDENTIALS_DIR}); the pod does not start without it, which you create: `kubectl create secret generic {secret} {}`",
+                task.name,
+                from_files.join(" "),
+            ));
+            env.push(json!({ "name": "CREDENTIALS_DIRECTORY", "value": CREDENTIALS_DIR }));
+            let items: Vec<Value> = relax
+                .credentials
+                .keys()
+                .map(|id| json!({ "key": id, "path": id }))
+                .collect();
+            (
+                json!({ "name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": true }),
+                // 0440: root's, readable by the pod's fsGroup (the app's gid).
+                json!({ "name": "credentials", "secret": { "secretName": secret, "defaultMode": 0o440, "items": items } }),
+            )
+        });
+        if !relax.supplementary_groups.is_empty() {
+            warnings.push(format!(
+                "task `{}`: its `supplementary-groups` ({}) are left out of the pod: they are names the device resolves, and Kubernetes takes numeric gids (add them to the pod's `securityContext.supplementalGroups`)",
+                task.name,
+                relax.supplementary_groups.join(", "),
+            ));
+        }
+        if !relax.read_only_paths.is_empty() {
+            warnings.push(format!(
+                "task `{}`: its `read-only-paths` ({}) are not in the pod: its root is the image, read-only, without the device's files (mount what it reads there, from a ConfigMap, a Secret or a `hostPath`)",
+                task.name,
+                relax.read_only_paths.join(", "),
+            ));
+        }
+        Inputs {
+            args,
+            env,
+            env_from,
+            credentials,
+        }
     }
 }
 

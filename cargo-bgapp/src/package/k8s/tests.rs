@@ -409,3 +409,197 @@ fn explicit_readiness_is_an_exec_readiness_probe() {
         );
     }
 }
+
+fn plan_with(tasks: &[TaskManifest], task: &str, relax: TaskConfig) -> Result<Output, K8sError> {
+    let k = Kubernetes::default();
+    let input = Input {
+        package: "app",
+        version: "0.1.0",
+        images: vec![(tasks, "app:0.1.0".into(), "app".into())],
+        relaxations: BTreeMap::from([(task.to_string(), relax)]),
+        kubernetes: &k,
+    };
+    plan(&input)
+}
+
+/// apps/v1 validation refuses `activeDeadlineSeconds` in a Deployment's,
+/// ReplicaSet's or DaemonSet's pod template (`Unsupported value`; the
+/// offline schemas do not know it): only Jobs get the backstop, the others
+/// a warning that the runtime's own limit is all there is.
+#[test]
+fn time_limit_is_a_backstop_in_jobs_only() {
+    let mut socket = task(
+        "web",
+        Trigger::Socket {
+            listen: "8080".into(),
+        },
+        Restart::Always,
+    );
+    let mut daemon = task("daemon", Trigger::Boot, Restart::Always);
+    let mut job = task("once", Trigger::Boot, Restart::OnFailure);
+    let mut deployed = task("deployed", Trigger::Boot, Restart::Always);
+    for t in [&mut socket, &mut daemon, &mut job, &mut deployed] {
+        t.time_limit_ms = Some(3_600_000);
+    }
+    let mut k = Kubernetes::default();
+    k.tasks.insert(
+        "deployed".into(),
+        TaskKubernetes {
+            workload: Some(Workload::Deployment),
+        },
+    );
+    let tasks = [socket, daemon, job, deployed];
+    let input = Input {
+        package: "app",
+        version: "0.1.0",
+        images: vec![(&tasks, "app:0.1.0".into(), "app".into())],
+        relaxations: BTreeMap::new(),
+        kubernetes: &k,
+    };
+    let out = plan(&input).unwrap();
+    let mut apps = 0;
+    for o in &out.objects {
+        match o["kind"].as_str().unwrap() {
+            "Deployment" | "DaemonSet" => {
+                apps += 1;
+                assert!(
+                    o["spec"]["template"]["spec"]
+                        .get("activeDeadlineSeconds")
+                        .is_none(),
+                    "{o:#}"
+                );
+            }
+            "Job" => assert_eq!(pod(o)["activeDeadlineSeconds"], 3607),
+            _ => {}
+        }
+    }
+    assert_eq!(apps, 3);
+    let limits: Vec<&String> = out
+        .warnings
+        .iter()
+        .filter(|w| w.contains("`time_limit` (1h) has no Kubernetes backstop"))
+        .collect();
+    assert_eq!(limits.len(), 3, "{:#?}", out.warnings);
+    assert!(limits[0].starts_with("task `web`: "), "{}", limits[0]);
+    assert!(limits[0].contains("in a Deployment"), "{}", limits[0]);
+    assert!(limits[1].contains("in a DaemonSet"), "{}", limits[1]);
+    assert!(
+        limits[0].contains("the runtime itself cancels the run at the limit"),
+        "{}",
+        limits[0]
+    );
+}
+
+/// What a ported daemon reads besides the manifest
+/// (`[package.metadata.bgapp]`): its arguments follow the task name in the
+/// container's `args` (ExecStart=); `listen` (the `.socket`'s address) is
+/// the Service's port, while the container's is the attribute's, which the
+/// runtime binds itself; the environment file is a ConfigMap (`envFrom`,
+/// optional with `-`), the credentials a Secret mounted at
+/// `$CREDENTIALS_DIRECTORY`, each with a warning that says how to create
+/// it; groups by name and the device's read-only paths have no pod form
+/// and are warned about, never dropped silently.
+#[test]
+fn the_daemons_configuration_in_the_pod() {
+    let t = task(
+        "wg-exporter",
+        Trigger::Socket {
+            listen: "127.0.0.1:9586".into(),
+        },
+        Restart::Always,
+    );
+    let relax = TaskConfig {
+        args: Some(vec![
+            "--prepend-sudo".into(),
+            "--label".into(),
+            "site a".into(),
+        ]),
+        environment_file: Some("-/etc/default/wg-exporter".into()),
+        credentials: BTreeMap::from([("token".into(), "/etc/wg-exporter/token".into())]),
+        supplementary_groups: vec!["wgread".into()],
+        read_only_paths: vec!["-/etc/wireguard".into()],
+        listen: Some("0.0.0.0:9600".into()),
+        ..TaskConfig::default()
+    };
+    let out = plan_with(std::slice::from_ref(&t), "wg-exporter", relax).unwrap();
+    let dep = out
+        .objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap();
+    let svc = out.objects.iter().find(|o| o["kind"] == "Service").unwrap();
+    let c = &pod(dep)["containers"][0];
+    assert_eq!(
+        c["args"],
+        json!(["wg-exporter", "--prepend-sudo", "--label", "site a"])
+    );
+    assert_eq!(c["ports"][0]["containerPort"], 9586);
+    assert_eq!(svc["spec"]["ports"][0]["port"], 9600);
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], "listen");
+    assert_eq!(
+        c["envFrom"],
+        json!([{ "configMapRef": { "name": "app-wg-exporter-environment", "optional": true } }])
+    );
+    assert_eq!(
+        c["env"][1],
+        json!({ "name": "CREDENTIALS_DIRECTORY", "value": "/run/credentials" })
+    );
+    assert_eq!(
+        c["volumeMounts"][2],
+        json!({ "name": "credentials", "mountPath": "/run/credentials", "readOnly": true })
+    );
+    assert_eq!(
+        pod(dep)["volumes"][2],
+        json!({ "name": "credentials", "secret": {
+            "secretName": "app-wg-exporter-credentials",
+            "defaultMode": 0o440,
+            "items": [{ "key": "token", "path": "token" }],
+        }})
+    );
+    let w = &out.warnings;
+    assert_eq!(w.len(), 4, "{w:#?}");
+    assert!(
+        w.iter().all(|w| w.starts_with("task `wg-exporter`: ")),
+        "{w:#?}"
+    );
+    let has = |s: &str| assert!(w.iter().any(|w| w.contains(s)), "{s}: {w:#?}");
+    has("kubectl create configmap app-wg-exporter-environment --from-env-file=/etc/default/wg-exporter");
+    has("kubectl create secret generic app-wg-exporter-credentials --from-file=token=/etc/wg-exporter/token");
+    has("`supplementary-groups` (wgread) are left out of the pod");
+    has("`read-only-paths` (-/etc/wireguard) are not in the pod");
+
+    // Without `-` the ConfigMap is required, as the file is by systemd.
+    let relax = TaskConfig {
+        environment_file: Some("/etc/default/wg-exporter".into()),
+        ..TaskConfig::default()
+    };
+    let out = plan_with(std::slice::from_ref(&t), "wg-exporter", relax).unwrap();
+    let dep = out
+        .objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap();
+    assert_eq!(
+        pod(dep)["containers"][0]["envFrom"][0]["configMapRef"]["optional"],
+        false
+    );
+    // `listen` belongs to a socket task, as for the units.
+    let relax = TaskConfig {
+        listen: Some("9600".into()),
+        ..TaskConfig::default()
+    };
+    let boot = task("app", Trigger::Boot, Restart::Always);
+    assert_eq!(
+        plan_with(&[boot], "app", relax).err(),
+        Some(K8sError::ListenWithoutSocket("app".into()))
+    );
+    // A Unix socket in `listen` cannot be a Service's port.
+    let relax = TaskConfig {
+        listen: Some("/run/wg.sock".into()),
+        ..TaskConfig::default()
+    };
+    assert!(matches!(
+        plan_with(&[t], "wg-exporter", relax),
+        Err(K8sError::Listen { .. })
+    ));
+}

@@ -137,6 +137,9 @@ pub struct ImageSpec<'a> {
     /// The stripped binary.
     pub data: &'a [u8],
     pub tasks: &'a [TaskManifest],
+    /// The default task's `args` (`[package.metadata.bgapp]`): `Cmd` is
+    /// the task's name and then these, as its unit's `ExecStart=`.
+    pub args: Vec<String>,
     /// The user's name in `/etc/passwd`.
     pub user: &'a str,
     pub platform: Platform,
@@ -280,7 +283,7 @@ impl ImageSpec<'_> {
                     format!("{}={ENGINE}", bgapp_manifest::env::ENGINE),
                 ],
                 "Entrypoint": [format!("/usr/bin/{}", self.bin)],
-                "Cmd": [task.name],
+                "Cmd": std::iter::once(&task.name).chain(&self.args).collect::<Vec<_>>(),
                 "WorkingDir": "/",
                 "StopSignal": "SIGTERM",
                 "Volumes": { "/tmp": {}, format!("/{state}"): {} },
@@ -585,12 +588,16 @@ pub fn images(
         let libraries = libs::resolve(binary, bin, &sysroot)?;
         let mut labels = labels.clone();
         labels.insert("org.opencontainers.image.title".into(), name.clone());
+        let args = default_task(&binary.tasks)
+            .and_then(|t| config.task(&t.name).args)
+            .unwrap_or_default();
         let image = ImageSpec {
             package,
             version: &version,
             bin,
             data: &binary.data,
             tasks: &binary.tasks,
+            args,
             user,
             platform: platform.clone(),
             libraries,
@@ -611,6 +618,109 @@ pub fn images(
         out.push((name, image));
     }
     Ok(out)
+}
+
+/// What of `[package.metadata.bgapp]` the images do not carry, and how to
+/// give it to the engine: only the default task's `args` are in `Cmd`; the
+/// environment file, credentials, groups, read-only paths and the socket's
+/// `listen` address are the device's, which a container does not see.
+pub fn warnings(
+    config: &crate::package::config::Config,
+    binaries: &[(String, crate::project::binary::Binary)],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, binary) in binaries {
+        let default = default_task(&binary.tasks).map(|t| t.name.as_str());
+        for task in &binary.tasks {
+            out.extend(task_warnings(task, default, &config.task(&task.name)));
+        }
+    }
+    out
+}
+
+/// A word for a command line in a message: as written when `sh` takes it
+/// so, else quoted.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        crate::package::quote::sh(word)
+    }
+}
+
+fn task_warnings(
+    task: &TaskManifest,
+    default: Option<&str>,
+    c: &crate::package::config::TaskConfig,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut warn = |what: String| out.push(format!("task `{}`: {what}", task.name));
+    if let Some(args) = c
+        .args
+        .as_ref()
+        .filter(|_| Some(task.name.as_str()) != default)
+    {
+        warn(format!(
+            "its `args` are not in the image, whose `Cmd` runs the default task `{}`: give them after the task's name (`podman run IMAGE {} {}`)",
+            default.unwrap_or_default(),
+            task.name,
+            args.iter()
+                .map(|a| shell_word(a))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ));
+    }
+    if let Some(file) = &c.environment_file {
+        warn(format!(
+            "its `environment-file` (`{file}`) is not read in the container: give it to the engine (`podman run --env-file {}`)",
+            file.trim_start_matches('-'),
+        ));
+    }
+    if !c.credentials.is_empty() {
+        warn(format!(
+            "its `credentials` ({}) are not in the container: mount them in a directory and set `CREDENTIALS_DIRECTORY` to it (`-v DIR:/run/credentials:ro -e CREDENTIALS_DIRECTORY=/run/credentials`)",
+            c.credentials.keys().map(String::as_str).collect::<Vec<_>>().join(", "),
+        ));
+    }
+    if !c.supplementary_groups.is_empty() {
+        warn(format!(
+            "its `supplementary-groups` ({}) are not in the container: the image has only the app's group; add a gid with `podman run --group-add GID`",
+            c.supplementary_groups.join(", "),
+        ));
+    }
+    if !c.read_only_paths.is_empty() {
+        warn(format!(
+            "its `read-only-paths` ({}) are not in the container, whose root is the image, read-only: mount what it reads (`-v PATH:PATH:ro`)",
+            c.read_only_paths.join(", "),
+        ));
+    }
+    if let (Some(listen), bgapp_manifest::Trigger::Socket { listen: attribute }) =
+        (&c.listen, &task.trigger)
+    {
+        use bgapp_manifest::ListenAddress;
+        let port = |l: &str| match ListenAddress::parse(l) {
+            Ok(ListenAddress::Port(p)) => Some(p),
+            Ok(ListenAddress::Inet(a)) => Some(a.port()),
+            _ => None,
+        };
+        let publish = match (port(attribute), ListenAddress::parse(listen)) {
+            (Some(inner), Ok(ListenAddress::Port(p))) => {
+                format!(": publish it as `-p {p}:{inner}`")
+            }
+            (Some(inner), Ok(ListenAddress::Inet(a))) => {
+                format!(": publish it as `-p {}:{inner}`", a)
+            }
+            _ => String::new(),
+        };
+        warn(format!(
+            "its `listen` (`{listen}`) is not the container's address: the runtime binds the attribute's (`{attribute}`) in the container{publish}",
+        ));
+    }
+    out
 }
 
 /// `<package>`, or `<package>-<bin>` for one of several binaries not named
@@ -654,6 +764,7 @@ mod tests {
             bin: "hello",
             data: b"\x7fELF...",
             tasks,
+            args: Vec::new(),
             user: "hello",
             platform,
             libraries: vec![Entry::file(
@@ -702,6 +813,66 @@ mod tests {
         assert_eq!(manifest, tasks);
         // The loader sits under /usr, reached through the merged-/usr link.
         assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    }
+
+    /// The default task's `args` follow its name in `Cmd`, as in its
+    /// unit's `ExecStart=`: `podman run IMAGE` runs what the unit runs.
+    #[test]
+    fn cmd_has_the_default_tasks_args() {
+        let tasks = [task("hello", "main", bgapp_manifest::Trigger::Boot)];
+        let mut s = spec(&tasks, Platform::for_deb("amd64").unwrap());
+        s.args = vec!["--label".into(), "site a".into()];
+        let config: Value = serde_json::from_slice(&s.build().unwrap().config.data).unwrap();
+        assert_eq!(
+            config["config"]["Cmd"],
+            json!(["hello", "--label", "site a"])
+        );
+    }
+
+    /// What the image cannot carry is a warning that says how to give it to
+    /// the engine, never dropped silently.
+    #[test]
+    fn what_the_image_does_not_carry_is_a_warning() {
+        use crate::package::config::TaskConfig;
+        let web = task(
+            "web",
+            "web",
+            bgapp_manifest::Trigger::Socket {
+                listen: "127.0.0.1:9586".into(),
+            },
+        );
+        let c = TaskConfig {
+            args: Some(vec!["--label".into(), "site a".into()]),
+            environment_file: Some("-/etc/default/web".into()),
+            credentials: BTreeMap::from([("token".into(), "/etc/web/token".into())]),
+            supplementary_groups: vec!["wgread".into()],
+            read_only_paths: vec!["/etc/wireguard".into()],
+            listen: Some("0.0.0.0:9600".into()),
+            ..TaskConfig::default()
+        };
+        // The default task's args are in `Cmd`: no warning for them.
+        let w = task_warnings(&web, Some("web"), &c);
+        assert_eq!(w.len(), 5, "{w:#?}");
+        assert!(
+            w.iter().all(|w| w.starts_with("task `web`: its `")),
+            "{w:#?}"
+        );
+        let has = |w: &[String], s: &str| assert!(w.iter().any(|w| w.contains(s)), "{s}: {w:#?}");
+        has(&w, "`environment-file` (`-/etc/default/web`) is not read in the container: give it to the engine (`podman run --env-file /etc/default/web`)");
+        has(&w, "`credentials` (token) are not in the container");
+        has(
+            &w,
+            "`supplementary-groups` (wgread) are not in the container",
+        );
+        has(
+            &w,
+            "`read-only-paths` (/etc/wireguard) are not in the container",
+        );
+        has(&w, "its `listen` (`0.0.0.0:9600`) is not the container's address: the runtime binds the attribute's (`127.0.0.1:9586`) in the container: publish it as `-p 0.0.0.0:9600:9586`");
+        // Another task's are not.
+        let w = task_warnings(&web, Some("main"), &c);
+        has(&w, "its `args` are not in the image, whose `Cmd` runs the default task `main`: give them after the task's name (`podman run IMAGE web --label 'site a'`)");
+        assert!(task_warnings(&web, Some("web"), &TaskConfig::default()).is_empty());
     }
 
     #[test]
