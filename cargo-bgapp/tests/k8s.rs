@@ -74,9 +74,21 @@ fn have_validator() -> bool {
     ok
 }
 
+/// apps/v1 validation refuses `activeDeadlineSeconds` in a Deployment's or
+/// DaemonSet's pod template (`Unsupported value`), which the offline
+/// schemas do not know: no such workload may carry it.
+fn no_deadline_outside_jobs(yaml: &str) {
+    for doc in yaml.split("\n---") {
+        if doc.contains("kind: \"Deployment\"") || doc.contains("kind: \"DaemonSet\"") {
+            assert!(!doc.contains("activeDeadlineSeconds"), "{doc}");
+        }
+    }
+}
+
 /// Validates `text` strictly for 1.30 and for the newest version bundled
 /// (the tool's default).
 fn validate(app: &str, text_: &str) {
+    no_deadline_outside_jobs(text_);
     let file = workspace().join(format!("{app}.check.yaml"));
     std::fs::write(&file, text_).unwrap();
     for version in [Some("1.30.0"), None] {
@@ -211,4 +223,80 @@ fn the_kubernetes_table_is_strict() {
         !stderr.contains("Compiling"),
         "refused before the build: {stderr}"
     );
+}
+
+/// A ported daemon's configuration (`[package.metadata.bgapp]`) in the
+/// pod: its args after the task name, its `listen` port on the Service,
+/// its environment file as a ConfigMap and its credentials as a Secret
+/// (each with a warning saying how to create it), what has no pod form
+/// warned about; a `time_limit` on a Deployment is a warning, not an
+/// `activeDeadlineSeconds` the API server would refuse. It validates.
+#[test]
+fn a_daemons_configuration_maps_or_warns_and_validates() {
+    let copy = workspace().join("kconf");
+    if !copy.exists() {
+        let mut cmd = cargo_bgapp(workspace());
+        cmd.args([
+            "new",
+            "kconf",
+            "--template",
+            "server",
+            "--vcs",
+            "none",
+            "-q",
+        ]);
+        success(cmd.output().unwrap());
+        let main = copy.join("src/main.rs");
+        let source = std::fs::read_to_string(&main).unwrap();
+        let limited = source.replace(
+            "stop_timeout = \"5s\")]",
+            "stop_timeout = \"5s\", time_limit = \"1h\")]",
+        );
+        assert_ne!(source, limited, "the server template's attribute changed");
+        std::fs::write(&main, limited).unwrap();
+        let mut manifest = std::fs::read_to_string(copy.join("Cargo.toml")).unwrap();
+        manifest.push_str(concat!(
+            "\n[package.metadata.bgapp.service]\n",
+            "environment-file = \"-/etc/default/kconf\"\n",
+            "credentials = { token = \"/etc/kconf/token\" }\n",
+            "supplementary-groups = [\"wgread\"]\n",
+            "read-only-paths = [\"-/etc/wireguard\"]\n",
+            "\n[package.metadata.bgapp.tasks.kconf]\n",
+            "args = [\"--prepend-sudo\", \"--label\", \"site a\"]\n",
+            "listen = \"0.0.0.0:9586\"\n",
+        ));
+        std::fs::write(copy.join("Cargo.toml"), manifest).unwrap();
+    }
+    let out = workspace().join("out");
+    let mut cmd = cargo_bgapp(workspace());
+    cmd.args(["package", "-p", "kconf", "--format", "k8s", "--out-dir"])
+        .arg(&out);
+    let output = success(cmd.output().unwrap());
+    let stderr = text(&output.stderr);
+    let yaml = std::fs::read_to_string(out.join("kconf_0.1.0.k8s.yaml")).unwrap();
+    let flat = yaml.split_whitespace().collect::<Vec<_>>().join(" ");
+    for want in [
+        r#"args: - "kconf" - "--prepend-sudo" - "--label" - "site a""#,
+        r#"containerPort: 8080"#,
+        r#"port: 9586 protocol: "TCP" targetPort: "listen""#,
+        r#"envFrom: - configMapRef: name: "kconf-environment" optional: true"#,
+        r#"name: "CREDENTIALS_DIRECTORY" value: "/run/credentials""#,
+        r#"secretName: "kconf-credentials""#,
+    ] {
+        assert!(flat.contains(want), "{want}:\n{yaml}");
+    }
+    for want in [
+        "warning: task `kconf`: `time_limit` (1h) has no Kubernetes backstop in a Deployment",
+        "warning: task `kconf`: its `environment-file` is the ConfigMap `kconf-environment`",
+        "warning: task `kconf`: its `credentials` are the Secret `kconf-credentials`",
+        "kubectl create secret generic kconf-credentials --from-file=token=/etc/kconf/token",
+        "warning: task `kconf`: its `supplementary-groups` (wgread) are left out of the pod",
+        "warning: task `kconf`: its `read-only-paths` (-/etc/wireguard) are not in the pod",
+    ] {
+        assert!(stderr.contains(want), "{want}:\n{stderr}");
+    }
+    no_deadline_outside_jobs(&yaml);
+    if have_validator() {
+        validate("kconf", &yaml);
+    }
 }
