@@ -67,6 +67,9 @@ fn scaffold() -> Apps {
         ("hello", "hello", vec![]),
         ("timer", "timer", vec!["interval=1m"]),
         ("server", "server", vec!["port=127.0.0.1:8080"]),
+        // The http template (axum, `ready = "explicit"`); not named `http`
+        // like the crate axum depends on.
+        ("web", "http", vec!["port=127.0.0.1:8080"]),
     ] {
         let mut cmd = cargo_bgapp(&workspace);
         cmd.args(["new", name, "--template", template, "--vcs", "none", "-q"]);
@@ -76,7 +79,7 @@ fn scaffold() -> Apps {
         success(cmd.output().expect("cargo-bgapp runs"));
     }
     let images = workspace.join("images");
-    for name in ["hello", "timer", "server"] {
+    for name in ["hello", "timer", "server", "web"] {
         let mut cmd = cargo_bgapp(&workspace);
         cmd.args(["package", "-q", "-p", name, "--format", "oci", "--out-dir"])
             .arg(&images);
@@ -560,6 +563,64 @@ fn server_answers_on_a_published_port_and_finishes_a_request_in_flight_at_stop()
     success(stop.unwrap());
     assert_eq!(rest, "in flight\n", "{}", podman.logs("s"));
     assert_eq!(podman.exit_code("s"), "0", "{}", podman.logs("s"));
+}
+
+/// One HTTP/1.1 request on its own connection; the whole response.
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// The http template (axum, `ready = "explicit"`) in a container: it binds
+/// all of the container's addresses, answers on a published loopback port,
+/// is ready by its own probe, and answers a request in flight at `podman
+/// stop` whole before it exits 0.
+#[test]
+fn http_answers_on_a_published_port_and_finishes_a_request_in_flight_at_stop() {
+    let Some(podman) = Podman::new() else { return };
+    podman.load("web");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let publish = format!("127.0.0.1:{port}:8080");
+    let mut args = vec!["run", "-d", "--name", "w", "-p", &publish];
+    args.extend(LOCKED);
+    args.extend(["-e", "BGAPP_LOG=info,web=debug", "web:0.1.0"]);
+    podman.run(&args);
+    podman.wait_log("w", "listening on 0.0.0.0:8080", 1);
+    // Ready (`task.ready()`), as its Kubernetes readiness probe asks.
+    wait_until(
+        || {
+            podman
+                .cmd()
+                .args(["exec", "w", "/usr/bin/web", "--bgapp-ready", "web"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        },
+        "the web task to be ready",
+    );
+    let health = http_get(port, "/health").unwrap();
+    assert!(health.starts_with("HTTP/1.1 200 OK"), "{health}");
+    assert!(health.ends_with("\r\n\r\nok\n"), "{health}");
+
+    // A request the task is working on when the stop comes is answered
+    // whole before the container exits.
+    let in_flight = std::thread::spawn(move || http_get(port, "/work/5000"));
+    podman.wait_log("w", "working 5000 ms", 1);
+    let stop = podman.cmd().args(["stop", "-t", "15", "w"]).output();
+    let answer = in_flight.join().unwrap().unwrap();
+    success(stop.unwrap());
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.ends_with("worked 5000 ms\n"), "{answer}");
+    assert_eq!(podman.exit_code("w"), "0", "{}", podman.logs("w"));
 }
 
 /// Whether `rustup` has the aarch64 standard library and Debian's cross
