@@ -445,7 +445,12 @@ const LOCKED: &[&str] = &[
 fn podman_loads_hello_by_name_and_runs_its_lifecycle() {
     let Some(podman) = Podman::new() else { return };
     let loaded = podman.load("hello");
-    assert!(loaded.contains("hello:0.1.0"), "{loaded}");
+    assert!(
+        loaded
+            .lines()
+            .any(|l| l.starts_with("Loaded image: ") && l.ends_with("/hello:0.1.0")),
+        "{loaded}"
+    );
     let names = podman.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(
         names.lines().any(|n| n.ends_with("/hello:0.1.0")),
