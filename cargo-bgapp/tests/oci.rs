@@ -30,6 +30,8 @@ const UID: &str = "65532";
 struct Apps {
     workspace: PathBuf,
     images: PathBuf,
+    /// What `package` said for the `web` app, configured in `Cargo.toml`.
+    web_stderr: String,
 }
 
 fn apps() -> &'static Apps {
@@ -78,14 +80,37 @@ fn scaffold() -> Apps {
         }
         success(cmd.output().expect("cargo-bgapp runs"));
     }
+    // The default task's `args` go into the image's `Cmd`; what a
+    // container does not see is a warning.
+    let manifest = workspace.join("web/Cargo.toml");
+    let mut text_ = std::fs::read_to_string(&manifest).expect("read web's manifest");
+    text_.push_str(concat!(
+        "\n[package.metadata.bgapp.tasks.web]\n",
+        "args = [\"--listen\", \"0.0.0.0:8081\"]\n",
+        "environment-file = \"-/etc/default/web\"\n",
+    ));
+    std::fs::write(&manifest, text_).expect("write web's manifest");
     let images = workspace.join("images");
+    let mut web_stderr = String::new();
     for name in ["hello", "timer", "server", "web"] {
         let mut cmd = cargo_bgapp(&workspace);
-        cmd.args(["package", "-q", "-p", name, "--format", "oci", "--out-dir"])
+        cmd.arg("package");
+        // `-q` silences warnings too.
+        if name != "web" {
+            cmd.arg("-q");
+        }
+        cmd.args(["-p", name, "--format", "oci", "--out-dir"])
             .arg(&images);
-        success(cmd.output().expect("cargo-bgapp runs"));
+        let out = success(cmd.output().expect("cargo-bgapp runs"));
+        if name == "web" {
+            web_stderr = text(&out.stderr);
+        }
     }
-    Apps { workspace, images }
+    Apps {
+        workspace,
+        images,
+        web_stderr,
+    }
 }
 
 fn archive(app: &str) -> PathBuf {
@@ -583,24 +608,31 @@ fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     Ok(response)
 }
 
-/// The http template (axum, `ready = "explicit"`) in a container: it binds
-/// all of the container's addresses, answers on a published loopback port,
-/// is ready by its own probe, and answers a request in flight at `podman
-/// stop` whole before it exits 0.
+/// The http template (axum, `ready = "explicit"`) in a container, run with
+/// the `args` its `Cargo.toml` gives (`--listen 0.0.0.0:8081`, in the
+/// image's `Cmd`): it answers on a published loopback port, is ready by
+/// its own probe, and answers a request in flight at `podman stop` whole
+/// before it exits 0.
 #[test]
 fn http_answers_on_a_published_port_and_finishes_a_request_in_flight_at_stop() {
+    // What the image cannot carry was a warning, not dropped.
+    let stderr = &apps().web_stderr;
+    assert!(
+        stderr.contains("warning: task `web`: its `environment-file` (`-/etc/default/web`) is not read in the container"),
+        "{stderr}"
+    );
     let Some(podman) = Podman::new() else { return };
     podman.load("web");
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let publish = format!("127.0.0.1:{port}:8080");
+    let publish = format!("127.0.0.1:{port}:8081");
     let mut args = vec!["run", "-d", "--name", "w", "-p", &publish];
     args.extend(LOCKED);
     args.extend(["-e", "BGAPP_LOG=info,web=debug", "web:0.1.0"]);
     podman.run(&args);
-    podman.wait_log("w", "listening on 0.0.0.0:8080", 1);
+    podman.wait_log("w", "listening on 0.0.0.0:8081", 1);
     // Ready (`task.ready()`), as its Kubernetes readiness probe asks.
     wait_until(
         || {
