@@ -57,7 +57,7 @@ pub enum K8sError {
         name: String,
         max: usize,
     },
-    #[error("`[package.metadata.bgapp.tasks.{0}]` sets `listen`, but task `{0}` is not started by a socket\n\nhelp: remove `listen`; only a task with `socket = \"...\"` in its attribute listens")]
+    #[error("`[package.metadata.bgapp.tasks.{0}]` sets `listen`, but task `{0}` is not started by a socket\n\nhelp: remove `listen`; only a task with `trigger = socket(listen = \"...\")` in its attribute listens")]
     ListenWithoutSocket(String),
     #[error("`[package.metadata.bgapp.kubernetes.tasks.{0}]` names no task of this package")]
     UnknownTask(String),
