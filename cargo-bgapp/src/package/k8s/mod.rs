@@ -59,6 +59,8 @@ pub enum K8sError {
     },
     #[error("`[package.metadata.bgapp.tasks.{0}]` sets `listen`, but task `{0}` is not started by a socket\n\nhelp: remove `listen`; only a task with `trigger = socket(listen = \"...\")` in its attribute listens")]
     ListenWithoutSocket(String),
+    #[error("task `{0}` takes no arguments (`args = \"none\"` in its attribute), but `args` in `[package.metadata.bgapp]` (or its `tasks.{0}` table) gives it some: every start would end with a usage error\n\nhelp: remove `args` for this task, or remove `args = \"none\"` from the attribute and read them with `task.args()`")]
+    ArgsForNoArgs(String),
     #[error("`[package.metadata.bgapp.kubernetes.tasks.{0}]` names no task of this package")]
     UnknownTask(String),
     #[error("`{key}` in `[package.metadata.bgapp.kubernetes]` is not a {what}: `{value}`")]
@@ -370,6 +372,11 @@ impl TaskObjects {
             },
         };
 
+        if task.args == bgapp_manifest::Arguments::None
+            && relax.args.iter().flatten().next().is_some()
+        {
+            return Err(K8sError::ArgsForNoArgs(task.name.clone()));
+        }
         if relax.listen.is_some() && port.is_none() {
             return Err(K8sError::ListenWithoutSocket(task.name.clone()));
         }

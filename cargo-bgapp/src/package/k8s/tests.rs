@@ -583,6 +583,17 @@ fn the_daemons_configuration_in_the_pod() {
         pod(dep)["containers"][0]["envFrom"][0]["configMapRef"]["optional"],
         false
     );
+    // A task that takes no arguments refuses them, as for the units.
+    let mut none = t.clone();
+    none.args = bgapp_manifest::Arguments::None;
+    let relax = TaskConfig {
+        args: Some(vec!["--label".into()]),
+        ..TaskConfig::default()
+    };
+    assert_eq!(
+        plan_with(&[none], "wg-exporter", relax).err(),
+        Some(K8sError::ArgsForNoArgs("wg-exporter".into()))
+    );
     // `listen` belongs to a socket task, as for the units.
     let relax = TaskConfig {
         listen: Some("9600".into()),

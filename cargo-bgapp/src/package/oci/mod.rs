@@ -588,9 +588,18 @@ pub fn images(
         let libraries = libs::resolve(binary, bin, &sysroot)?;
         let mut labels = labels.clone();
         labels.insert("org.opencontainers.image.title".into(), name.clone());
-        let args = default_task(&binary.tasks)
-            .and_then(|t| config.task(&t.name).args)
-            .unwrap_or_default();
+        let args = match default_task(&binary.tasks) {
+            Some(t) => {
+                let args = config.task(&t.name).args.unwrap_or_default();
+                anyhow::ensure!(
+                    args.is_empty() || t.args != bgapp_manifest::Arguments::None,
+                    "{}",
+                    crate::package::k8s::K8sError::ArgsForNoArgs(t.name.clone())
+                );
+                args
+            }
+            None => Vec::new(),
+        };
         let image = ImageSpec {
             package,
             version: &version,
