@@ -55,6 +55,7 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             "`deploy` takes one `--target`; each host gets the target of its architecture\n\nhelp: leave out `--target`, or give the one every host is built for"
         );
     }
+    crate::deploy::timing(format_args!("deploy started"));
     let selection = args.build.selection();
     let project = Project::resolve(&selection)?;
     let manifest = project.package.manifest_path.to_string();
@@ -73,10 +74,12 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     let ssh_options = super::ssh_options(&args.ssh, &deploy_config)?;
     let package = crate::deploy::deb_name(project.name());
 
+    crate::deploy::timing(format_args!("project resolved, packaging checked"));
     let started = Instant::now();
     let masters = Masters::new()?;
     shell.status("Connecting", format_args!("to {} host(s)", specs.len()));
     let reached = crate::deploy::reach_all(&specs, &ssh_options, &masters, &package);
+    crate::deploy::timing(format_args!("every host reached and probed"));
     let mut reports: Vec<HostReport> = Vec::new();
     // The hosts that go on: their index in `reports`, session, probe, triple.
     let mut ready: Vec<(usize, Session, Probe, Option<String>)> = Vec::new();
@@ -164,10 +167,12 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
         &mut reports,
         shell,
     );
+    crate::deploy::timing(format_args!("every host done"));
     for (_, session, _, _) in &ready {
         session.close();
     }
     drop(masters);
+    crate::deploy::timing(format_args!("connections closed"));
 
     print_reports(&reports, args.message_format)?;
     let good = reports
@@ -278,6 +283,7 @@ fn build(
         &resolved
     };
     let built = project.build(shell)?;
+    crate::deploy::timing(format_args!("built ({})", project.target.triple));
     let loaded = load_tasks(project, built)?;
     let mut binaries = loaded.binaries;
     let scratch = project.target_dir.join("bgapp");
@@ -290,6 +296,7 @@ fn build(
             }
         }
     }
+    crate::deploy::timing(format_args!("tasks read, binaries stripped"));
     let plan = Plan::new(project, config, binaries)?;
     shell.status(
         "Packaging",
@@ -308,6 +315,7 @@ fn build(
         (false, _) => (Ok(Vec::new()), tarball::build(&plan)),
     };
     let (deb, tar) = (deb?, tar?);
+    crate::deploy::timing(format_args!("packaged"));
     Ok(Artifact {
         package: plan.deb_name.clone(),
         version: plan.deb_version.clone(),

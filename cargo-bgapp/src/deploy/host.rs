@@ -67,8 +67,12 @@ pub enum Rollback {
     Failed(String),
 }
 
-/// How often the gate looks.
-const POLL: Duration = Duration::from_millis(200);
+/// How often the gate looks: at once after the install (whose `dpkg -i`
+/// waited for the restart), then after this, twice as long each time up
+/// to [`POLL_MAX`]. Each look is one `systemctl show` in the shell the
+/// connection keeps open, no new SSH session.
+const POLL_FIRST: Duration = Duration::from_millis(10);
+const POLL_MAX: Duration = Duration::from_millis(200);
 
 /// Journal lines shown of a failed unit.
 const JOURNAL_LINES: usize = 20;
@@ -112,6 +116,7 @@ pub fn deploy(
             progress,
         );
     }
+    super::timing(format_args!("`{}`: copied and installed", session.spec));
     progress(
         "Checking",
         format!("health (settle {}s)", options.settle.as_secs_f64()),
@@ -135,6 +140,7 @@ pub fn deploy(
             );
         }
     }
+    super::timing(format_args!("`{}`: healthy", session.spec));
     if let Err(why) = remote::commit(
         session,
         sudo,
@@ -149,6 +155,7 @@ pub fn deploy(
             rollback: Rollback::Disabled,
         };
     }
+    super::timing(format_args!("`{}`: bundle kept", session.spec));
     Outcome::Succeeded
 }
 
@@ -168,6 +175,7 @@ fn gate(
         options.settle,
         options.settle + options.start_timeout,
     );
+    let mut pause = POLL_FIRST;
     loop {
         let states = remote::unit_states(session, units).map_err(|e| (None, e))?;
         match gate.observe(clock.elapsed(), &states) {
@@ -175,7 +183,10 @@ fn gate(
             Verdict::Unhealthy { unit, why } => {
                 return Err((Some(unit.clone()), format!("`{unit}` {why}")))
             }
-            Verdict::Wait => std::thread::sleep(POLL),
+            Verdict::Wait => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(POLL_MAX);
+            }
         }
     }
 }

@@ -69,7 +69,9 @@ pub fn reach_all(
 fn reach(spec: &HostSpec, options: &Options, masters: &Masters, package: &str) -> Reached {
     let session = Session::new(spec, options, masters)?;
     session.connect()?;
+    timing(format_args!("`{spec}`: connected"));
     let probe = remote::probe(&session, package)?;
+    timing(format_args!("`{spec}`: probed"));
     Ok((session, probe))
 }
 
@@ -99,4 +101,34 @@ pub fn unusable(probe: &Probe) -> Option<String> {
 /// (lowercase, `_` as `-`).
 pub fn deb_name(package: &str) -> String {
     package.to_lowercase().replace('_', "-")
+}
+
+/// `BGAPP_DEPLOY_TIMINGS=1`: each phase of a deploy on stderr, with the
+/// time since the command started and the CPU time spent so far, by this
+/// process and by its ended children (the `ssh` clients).
+pub const TIMINGS_ENV: &str = "BGAPP_DEPLOY_TIMINGS";
+
+/// Says that `phase` ended, when [`TIMINGS_ENV`] asks for it.
+pub fn timing(phase: std::fmt::Arguments<'_>) {
+    static START: std::sync::OnceLock<(std::time::Instant, bool)> = std::sync::OnceLock::new();
+    let (start, on) = *START.get_or_init(|| {
+        let on = std::env::var_os(TIMINGS_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+        (std::time::Instant::now(), on)
+    });
+    if !on {
+        return;
+    }
+    let cpu = |who| {
+        // SAFETY: getrusage writes a `rusage` into the zeroed one.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut usage) };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        secs(usage.ru_utime) + secs(usage.ru_stime)
+    };
+    eprintln!(
+        "{:>8.3}s  cpu {:.3}s (+ ssh {:.3}s)  {phase}",
+        start.elapsed().as_secs_f64(),
+        cpu(libc::RUSAGE_SELF),
+        cpu(libc::RUSAGE_CHILDREN),
+    );
 }
