@@ -655,8 +655,15 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
 
     // A device without dpkg gets the tarball (`install.sh`): 0.2.0, then
     // a failing 0.3.0 rolled back from the kept tarball, then removed.
+    // Its `head` is not GNU coreutils' (as on a BusyBox system): the
+    // bundle goes in a session of its own, not over the shell.
     let dev1 = &devs[0];
-    dev1.sys.run("mv /usr/bin/dpkg /usr/bin/dpkg.hidden");
+    dev1.sys.run(
+        "mv /usr/bin/dpkg /usr/bin/dpkg.hidden
+         mv /usr/bin/head /usr/bin/head.gnu
+         printf '#!/bin/sh\\ncase \"$1\" in --version) echo \"head (not GNU)\"; exit 1;; esac\\nexec /usr/bin/head.gnu \"$@\"\\n' > /usr/bin/head
+         chmod 0755 /usr/bin/head",
+    );
     let out = ok(project.cargo_bgapp(&keys, &["deploy", "dev1", "--settle", "1s"]));
     assert!(
         text(&out.stdout).contains("- -> 0.2.0-1"),
@@ -692,7 +699,8 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
         dev1.sys.sh("test -e /var/lib/dep-hello").status.code(),
         Some(1)
     );
-    dev1.sys.run("mv /usr/bin/dpkg.hidden /usr/bin/dpkg");
+    dev1.sys
+        .run("mv /usr/bin/dpkg.hidden /usr/bin/dpkg\nmv /usr/bin/head.gnu /usr/bin/head");
 }
 
 /// Reads a child's stderr lines on a thread, to wait for one.

@@ -78,17 +78,25 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let masters = Masters::new()?;
     shell.status("Connecting", format_args!("to {} host(s)", specs.len()));
-    let reached = crate::deploy::reach_all(&specs, &ssh_options, &masters, &package);
-    crate::deploy::timing(format_args!("every host reached and probed"));
-    let mut reports: Vec<HostReport> = Vec::new();
-    // The hosts that go on: their index in `reports`, session, probe, triple.
-    let mut ready: Vec<(usize, Session, Probe, Option<String>)> = Vec::new();
-    for (spec, (result, took)) in specs.iter().zip(reached) {
-        let mut report = HostReport {
+    let mut reports: Vec<HostReport> = specs
+        .iter()
+        .map(|spec| HostReport {
             host: spec.to_string(),
-            seconds: took.as_secs_f64(),
             ..HostReport::default()
-        };
+        })
+        .collect();
+    // The hosts that go on, by their index in `specs`: session, probe,
+    // triple.
+    let mut ready: Vec<Option<(Session, Probe, Option<String>)>> =
+        specs.iter().map(|_| None).collect();
+    // One bundle per target, built in order (cargo builds one at a time):
+    // for the first host of a target as soon as it is probed, while the
+    // others are still being reached.
+    let mut artifacts: BTreeMap<Option<String>, Result<Artifact, String>> = BTreeMap::new();
+    let reached = |i: usize, result: crate::deploy::Reached, took: Duration| {
+        let spec = &specs[i];
+        let report = &mut reports[i];
+        report.seconds = took.as_secs_f64();
         let mut result_name = "unreachable";
         let checked = result
             .map_err(|e| e.to_string())
@@ -110,7 +118,22 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             });
         match checked {
             Ok((session, probe, triple)) => {
-                ready.push((reports.len(), session, probe, triple));
+                if !artifacts.contains_key(&triple) {
+                    let kinds = match probe.kind() {
+                        Kind::Deb => (true, false),
+                        Kind::Tar => (false, true),
+                    };
+                    let built = build_for(
+                        &selection,
+                        triple.as_deref(),
+                        kinds,
+                        &config,
+                        &project,
+                        shell,
+                    );
+                    artifacts.insert(triple.clone(), built);
+                }
+                ready[i] = Some((session, probe, triple));
             }
             Err(why) => {
                 shell.error(&anyhow::anyhow!("`{spec}`: {why}"));
@@ -118,34 +141,47 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
                 report.error = Some(why);
             }
         }
-        reports.push(report);
-    }
-
-    // One bundle per target, built in order (cargo builds one at a time).
-    let mut artifacts: BTreeMap<Option<String>, Result<Artifact, String>> = BTreeMap::new();
-    for (_, _, _, triple) in &ready {
-        if artifacts.contains_key(triple) {
-            continue;
-        }
-        let kinds = ready.iter().filter(|(_, _, _, t)| t == triple).fold(
+    };
+    crate::deploy::reach_each(&specs, &ssh_options, &masters, &package, reached);
+    crate::deploy::timing(format_args!("every host reached and probed"));
+    let ready: Vec<(usize, Session, Probe, Option<String>)> = ready
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.map(|(session, probe, triple)| (i, session, probe, triple)))
+        .collect();
+    // A target built for a host with dpkg whose other hosts have none
+    // (or the other way round) needs the other bundle too.
+    for (triple, artifact) in artifacts.iter_mut() {
+        let Ok(built) = artifact else { continue };
+        let (deb, tar) = ready.iter().filter(|(_, _, _, t)| t == triple).fold(
             (false, false),
             |(deb, tar), (_, _, probe, _)| match probe.kind() {
                 Kind::Deb => (true, tar),
                 Kind::Tar => (deb, true),
             },
         );
-        let built = build(
+        let missing = (deb && built.deb.is_empty(), tar && built.tar.is_empty());
+        if missing == (false, false) {
+            continue;
+        }
+        match build_for(
             &selection,
             triple.as_deref(),
-            kinds,
+            missing,
             &config,
             &project,
             shell,
-        );
-        if let Err(e) = &built {
-            shell.error(e);
+        ) {
+            Ok(more) => {
+                if missing.0 {
+                    built.deb = more.deb;
+                }
+                if missing.1 {
+                    built.tar = more.tar;
+                }
+            }
+            Err(e) => *artifact = Err(e),
         }
-        artifacts.insert(triple.clone(), built.map_err(|e| format!("{e:#}")));
     }
 
     let host_options = HostOptions {
@@ -260,6 +296,21 @@ fn target_installed(triple: &str) -> bool {
         .join(triple)
         .join("lib")
         .is_dir()
+}
+
+/// [`build`], its error said and kept as text for the hosts' reports.
+fn build_for(
+    selection: &Selection,
+    triple: Option<&str>,
+    kinds: (bool, bool),
+    config: &Config,
+    host_project: &Project,
+    shell: &Shell,
+) -> Result<Artifact, String> {
+    build(selection, triple, kinds, config, host_project, shell).map_err(|e| {
+        shell.error(&e);
+        format!("{e:#}")
+    })
 }
 
 /// Builds and packages the bundles for `triple` (None: the default

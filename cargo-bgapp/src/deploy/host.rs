@@ -2,10 +2,11 @@
 //!
 //! 1. The same version already installed (and fully configured): nothing
 //!    to do, unless forced.
-//! 2. The bundle is copied and installed in one round trip (`dpkg -i`,
-//!    or the tarball's `install.sh` where there is no dpkg).
+//! 2. The bundle is copied over the host's connection and installed
+//!    (`dpkg -i`, or the tarball's `install.sh` where there is no dpkg).
 //! 3. The health gate ([`Gate`]) polls `systemctl show` of the gated
-//!    units until they are all active and have settled, or one failed.
+//!    units (at once, then at growing intervals) until they are all
+//!    active and have settled, or one failed.
 //! 4. Passed: the bundle is kept as the one to roll back to. Failed: the
 //!    failing unit's status and journal are kept for the report, and the
 //!    version installed before comes back from its kept bundle (and must
@@ -98,14 +99,7 @@ pub fn deploy(
         Kind::Deb => &artifact.deb,
         Kind::Tar => &artifact.tar,
     };
-    if let Err(why) = remote::install(
-        session,
-        sudo,
-        probe.kind(),
-        &artifact.package,
-        &artifact.units,
-        bundle,
-    ) {
+    if let Err(why) = remote::install(session, probe, &artifact.package, &artifact.units, bundle) {
         return fail(
             session,
             probe,

@@ -5,14 +5,16 @@
 //! changed key is always refused (`StrictHostKeyChecking=no` becomes
 //! `accept-new`).
 //!
-//! The master connection's own session is a shell (`sh -s`) kept open
-//! for the whole command: scripts without input (the probe, the health
-//! gate's `systemctl show`, keeping the bundle) are written to it and
-//! their output read back up to a marker, so they cost no new SSH
-//! session (a session runs the user's login shell and its rc files on
-//! the device, and a process of `ssh` here). A script with data on its
-//! stdin (the bundle) runs in a session of its own, multiplexed over the
-//! same connection, so one round trip both copies and installs.
+//! The master connection's own session is a shell kept open for the
+//! whole command: scripts (the probe, the install, the health gate's
+//! `systemctl show`, keeping the bundle) are written to it and their
+//! output read back up to a marker, so they cost no new SSH session (a
+//! session runs the user's login shell and its rc files on the device,
+//! and a process of `ssh` here). The bundle goes over the same stream
+//! ([`Session::upload`]) where the device's `head -c` reads exactly
+//! the bytes asked for (GNU coreutils'); elsewhere a script with data on
+//! its stdin runs in a session of its own, multiplexed over the same
+//! connection.
 
 use std::ffi::OsString;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -197,12 +199,13 @@ impl Session {
     /// place a host turns out to be unreachable, to refuse our key or to
     /// have another host key.
     pub fn connect(&self) -> Result<(), SshError> {
+        let marker = marker();
         let mut child = Command::new(&self.program)
             .args(["-o", "ControlMaster=yes", "-o", "ControlPersist=no"])
             .args(&self.args)
             .args(["-T", "--"])
             .arg(&self.spec.host)
-            .arg("sh -s")
+            .arg(format!("sh -c {}", quote(&command_loop(&marker))))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -230,7 +233,6 @@ impl Session {
                 }
             })
         };
-        let marker = marker();
         *self.shell.lock().unwrap_or_else(|p| p.into_inner()) = Some(Shell {
             child,
             stdin,
@@ -304,6 +306,42 @@ impl Session {
         Ok(out)
     }
 
+    /// Copies `data` into a new temporary file on the host, over the
+    /// shell's own stream; the file's path. Only for a host whose `head -c`
+    /// reads no more than asked (GNU coreutils'), and with the shell open
+    /// (else `None`): the shell reads its next command right after the
+    /// data. When the copy fails the shell exits, never reading the rest
+    /// of the data as commands.
+    pub fn upload(&self, data: &[u8]) -> Result<Option<String>, SshError> {
+        let mut guard = self.shell.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(shell) = guard.as_mut() else {
+            return Ok(None);
+        };
+        let command = format!(
+            "t=$(mktemp \"${{TMPDIR:-/tmp}}/bgapp-deploy.XXXXXX\") && head -c {} > \"$t\" || exit 1; printf '%s\\n' \"$t\"",
+            data.len()
+        );
+        match shell.send(&command, data) {
+            Ok(out) if out.status.success() => {
+                let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if path.is_empty() {
+                    return Err(SshError("the copy of the bundle failed: no file".into()));
+                }
+                Ok(Some(path))
+            }
+            Ok(out) => Err(SshError(one_line(
+                &out.stderr,
+                "the copy of the bundle failed",
+            ))),
+            Err(e) => {
+                if let Some(shell) = guard.take() {
+                    shell.close();
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Runs `script` with the terminal's stdout and stderr (`logs -f`),
     /// until it ends or this process is interrupted.
     pub fn run_attached(&self, script: &str, sudo: bool) -> Result<i32, SshError> {
@@ -343,12 +381,18 @@ impl Shell {
     /// Writes `command` (one line of sh) to the shell and reads its
     /// stdout and stderr up to the marker.
     fn run(&mut self, command: &str) -> Result<Output, SshError> {
+        self.send(&format!("{command} </dev/null"), &[])
+    }
+
+    /// Writes `command` and then `data`, which the command reads whole
+    /// from the shell's stdin.
+    fn send(&mut self, command: &str, data: &[u8]) -> Result<Output, SshError> {
         let m = &self.marker;
-        let line =
-            format!("{command} </dev/null; printf '\\n{m} %d\\n' \"$?\"; printf '{m}\\n' >&2\n");
+        let block = format!("{command}; printf '\\n{m} %d\\n' \"$?\"; printf '{m}\\n' >&2\n{m}\n");
         if self
             .stdin
-            .write_all(line.as_bytes())
+            .write_all(block.as_bytes())
+            .and_then(|()| self.stdin.write_all(data))
             .and_then(|()| self.stdin.flush())
             .is_err()
         {
@@ -412,6 +456,17 @@ impl Shell {
         let _ = child.wait();
         let _ = reader.join();
     }
+}
+
+/// The shell the master connection's session runs: it reads a command's
+/// lines up to a line that is `marker` alone, then runs them. `read`
+/// takes one byte at a time from a pipe, so a command that reads the
+/// shell's stdin gets the bytes right after its marker line (dash reading
+/// its own script, as `sh -s` does, reads ahead).
+fn command_loop(marker: &str) -> String {
+    format!(
+        "while :; do c=; while IFS= read -r l || exit 0; [ \"$l\" != '{marker}' ]; do c=\"$c$l\n\"; done; eval \"$c\"; done"
+    )
 }
 
 /// The exit status on a line `<marker> <status>\n`.
