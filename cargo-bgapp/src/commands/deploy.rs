@@ -356,13 +356,13 @@ fn build(
     let (deb, tar) = match kinds {
         (true, true) => std::thread::scope(|s| {
             let tar = s.spawn(|| tarball::build(&plan));
-            let deb = deb::build(&plan);
+            let deb = deb::build_fast(&plan);
             let tar = tar
                 .join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("a packaging thread panicked")));
             (deb, tar)
         }),
-        (true, false) => (deb::build(&plan), Ok(Vec::new())),
+        (true, false) => (deb::build_fast(&plan), Ok(Vec::new())),
         (false, _) => (Ok(Vec::new()), tarball::build(&plan)),
     };
     let (deb, tar) = (deb?, tar?);
