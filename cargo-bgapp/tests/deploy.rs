@@ -983,6 +983,27 @@ fn benchmark_deploy_against_a_hand_written_script() {
     for dev in &devs {
         assert_eq!(dev.sys.prop(UNIT, "ActiveState"), "active");
     }
+    // One more of each with `BGAPP_DEPLOY_TIMINGS`: where the time goes.
+    for (what, args) in [
+        (
+            "1 device",
+            vec!["deploy", "dev1", "--settle", "0", "--force"],
+        ),
+        ("8 devices", eight_args.clone()),
+    ] {
+        let out = ok(support::cargo_bgapp(&project.dir)
+            .args(&args)
+            .arg("--ssh-config")
+            .arg(&keys.config)
+            .env("BGAPP_DEPLOY_TIMINGS", "1")
+            .env_remove("BGAPP_SSH_CONFIG")
+            .output()
+            .expect("run cargo-bgapp"));
+        println!("phases, {what} (BGAPP_DEPLOY_TIMINGS=1):");
+        for line in text(&out.stderr).lines().filter(|l| l.contains(" cpu ")) {
+            println!("    {line}");
+        }
+    }
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("| deploy, 1 device, settle 0 | {:.0} ms | {:.0} ms (scp + ssh dpkg -i + is-active polling) | {:.2}x |", ms(one), ms(by_hand), ms(one) / ms(by_hand));
     println!(
