@@ -664,9 +664,21 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
          printf '#!/bin/sh\\ncase \"$1\" in --version) echo \"head (not GNU)\"; exit 1;; esac\\nexec /usr/bin/head.gnu \"$@\"\\n' > /usr/bin/head
          chmod 0755 /usr/bin/head",
     );
-    let out = ok(project.cargo_bgapp(&keys, &["deploy", "dev1", "--settle", "1s"]));
+    // With dev3 (dpkg, 0.2.0 installed) beside it: one target, both
+    // bundles, whichever host is probed first.
+    let out = ok(project.cargo_bgapp(&keys, &["deploy", "dev1", "dev3", "--settle", "1s"]));
+    let table = text(&out.stdout);
     assert!(
-        text(&out.stdout).contains("- -> 0.2.0-1"),
+        table
+            .lines()
+            .any(|l| l.starts_with("dev1") && l.contains("- -> 0.2.0-1")),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("dev3") && l.contains("unchanged")),
         "{}",
         describe(&out)
     );
