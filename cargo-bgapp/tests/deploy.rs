@@ -655,11 +655,30 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
 
     // A device without dpkg gets the tarball (`install.sh`): 0.2.0, then
     // a failing 0.3.0 rolled back from the kept tarball, then removed.
+    // Its `head` is not GNU coreutils' (as on a BusyBox system): the
+    // bundle goes in a session of its own, not over the shell.
     let dev1 = &devs[0];
-    dev1.sys.run("mv /usr/bin/dpkg /usr/bin/dpkg.hidden");
-    let out = ok(project.cargo_bgapp(&keys, &["deploy", "dev1", "--settle", "1s"]));
+    dev1.sys.run(
+        "mv /usr/bin/dpkg /usr/bin/dpkg.hidden
+         mv /usr/bin/head /usr/bin/head.gnu
+         printf '#!/bin/sh\\ncase \"$1\" in --version) echo \"head (not GNU)\"; exit 1;; esac\\nexec /usr/bin/head.gnu \"$@\"\\n' > /usr/bin/head
+         chmod 0755 /usr/bin/head",
+    );
+    // With dev3 (dpkg, 0.2.0 installed) beside it: one target, both
+    // bundles, whichever host is probed first.
+    let out = ok(project.cargo_bgapp(&keys, &["deploy", "dev1", "dev3", "--settle", "1s"]));
+    let table = text(&out.stdout);
     assert!(
-        text(&out.stdout).contains("- -> 0.2.0-1"),
+        table
+            .lines()
+            .any(|l| l.starts_with("dev1") && l.contains("- -> 0.2.0-1")),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("dev3") && l.contains("unchanged")),
         "{}",
         describe(&out)
     );
@@ -692,7 +711,8 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
         dev1.sys.sh("test -e /var/lib/dep-hello").status.code(),
         Some(1)
     );
-    dev1.sys.run("mv /usr/bin/dpkg.hidden /usr/bin/dpkg");
+    dev1.sys
+        .run("mv /usr/bin/dpkg.hidden /usr/bin/dpkg\nmv /usr/bin/head.gnu /usr/bin/head");
 }
 
 /// Reads a child's stderr lines on a thread, to wait for one.
@@ -974,6 +994,27 @@ fn benchmark_deploy_against_a_hand_written_script() {
     });
     for dev in &devs {
         assert_eq!(dev.sys.prop(UNIT, "ActiveState"), "active");
+    }
+    // One more of each with `BGAPP_DEPLOY_TIMINGS`: where the time goes.
+    for (what, args) in [
+        (
+            "1 device",
+            vec!["deploy", "dev1", "--settle", "0", "--force"],
+        ),
+        ("8 devices", eight_args.clone()),
+    ] {
+        let out = ok(support::cargo_bgapp(&project.dir)
+            .args(&args)
+            .arg("--ssh-config")
+            .arg(&keys.config)
+            .env("BGAPP_DEPLOY_TIMINGS", "1")
+            .env_remove("BGAPP_SSH_CONFIG")
+            .output()
+            .expect("run cargo-bgapp"));
+        println!("phases, {what} (BGAPP_DEPLOY_TIMINGS=1):");
+        for line in text(&out.stderr).lines().filter(|l| l.contains(" cpu ")) {
+            println!("    {line}");
+        }
     }
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("| deploy, 1 device, settle 0 | {:.0} ms | {:.0} ms (scp + ssh dpkg -i + is-active polling) | {:.2}x |", ms(one), ms(by_hand), ms(one) / ms(by_hand));

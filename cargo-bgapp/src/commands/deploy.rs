@@ -55,6 +55,7 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             "`deploy` takes one `--target`; each host gets the target of its architecture\n\nhelp: leave out `--target`, or give the one every host is built for"
         );
     }
+    crate::deploy::timing(format_args!("deploy started"));
     let selection = args.build.selection();
     let project = Project::resolve(&selection)?;
     let manifest = project.package.manifest_path.to_string();
@@ -73,19 +74,29 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
     let ssh_options = super::ssh_options(&args.ssh, &deploy_config)?;
     let package = crate::deploy::deb_name(project.name());
 
+    crate::deploy::timing(format_args!("project resolved, packaging checked"));
     let started = Instant::now();
     let masters = Masters::new()?;
     shell.status("Connecting", format_args!("to {} host(s)", specs.len()));
-    let reached = crate::deploy::reach_all(&specs, &ssh_options, &masters, &package);
-    let mut reports: Vec<HostReport> = Vec::new();
-    // The hosts that go on: their index in `reports`, session, probe, triple.
-    let mut ready: Vec<(usize, Session, Probe, Option<String>)> = Vec::new();
-    for (spec, (result, took)) in specs.iter().zip(reached) {
-        let mut report = HostReport {
+    let mut reports: Vec<HostReport> = specs
+        .iter()
+        .map(|spec| HostReport {
             host: spec.to_string(),
-            seconds: took.as_secs_f64(),
             ..HostReport::default()
-        };
+        })
+        .collect();
+    // The hosts that go on, by their index in `specs`: session, probe,
+    // triple.
+    let mut ready: Vec<Option<(Session, Probe, Option<String>)>> =
+        specs.iter().map(|_| None).collect();
+    // One bundle per target, built in order (cargo builds one at a time):
+    // for the first host of a target as soon as it is probed, while the
+    // others are still being reached.
+    let mut artifacts: BTreeMap<Option<String>, Result<Artifact, String>> = BTreeMap::new();
+    let reached = |i: usize, result: crate::deploy::Reached, took: Duration| {
+        let spec = &specs[i];
+        let report = &mut reports[i];
+        report.seconds = took.as_secs_f64();
         let mut result_name = "unreachable";
         let checked = result
             .map_err(|e| e.to_string())
@@ -107,7 +118,22 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
             });
         match checked {
             Ok((session, probe, triple)) => {
-                ready.push((reports.len(), session, probe, triple));
+                if !artifacts.contains_key(&triple) {
+                    let kinds = match probe.kind() {
+                        Kind::Deb => (true, false),
+                        Kind::Tar => (false, true),
+                    };
+                    let built = build_for(
+                        &selection,
+                        triple.as_deref(),
+                        kinds,
+                        &config,
+                        &project,
+                        shell,
+                    );
+                    artifacts.insert(triple.clone(), built);
+                }
+                ready[i] = Some((session, probe, triple));
             }
             Err(why) => {
                 shell.error(&anyhow::anyhow!("`{spec}`: {why}"));
@@ -115,34 +141,47 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
                 report.error = Some(why);
             }
         }
-        reports.push(report);
-    }
-
-    // One bundle per target, built in order (cargo builds one at a time).
-    let mut artifacts: BTreeMap<Option<String>, Result<Artifact, String>> = BTreeMap::new();
-    for (_, _, _, triple) in &ready {
-        if artifacts.contains_key(triple) {
-            continue;
-        }
-        let kinds = ready.iter().filter(|(_, _, _, t)| t == triple).fold(
+    };
+    crate::deploy::reach_each(&specs, &ssh_options, &masters, &package, reached);
+    crate::deploy::timing(format_args!("every host reached and probed"));
+    let ready: Vec<(usize, Session, Probe, Option<String>)> = ready
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.map(|(session, probe, triple)| (i, session, probe, triple)))
+        .collect();
+    // A target built for a host with dpkg whose other hosts have none
+    // (or the other way round) needs the other bundle too.
+    for (triple, artifact) in artifacts.iter_mut() {
+        let Ok(built) = artifact else { continue };
+        let (deb, tar) = ready.iter().filter(|(_, _, _, t)| t == triple).fold(
             (false, false),
             |(deb, tar), (_, _, probe, _)| match probe.kind() {
                 Kind::Deb => (true, tar),
                 Kind::Tar => (deb, true),
             },
         );
-        let built = build(
+        let missing = (deb && built.deb.is_empty(), tar && built.tar.is_empty());
+        if missing == (false, false) {
+            continue;
+        }
+        match build_for(
             &selection,
             triple.as_deref(),
-            kinds,
+            missing,
             &config,
             &project,
             shell,
-        );
-        if let Err(e) = &built {
-            shell.error(e);
+        ) {
+            Ok(more) => {
+                if missing.0 {
+                    built.deb = more.deb;
+                }
+                if missing.1 {
+                    built.tar = more.tar;
+                }
+            }
+            Err(e) => *artifact = Err(e),
         }
-        artifacts.insert(triple.clone(), built.map_err(|e| format!("{e:#}")));
     }
 
     let host_options = HostOptions {
@@ -164,10 +203,12 @@ pub fn run(args: DeployArgs, shell: &Shell) -> anyhow::Result<ExitCode> {
         &mut reports,
         shell,
     );
+    crate::deploy::timing(format_args!("every host done"));
     for (_, session, _, _) in &ready {
         session.close();
     }
     drop(masters);
+    crate::deploy::timing(format_args!("connections closed"));
 
     print_reports(&reports, args.message_format)?;
     let good = reports
@@ -257,6 +298,21 @@ fn target_installed(triple: &str) -> bool {
         .is_dir()
 }
 
+/// [`build`], its error said and kept as text for the hosts' reports.
+fn build_for(
+    selection: &Selection,
+    triple: Option<&str>,
+    kinds: (bool, bool),
+    config: &Config,
+    host_project: &Project,
+    shell: &Shell,
+) -> Result<Artifact, String> {
+    build(selection, triple, kinds, config, host_project, shell).map_err(|e| {
+        shell.error(&e);
+        format!("{e:#}")
+    })
+}
+
 /// Builds and packages the bundles for `triple` (None: the default
 /// target): `kinds` says whether hosts need the `.deb` (dpkg) and the
 /// tarball (no dpkg).
@@ -278,6 +334,7 @@ fn build(
         &resolved
     };
     let built = project.build(shell)?;
+    crate::deploy::timing(format_args!("built ({})", project.target.triple));
     let loaded = load_tasks(project, built)?;
     let mut binaries = loaded.binaries;
     let scratch = project.target_dir.join("bgapp");
@@ -290,6 +347,7 @@ fn build(
             }
         }
     }
+    crate::deploy::timing(format_args!("tasks read, binaries stripped"));
     let plan = Plan::new(project, config, binaries)?;
     shell.status(
         "Packaging",
@@ -298,16 +356,17 @@ fn build(
     let (deb, tar) = match kinds {
         (true, true) => std::thread::scope(|s| {
             let tar = s.spawn(|| tarball::build(&plan));
-            let deb = deb::build(&plan);
+            let deb = deb::build_fast(&plan);
             let tar = tar
                 .join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("a packaging thread panicked")));
             (deb, tar)
         }),
-        (true, false) => (deb::build(&plan), Ok(Vec::new())),
+        (true, false) => (deb::build_fast(&plan), Ok(Vec::new())),
         (false, _) => (Ok(Vec::new()), tarball::build(&plan)),
     };
     let (deb, tar) = (deb?, tar?);
+    crate::deploy::timing(format_args!("packaged"));
     Ok(Artifact {
         package: plan.deb_name.clone(),
         version: plan.deb_version.clone(),

@@ -2,10 +2,11 @@
 //!
 //! 1. The same version already installed (and fully configured): nothing
 //!    to do, unless forced.
-//! 2. The bundle is copied and installed in one round trip (`dpkg -i`,
-//!    or the tarball's `install.sh` where there is no dpkg).
+//! 2. The bundle is copied over the host's connection and installed
+//!    (`dpkg -i`, or the tarball's `install.sh` where there is no dpkg).
 //! 3. The health gate ([`Gate`]) polls `systemctl show` of the gated
-//!    units until they are all active and have settled, or one failed.
+//!    units (at once, then at growing intervals) until they are all
+//!    active and have settled, or one failed.
 //! 4. Passed: the bundle is kept as the one to roll back to. Failed: the
 //!    failing unit's status and journal are kept for the report, and the
 //!    version installed before comes back from its kept bundle (and must
@@ -67,8 +68,12 @@ pub enum Rollback {
     Failed(String),
 }
 
-/// How often the gate looks.
-const POLL: Duration = Duration::from_millis(200);
+/// How often the gate looks: at once after the install (whose `dpkg -i`
+/// waited for the restart), then after this, twice as long each time up
+/// to [`POLL_MAX`]. Each look is one `systemctl show` in the shell the
+/// connection keeps open, no new SSH session.
+const POLL_FIRST: Duration = Duration::from_millis(10);
+const POLL_MAX: Duration = Duration::from_millis(200);
 
 /// Journal lines shown of a failed unit.
 const JOURNAL_LINES: usize = 20;
@@ -94,14 +99,7 @@ pub fn deploy(
         Kind::Deb => &artifact.deb,
         Kind::Tar => &artifact.tar,
     };
-    if let Err(why) = remote::install(
-        session,
-        sudo,
-        probe.kind(),
-        &artifact.package,
-        &artifact.units,
-        bundle,
-    ) {
+    if let Err(why) = remote::install(session, probe, &artifact.package, &artifact.units, bundle) {
         return fail(
             session,
             probe,
@@ -112,6 +110,7 @@ pub fn deploy(
             progress,
         );
     }
+    super::timing(format_args!("`{}`: copied and installed", session.spec));
     progress(
         "Checking",
         format!("health (settle {}s)", options.settle.as_secs_f64()),
@@ -135,6 +134,7 @@ pub fn deploy(
             );
         }
     }
+    super::timing(format_args!("`{}`: healthy", session.spec));
     if let Err(why) = remote::commit(
         session,
         sudo,
@@ -149,6 +149,7 @@ pub fn deploy(
             rollback: Rollback::Disabled,
         };
     }
+    super::timing(format_args!("`{}`: bundle kept", session.spec));
     Outcome::Succeeded
 }
 
@@ -168,6 +169,7 @@ fn gate(
         options.settle,
         options.settle + options.start_timeout,
     );
+    let mut pause = POLL_FIRST;
     loop {
         let states = remote::unit_states(session, units).map_err(|e| (None, e))?;
         match gate.observe(clock.elapsed(), &states) {
@@ -175,7 +177,10 @@ fn gate(
             Verdict::Unhealthy { unit, why } => {
                 return Err((Some(unit.clone()), format!("`{unit}` {why}")))
             }
-            Verdict::Wait => std::thread::sleep(POLL),
+            Verdict::Wait => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(POLL_MAX);
+            }
         }
     }
 }

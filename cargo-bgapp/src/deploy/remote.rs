@@ -1,5 +1,6 @@
-//! What runs on the device: small POSIX sh scripts, one ssh round trip
-//! each, and the parsing of what they print.
+//! What runs on the device: small POSIX sh scripts, each written to the
+//! shell the host's connection keeps open (no new SSH session), and the
+//! parsing of what they print.
 //!
 //! On the device, `/var/lib/bgapp-deploy/<package>/` keeps the bundle of
 //! the version `deploy` installed last and passed the health gate
@@ -46,6 +47,10 @@ pub struct Probe {
     /// The version whose bundle is kept for rollback.
     pub kept: Option<String>,
     pub has_systemctl: bool,
+    /// Whether `head` is GNU coreutils', whose `head -c` reads no more
+    /// than it is asked for: the bundle then goes over the connection's
+    /// shell ([`Session::upload`]).
+    pub exact_head: bool,
 }
 
 impl Probe {
@@ -95,6 +100,7 @@ impl Probe {
                 }
                 "kept" if !value.is_empty() => p.kept = Some(value.into()),
                 "systemctl" => p.has_systemctl = value == "yes",
+                "head" => p.exact_head = value == "gnu",
                 _ => {}
             }
         }
@@ -139,6 +145,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 if [ -f {dir}/current.version ]; then echo "kept=$(cat {dir}/current.version)"; fi
 if command -v systemctl >/dev/null 2>&1; then echo systemctl=yes; else echo systemctl=no; fi
+if head --version 2>/dev/null | grep -q 'GNU coreutils'; then echo head=gnu; fi
 "#
     );
     let out = session.run(&script, false, None)?;
@@ -164,35 +171,58 @@ pub fn last_lines(bytes: &[u8], n: usize) -> String {
 /// tarball unpacked in `incoming/`) and installs it with `dpkg -i` or the
 /// tarball's `install.sh`; on failure, their last lines.
 ///
+/// The bundle goes first into a temporary file over the connection's
+/// shell where the host's `head` allows ([`Probe::exact_head`]), then the
+/// install copies it from there; elsewhere the install reads it on its
+/// stdin, in a session of its own.
+///
 /// The app's units are reset first (`systemctl reset-failed`): a unit
 /// left failed by its start limit would refuse the start of the new
 /// version.
 pub fn install(
     session: &Session,
-    sudo: bool,
-    kind: Kind,
+    probe: &Probe,
     package: &str,
     units: &[String],
     bundle: &[u8],
 ) -> Result<(), String> {
     let dir = quote(&kept_dir(package));
     let reset = reset_failed(units);
-    let (script, what) = match kind {
+    let uploaded = if probe.exact_head {
+        session.upload(bundle).map_err(|e| e.to_string())?
+    } else {
+        None
+    };
+    // Where the install reads the bundle; the temporary file is removed
+    // however the install ends.
+    let (source, done) = match &uploaded {
+        Some(path) => (
+            quote(path),
+            format!("\ntrap {} EXIT", quote(&format!("rm -f {}", quote(path)))),
+        ),
+        None => ("-".to_string(), String::new()),
+    };
+    let (script, what) = match probe.kind() {
         Kind::Deb => (
             format!(
-                "set -e\nmkdir -p {dir}\ncat > {dir}/incoming.deb\n{reset}\nexport DEBIAN_FRONTEND=noninteractive\ndpkg -i {dir}/incoming.deb 2>&1\n"
+                "set -e{done}\nmkdir -p {dir}\ncat {source} > {dir}/incoming.deb\n{reset}\nexport DEBIAN_FRONTEND=noninteractive\ndpkg -i {dir}/incoming.deb 2>&1\n"
             ),
             "`dpkg -i`",
         ),
         Kind::Tar => (
             format!(
-                "set -e\nmkdir -p {dir}\nrm -rf {dir}/incoming\nmkdir {dir}/incoming\ntar -xzf - -C {dir}/incoming\n{reset}\nsh {dir}/incoming/*/install.sh 2>&1\n"
+                "set -e{done}\nmkdir -p {dir}\nrm -rf {dir}/incoming\nmkdir {dir}/incoming\ntar -xzf {source} -C {dir}/incoming\n{reset}\nsh {dir}/incoming/*/install.sh 2>&1\n"
             ),
             "`install.sh`",
         ),
     };
+    let input = if uploaded.is_some() {
+        None
+    } else {
+        Some(bundle)
+    };
     let out = session
-        .run(&script, sudo, Some(bundle))
+        .run(&script, probe.sudo(), input)
         .map_err(|e| e.to_string())?;
     if out.status.success() {
         Ok(())

@@ -23,8 +23,23 @@ use super::Plan;
 pub const LARGE_PAYLOAD: usize = 24 << 20;
 
 pub fn build(plan: &Plan) -> anyhow::Result<Vec<u8>> {
+    build_with(plan, data_tar(plan)?)
+}
+
+/// The `.deb` with its files in `data.tar.gz` at gzip's default level,
+/// whatever their size: for `deploy`, which sends it over the network at
+/// once. On the hello app, about a fifth of xz's CPU time for a quarter
+/// more bytes (see README, deploy benchmark).
+pub fn build_fast(plan: &Plan) -> anyhow::Result<Vec<u8>> {
+    let files: Vec<&BundleFile> = plan.files.iter().collect();
+    let gz = write_tar(gzip(Vec::new(), 6), "./", &files, plan.mtime)
+        .context("failed to write `data.tar.gz`")?;
+    let gz = gz.finish().context("failed to compress `data.tar.gz`")?;
+    build_with(plan, ("data.tar.gz", gz))
+}
+
+fn build_with(plan: &Plan, (data_name, data): (&str, Vec<u8>)) -> anyhow::Result<Vec<u8>> {
     let control = control_file(plan)?;
-    let (data_name, data) = data_tar(plan)?;
     let control_files = control_files(plan, control);
     let control_refs: Vec<&BundleFile> = control_files.iter().collect();
     let control_tar = {
