@@ -679,9 +679,13 @@ fn a_crash_looping_path_task_ends_failed() {
     wait_active(&sys, path);
     sys.run("touch /run/e2e-contract/crash");
     let sys = &sys;
+    // The service is `failed` for a moment after each refused run too,
+    // until the path starts it again: the end is the path unit failing
+    // (its trigger hit the service's start limit).
     sys.wait_for("the crash loop to end failed", 60 * SECOND, || {
-        sys.prop(service, "ActiveState") == "failed"
+        sys.prop(path, "ActiveState") == "failed" && sys.prop(service, "ActiveState") == "failed"
     });
+    assert_eq!(sys.prop(path, "Result"), "unit-start-limit-hit");
     let restarts: u32 = sys.prop(service, "NRestarts").parse().unwrap();
     std::thread::sleep(3 * SECOND);
     assert_eq!(sys.prop(service, "ActiveState"), "failed", "it came back");
@@ -751,8 +755,12 @@ fn crash_looping_timer_and_socket_tasks_end_failed() {
     assert_eq!(sys.prop(timer_service, "Result"), "exit-code", "{journal}");
     // The socket: its service ends failed and the socket stops triggering
     // it (the queued connection would start it forever otherwise).
+    // (Its service is `failed` for a moment after each refused run too:
+    // the end is the socket unit failing, on its trigger limit or on the
+    // service's start limit, whichever the refused runs reach first.)
     sys.wait_for("the socket's service to end failed", 60 * SECOND, || {
-        sys.prop(socket_service, "ActiveState") == "failed"
+        sys.prop(socket, "ActiveState") == "failed"
+            && sys.prop(socket_service, "ActiveState") == "failed"
     });
     let starts = sys.journal(socket_service).matches("crash loop").count();
     std::thread::sleep(3 * SECOND);
