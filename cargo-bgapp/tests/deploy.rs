@@ -207,6 +207,7 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
                 &tmp.join(format!("dev{n}")),
                 &format!("bgapp-deploy-{}-dev{n}", std::process::id()),
                 &keys,
+                devices::Image::Host,
             )
         })
         .collect();
@@ -924,6 +925,25 @@ fn benchmark_deploy_against_a_hand_written_script() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deploy-bench");
+    // Lean devices, as a device's image is built (`BGAPP_BENCH_DEVICES=host`:
+    // overlays of this machine's root, whose 134,000-file package database
+    // every `dpkg -i` reads, on the same two cores for all 8).
+    let host = std::env::var("BGAPP_BENCH_DEVICES").is_ok_and(|v| v == "host");
+    let lean = (!host).then(|| {
+        devices::lean_image(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lean-device"))
+    });
+    let image = match &lean {
+        Some(root) => devices::Image::Root(root),
+        None => devices::Image::Host,
+    };
+    println!(
+        "devices: {}",
+        if host {
+            "overlays of this machine's root"
+        } else {
+            "lean images (mmdebstrap --variant=minbase, systemd, openssh-server, sudo)"
+        }
+    );
     let project = Project::new(&tmp.join("apps"));
     project.version("0.1.0", false);
     let mut keys = Keys::new(&tmp.join("keys"));
@@ -933,6 +953,7 @@ fn benchmark_deploy_against_a_hand_written_script() {
                 &tmp.join(format!("dev{n}")),
                 &format!("bgapp-deploy-bench-{}-dev{n}", std::process::id()),
                 &keys,
+                image,
             )
         })
         .collect();
@@ -994,6 +1015,31 @@ fn benchmark_deploy_against_a_hand_written_script() {
     });
     for dev in &devs {
         assert_eq!(dev.sys.prop(UNIT, "ActiveState"), "active");
+    }
+    // Where the devices' CPU goes in one 8-device deploy: the whole
+    // device and each of its units, the mean of the 8.
+    let before: Vec<_> = devs.iter().map(|d| d.sys.cpu_usage()).collect();
+    ok(project.cargo_bgapp(&keys, &eight_args));
+    let mut used: std::collections::BTreeMap<String, Duration> = Default::default();
+    for (dev, before) in devs.iter().zip(&before) {
+        for (unit, now) in dev.sys.cpu_usage() {
+            let was = before
+                .iter()
+                .find(|(u, _)| *u == unit)
+                .map_or(Duration::ZERO, |(_, d)| *d);
+            *used.entry(unit).or_default() += now.saturating_sub(was) / 8;
+        }
+    }
+    println!("CPU per device in one 8-device deploy (mean of 8, from its cgroups):");
+    let mut units: Vec<_> = used.into_iter().collect();
+    units.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
+    for (unit, d) in units.iter().filter(|(_, d)| *d >= Duration::from_millis(1)) {
+        let unit = if unit.is_empty() {
+            "(the whole device)"
+        } else {
+            unit
+        };
+        println!("    {:>6.0} ms  {unit}", d.as_secs_f64() * 1000.0);
     }
     // One more of each with `BGAPP_DEPLOY_TIMINGS`: where the time goes.
     for (what, args) in [

@@ -13,6 +13,9 @@ pub struct App {
     pub tarball: PathBuf,
 }
 
+/// What the upgrade's description starts with.
+pub const HELLO_V2_DESCRIPTION: &str = "(0.2.0)";
+
 pub struct Apps {
     pub hello: App,
     /// `hello` again, as version 0.2.0: the upgrade.
@@ -126,15 +129,17 @@ fn build() -> Apps {
     let adopt_address = format!("127.0.0.1:{}", free_port());
     let adopt = adopted(&adopt_address);
 
-    // The upgrade: the same app, one version up.
+    // The upgrade: the same app, one version up, whose description (its
+    // unit's `Description=`) changed too.
     let manifest = workspace.join("e2e-hello/Cargo.toml");
     let text = std::fs::read_to_string(&manifest).expect("read the hello manifest");
     assert!(text.contains("version = \"0.1.0\""), "{text}");
-    std::fs::write(
-        &manifest,
-        text.replacen("version = \"0.1.0\"", "version = \"0.2.0\"", 1),
-    )
-    .expect("write the hello manifest");
+    let text = text.replacen("version = \"0.1.0\"", "version = \"0.2.0\"", 1);
+    let (before, after) = text
+        .split_once("description = \"")
+        .expect("the hello manifest has a description");
+    let text = format!("{before}description = \"{HELLO_V2_DESCRIPTION} {after}");
+    std::fs::write(&manifest, text).expect("write the hello manifest");
     let hello_v2 = package(&workspace, "e2e-hello");
 
     let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/contract");

@@ -1,13 +1,14 @@
 #!/bin/sh
 # Boots systemd as PID 1 of the namespace this script runs in, over an
-# overlay of the machine's root: run it as
-#   unshare --fork --pid --mount --propagation private sh boot.sh DIR NAME
+# overlay of the machine's root (or of the root filesystem LOWER, a device
+# image): run it as
+#   unshare --fork --pid --mount --propagation private sh boot.sh DIR NAME [LOWER]
 # DIR holds `upper/` (the system's disk: kept between boots) and `work/`.
 # NAME names the cgroup the system lives in, below this process's own in
 # every hierarchy, so that two systems never share a cgroup and ending
 # one removes all it made (the groups are listed in DIR/cgroups).
 set -eu
-dir="$1"; name="$2"
+dir="$1"; name="$2"; lower="${3:-/}"
 root="$dir/root"
 mkdir -p "$dir/upper" "$dir/work" "$root"
 
@@ -48,7 +49,7 @@ while IFS=: read -r _ controllers path; do
   fi
 done < /proc/self/cgroup
 
-mount -t overlay overlay -o "lowerdir=/,upperdir=$dir/upper,workdir=$dir/work" "$root"
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$dir/upper,workdir=$dir/work" "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"

@@ -285,6 +285,13 @@ fn deb_remove_reinstall_upgrade_and_purge() {
     sys.run("dpkg -r e2e-hello >/dev/null");
     assert_eq!(sys.prop(unit, "ActiveState"), "inactive");
     assert_eq!(
+        sys.sh("test -e /var/lib/bgapp/e2e-hello.units")
+            .status
+            .code(),
+        Some(1),
+        "the removal reloaded and forgot what was loaded"
+    );
+    assert_eq!(
         sys.prop(unit, "LoadState"),
         "not-found",
         "the unit file is gone"
@@ -308,6 +315,21 @@ fn deb_remove_reinstall_upgrade_and_purge() {
     wait_active(&sys, unit);
     sys.wait_for_log(unit, "run 3 of `e2e-hello`", 1, 10 * SECOND);
 
+    // systemd is reloaded when the unit files changed, and only then: the
+    // upgrade's unit has a new description; installing it again changes no
+    // unit, and restarts the service without a reload.
+    let reloads = || {
+        sys.run("journalctl --sync; journalctl -b _PID=1 -o cat --no-pager | grep -c '^Reloading' || true")
+            .trim()
+            .parse::<u32>()
+            .expect("a count")
+    };
+    let state = "/var/lib/bgapp/e2e-hello.units";
+    assert!(
+        sys.upper(state).is_file(),
+        "the install kept what it loaded"
+    );
+    let before = reloads();
     install(&sys, &apps.hello_v2.deb);
     assert_eq!(
         sys.run("dpkg-query -W -f '${Version}' e2e-hello").trim(),
@@ -315,6 +337,17 @@ fn deb_remove_reinstall_upgrade_and_purge() {
     );
     wait_active(&sys, unit);
     sys.wait_for_log(unit, "run 4 of `e2e-hello`", 1, 10 * SECOND);
+    assert_eq!(reloads(), before + 1, "the changed unit was reloaded");
+    assert!(
+        sys.prop(unit, "Description")
+            .starts_with(apps::HELLO_V2_DESCRIPTION),
+        "systemd runs the new unit"
+    );
+    assert_eq!(sys.prop(unit, "NeedDaemonReload"), "no");
+    install(&sys, &apps.hello_v2.deb);
+    wait_active(&sys, unit);
+    sys.wait_for_log(unit, "run 5 of `e2e-hello`", 1, 10 * SECOND);
+    assert_eq!(reloads(), before + 1, "the same units need no reload");
 
     sys.run("dpkg -P e2e-hello >/dev/null");
     assert_eq!(sys.prop(unit, "LoadState"), "not-found");

@@ -18,6 +18,8 @@ const MASKED: &[&str] = &[
     "postgresql@.service",
     "getty@.service",
     "console-getty.service",
+    // A lean image's stand-in for getty@ where there is no D-Bus.
+    "getty-static.service",
     "serial-getty@.service",
     "e2scrub_reap.service",
     "systemd-timesyncd.service",
@@ -41,13 +43,14 @@ const KEEP: &[&str] = &[
     "systemd-journald.socket",
 ];
 
-/// The units this machine's administrator enabled
-/// (`/etc/systemd/system/*.wants`, `*.requires`): its own services, which
-/// would share this machine's network (a network manager, an SSH server)
-/// and have no business in the test's system.
-fn enabled_here() -> Vec<String> {
+/// The units the administrator of the root filesystem `root` (this
+/// machine's, or a device image's) enabled (`/etc/systemd/system/*.wants`,
+/// `*.requires`): its own services, which would share this machine's
+/// network (a network manager, an SSH server on port 22) and have no
+/// business in the test's system.
+fn enabled_in(root: &Path) -> Vec<String> {
     let mut units = Vec::new();
-    let Ok(dirs) = std::fs::read_dir("/etc/systemd/system") else {
+    let Ok(dirs) = std::fs::read_dir(root.join("etc/systemd/system")) else {
         return units;
     };
     for dir in dirs.flatten() {
@@ -72,15 +75,26 @@ fn enabled_here() -> Vec<String> {
 /// How long a boot may take to reach `running`.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The disk of a system: an overlay upper directory, kept across boots.
+/// The disk of a system: an overlay upper directory, kept across boots,
+/// over this machine's root or over a device image.
 pub struct Disk {
     dir: PathBuf,
     name: String,
+    /// The overlay's lower layer: `/`, or a device image's root.
+    lower: PathBuf,
 }
 
 impl Disk {
-    /// A fresh disk in `dir` (emptied first); `name` names its cgroup.
+    /// A fresh disk in `dir` (emptied first) over this machine's root;
+    /// `name` names its cgroup.
     pub fn new(dir: &Path, name: &str) -> Disk {
+        Disk::over(dir, name, Path::new("/"))
+    }
+
+    /// A fresh disk in `dir` over the root filesystem `lower` (a device
+    /// image, such as `mmdebstrap --variant=minbase` makes).
+    #[allow(dead_code)] // the deploy suite's lean devices
+    pub fn over(dir: &Path, name: &str, lower: &Path) -> Disk {
         if dir.exists() {
             // A run killed without unwinding left its (empty) cgroups.
             remove_cgroups(&dir.join("cgroups"));
@@ -88,7 +102,11 @@ impl Disk {
         }
         let masks = dir.join("upper/etc/systemd/system");
         std::fs::create_dir_all(&masks).expect("create the system disk");
-        for unit in MASKED.iter().map(|u| u.to_string()).chain(enabled_here()) {
+        for unit in MASKED
+            .iter()
+            .map(|u| u.to_string())
+            .chain(enabled_in(lower))
+        {
             let link = masks.join(&unit);
             if !link.exists() {
                 std::os::unix::fs::symlink("/dev/null", link).expect("mask a unit");
@@ -97,6 +115,7 @@ impl Disk {
         Disk {
             dir: dir.to_path_buf(),
             name: name.to_string(),
+            lower: lower.to_path_buf(),
         }
     }
 
@@ -130,6 +149,7 @@ impl Disk {
             .arg(&boot_script)
             .arg(&self.dir)
             .arg(&self.name)
+            .arg(&self.lower)
             .stdin(Stdio::null())
             .stdout(console.try_clone().expect("console log"))
             .stderr(console)
@@ -322,6 +342,51 @@ impl System {
                     >= count
             },
         );
+    }
+
+    /// CPU time the system has used so far (`cpu.stat` of its cgroup in
+    /// the unified hierarchy): the whole system's as `""`, and each unit's
+    /// (`init.scope`, `system.slice/NAME`) that exists now; what units
+    /// that are gone used counts only in the whole.
+    #[allow(dead_code)] // the deploy benchmark's
+    pub fn cpu_usage(&self) -> Vec<(String, Duration)> {
+        fn usage(group: &Path) -> Option<Duration> {
+            let stat = std::fs::read_to_string(group.join("cpu.stat")).ok()?;
+            let usec = stat
+                .lines()
+                .find_map(|l| l.strip_prefix("usage_usec "))?
+                .trim()
+                .parse()
+                .ok()?;
+            Some(Duration::from_micros(usec))
+        }
+        let list = std::fs::read_to_string(self.disk().dir.join("cgroups")).unwrap_or_default();
+        let Some(root) = list
+            .lines()
+            .map(Path::new)
+            .find(|g| usage(g).is_some() && g.join("cgroup.controllers").exists())
+        else {
+            return Vec::new();
+        };
+        let mut out = vec![(String::new(), usage(root).unwrap_or_default())];
+        let mut groups = vec![root.join("init.scope")];
+        for slice in ["system.slice", "user.slice"] {
+            if let Ok(entries) = std::fs::read_dir(root.join(slice)) {
+                groups.extend(
+                    entries
+                        .flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path()),
+                );
+            }
+        }
+        for group in groups {
+            if let Some(used) = usage(&group) {
+                let name = group.strip_prefix(root).unwrap_or(&group);
+                out.push((name.to_string_lossy().into_owned(), used));
+            }
+        }
+        out
     }
 
     /// Shuts the system down cleanly (`systemctl poweroff`), every service
