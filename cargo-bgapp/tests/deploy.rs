@@ -962,6 +962,26 @@ fn benchmark_deploy_against_a_hand_written_script() {
     }
     keys.write_config();
     let hosts: Vec<String> = (1..=8).map(|n| format!("dev{n}")).collect();
+    // Each device gets a CPU of its own, as on a fleet: at most an eighth
+    // of a core (`BGAPP_BENCH_DEVICE_CPU`: another fraction, or `shared`
+    // for none), so that the 8 together use at most one of this machine's
+    // two cores and none takes another's, and the deployer keeps the other.
+    let cap = std::env::var("BGAPP_BENCH_DEVICE_CPU").unwrap_or_else(|_| "0.125".into());
+    if cap == "shared" {
+        println!(
+            "device CPU: none of their own; the 8 share this machine's cores with the deployer"
+        );
+    } else {
+        let fraction: f64 = cap
+            .parse()
+            .ok()
+            .filter(|f| *f > 0.0 && *f <= 1.0)
+            .unwrap_or_else(|| panic!("BGAPP_BENCH_DEVICE_CPU={cap}: give a fraction of a core in (0, 1], or `shared`"));
+        for dev in &devs {
+            dev.sys.limit_cpu(fraction).expect("cap a device's CPU");
+        }
+        println!("device CPU: each at most {fraction} of a core (CFS bandwidth of its cgroup)");
+    }
 
     // Built once; the first deploy installs everywhere.
     let mut first = vec!["deploy", "--settle", "0"];

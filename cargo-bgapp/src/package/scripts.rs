@@ -312,18 +312,20 @@ impl ScriptPlan<'_> {
     /// loaded at the last reload here (their checksums, kept after it): a
     /// reload runs every generator and reads every unit file of the system
     /// again, a tenth of a second of CPU on a PC and more on a small
-    /// device, and an upgrade mostly changes the binary alone.
+    /// device, and an upgrade mostly changes the binary alone. Sets
+    /// `units_changed=no` when they are the same.
     fn reload_if_changed(&self, s: &mut String, indent: &str) {
         let _ = writeln!(
             s,
             "\
-{indent}if {RUNNING} && have systemctl; then
-{indent}    units=$(cd /usr/lib/systemd/system && sha256sum {units} 2>/dev/null || true)
-{indent}    if [ -z \"$units\" ] || [ \"$units\" != \"$(cat {state} 2>/dev/null)\" ]; then
-{indent}        rm -f {state}
-{indent}        if systemctl daemon-reload; then
-{indent}            mkdir -p /var/lib/bgapp && printf '%s\\n' \"$units\" > {state}
-{indent}        fi
+{indent}units=$(cd /usr/lib/systemd/system && sha256sum {units} 2>/dev/null || true)
+{indent}units_changed=yes
+{indent}if [ -n \"$units\" ] && [ \"$units\" = \"$(cat {state} 2>/dev/null)\" ]; then
+{indent}    units_changed=no
+{indent}elif {RUNNING} && have systemctl; then
+{indent}    rm -f {state}
+{indent}    if systemctl daemon-reload; then
+{indent}        mkdir -p /var/lib/bgapp && printf '%s\\n' \"$units\" > {state}
 {indent}    fi
 {indent}fi",
             units = self.units.join(" "),
@@ -334,10 +336,12 @@ impl ScriptPlan<'_> {
     fn restart(&self, s: &mut String) {
         // Running services pick up the new binary; enabled units that are
         // not running are started, as on install.
+        // The links deb-systemd-helper records follow the units' files:
+        // the same files, the same links.
         if !self.enable.is_empty() {
             let _ = writeln!(
                 s,
-                "        bgapp_update_state {} >/dev/null 2>&1 || true",
+                "        if [ \"$units_changed\" = yes ]; then\n            bgapp_update_state {} >/dev/null 2>&1 || true\n        fi",
                 self.enable.join(" ")
             );
         }

@@ -351,6 +351,11 @@ fn deb_remove_reinstall_upgrade_and_purge() {
 
     sys.run("dpkg -P e2e-hello >/dev/null");
     assert_eq!(sys.prop(unit, "LoadState"), "not-found");
+    assert!(
+        !sys.run("find /etc/systemd/system -name 'e2e-hello*'")
+            .contains("e2e-hello"),
+        "the purge removed the links of the upgrades too"
+    );
     assert!(sys.sh("pgrep -x e2e-hello").stdout.is_empty());
     assert!(
         sys.sh("test -e /var/lib/e2e-hello").status.code() == Some(1),

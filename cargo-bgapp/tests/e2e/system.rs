@@ -389,6 +389,32 @@ impl System {
         out
     }
 
+    /// Caps the CPU time the whole system may use at `fraction` of one
+    /// core (CFS bandwidth: `cpu.cfs_quota_us` of its cgroup, or `cpu.max`
+    /// under cgroup v2 alone), as a device has a CPU of its own that no
+    /// other device takes from.
+    #[allow(dead_code)] // the deploy benchmark's
+    pub fn limit_cpu(&self, fraction: f64) -> Result<(), String> {
+        const PERIOD_US: u64 = 100_000;
+        let quota = ((PERIOD_US as f64 * fraction) as u64).max(1_000);
+        let list = std::fs::read_to_string(self.disk().dir.join("cgroups")).unwrap_or_default();
+        for group in list.lines().map(Path::new) {
+            let v1 = group.join("cpu.cfs_quota_us");
+            if v1.exists() {
+                std::fs::write(group.join("cpu.cfs_period_us"), PERIOD_US.to_string())
+                    .and_then(|()| std::fs::write(&v1, quota.to_string()))
+                    .map_err(|e| format!("cannot write {}: {e}", v1.display()))?;
+                return Ok(());
+            }
+            let v2 = group.join("cpu.max");
+            if v2.exists() {
+                return std::fs::write(&v2, format!("{quota} {PERIOD_US}"))
+                    .map_err(|e| format!("cannot write {}: {e}", v2.display()));
+            }
+        }
+        Err("no cgroup of the system has the cpu controller".into())
+    }
+
     /// Shuts the system down cleanly (`systemctl poweroff`), every service
     /// stopped in order, and returns its disk.
     pub fn poweroff(mut self) -> Disk {
