@@ -1,11 +1,12 @@
 //! `cargo bgapp deploy`, `status`, `logs`, `remove`, `enable`, `disable`
 //! against real devices over real SSH: three namespaced systemds (see
 //! `deploy/devices.rs`), each with its own OpenSSH server on a loopback
-//! port, reached through the test's own ssh config and known_hosts.
+//! port, reached through the test's own ssh config and known_hosts; the
+//! third boots a lean image (`mmdebstrap --variant=minbase`, no D-Bus).
 //!
-//! It needs root (namespaces, overlay mounts, cgroups), sshd, ssh and
-//! sudo. Without them it says so in one line and checks nothing; under
-//! `CI=true` a missing requirement fails instead.
+//! It needs root (namespaces, overlay mounts, cgroups), sshd, ssh, sudo
+//! and mmdebstrap. Without them it says so in one line and checks
+//! nothing; under `CI=true` a missing requirement fails instead.
 
 #[path = "deploy/devices.rs"]
 mod devices;
@@ -40,6 +41,7 @@ fn requirements() -> Result<(), String> {
         "ssh",
         "ssh-keygen",
         "sudo",
+        "mmdebstrap",
     ] {
         let found = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
@@ -201,16 +203,27 @@ fn deploy_rollout_rollback_status_logs_remove_and_bad_hosts() {
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deploy");
     let project = Project::new(&tmp.join("apps"));
     let mut keys = Keys::new(&tmp.join("keys"));
+    // dev3 is a lean device: Debian's minbase with systemd, OpenSSH's
+    // server and sudo, no D-Bus, as a device's own image is built.
+    let lean = devices::lean_image(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lean-device"));
     let devs: Vec<Device> = (1..=3)
         .map(|n| {
             devices::boot(
                 &tmp.join(format!("dev{n}")),
                 &format!("bgapp-deploy-{}-dev{n}", std::process::id()),
                 &keys,
-                devices::Image::Host,
+                if n == 3 {
+                    devices::Image::Root(&lean)
+                } else {
+                    devices::Image::Host
+                },
             )
         })
         .collect();
+    assert!(
+        devs[2].sys.sh("command -v dbus-daemon").stdout.is_empty(),
+        "dev3 has no D-Bus"
+    );
     // dev2 is reached as a user with passwordless sudo; the others as root.
     for (n, dev) in devs.iter().enumerate() {
         let user = if n == 1 { "deployer" } else { "root" };
