@@ -130,7 +130,7 @@ bgapp_restart() {
     if have deb-systemd-invoke; then deb-systemd-invoke restart "$@"
     else
         for unit in "$@"; do
-            if systemctl --quiet is-active "$unit" || systemctl --quiet is-enabled "$unit"; then systemctl restart "$unit"; fi
+            if systemctl --quiet is-active "$unit" || [ "$(systemctl is-enabled "$unit" 2>/dev/null)" = enabled ]; then systemctl restart "$unit"; fi
         done
     fi
 }
@@ -161,10 +161,12 @@ bgapp_start_enabled() {
         if systemctl --quiet is-enabled "$unit"; then systemctl start "$unit"; fi
     done
 }
-# Restarts those of the services that run or are enabled.
+# Restarts those of the services that run or are enabled (`is-enabled`
+# exits 0 for a static unit too: a timer's or a socket's service, which
+# must not start here).
 bgapp_restart() {
     for unit in "$@"; do
-        if systemctl --quiet is-active "$unit" || systemctl --quiet is-enabled "$unit"; then systemctl restart "$unit"; fi
+        if systemctl --quiet is-active "$unit" || [ "$(systemctl is-enabled "$unit" 2>/dev/null)" = enabled ]; then systemctl restart "$unit"; fi
     done
 }
 
@@ -663,6 +665,59 @@ mod tests {
             old_enable: vec!["hello-up_all.timer".into()],
             groups: vec!["wgread".into()],
         }
+    }
+
+    /// `bgapp_restart` without deb-systemd-invoke: a running service is
+    /// restarted, an enabled one started, and a static one that is not
+    /// running (a timer's service between runs) left alone, though
+    /// `systemctl is-enabled` exits 0 for it.
+    #[test]
+    fn restart_without_the_invoker_leaves_static_services_stopped() {
+        let dir = std::env::temp_dir().join(format!("bgapp-restart-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fake = dir.join("systemctl");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\n\
+             # systemctl's exit codes and words for four kinds of unit.\n\
+             q=; if [ \"$1\" = --quiet ]; then q=1; shift; fi\n\
+             say() { [ -n \"$q\" ] || echo \"$1\"; }\n\
+             case \"$1 $2\" in\n\
+             'is-active running.service') exit 0 ;;\n\
+             'is-active '*) exit 3 ;;\n\
+             'is-enabled enabled.service') say enabled ;;\n\
+             'is-enabled static.service') say static ;;\n\
+             'is-enabled running.service') say static ;;\n\
+             'is-enabled disabled.service') say disabled; exit 1 ;;\n\
+             'restart '*) echo \"$*\" >> \"${0%/*}/calls\" ;;\n\
+             *) exit 1 ;;\n\
+             esac\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        for tools in [Tools::Debian, Tools::Systemctl] {
+            let _ = std::fs::remove_file(dir.join("calls"));
+            let script = format!(
+                "{}bgapp_restart running.service enabled.service static.service disabled.service\n",
+                unit_functions(tools)
+            );
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&script)
+                // Only the fake systemctl: no deb-systemd-invoke.
+                .env("PATH", &dir)
+                .output()
+                .expect("sh runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let calls = std::fs::read_to_string(dir.join("calls")).unwrap_or_default();
+            assert_eq!(calls, "restart running.service\nrestart enabled.service\n");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
