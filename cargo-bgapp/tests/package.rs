@@ -1369,6 +1369,35 @@ fn an_upgrade_replaces_units_of_the_old_names() {
     );
 }
 
+/// The maintainer scripts keep the checksums of the unit files a running
+/// systemd loaded, and skip `daemon-reload` while the files are the same.
+/// An install in a chroot (no systemd) that changes the files makes them
+/// go: else a later install of the files they describe would skip the
+/// reload while systemd, booted since, runs the chroot's units.
+#[test]
+fn an_offline_install_forgets_what_systemd_loaded() {
+    if !have("dpkg") {
+        return;
+    }
+    let Some(root) = ScratchRoot::new() else {
+        return;
+    };
+    let out = tempdir();
+    // Units of names that never changed: nothing else reloads.
+    let bundles = package(&built("hello"), out.path(), &["--format", "deb"]);
+    root.put(&bundles[0], "/root/hello.deb");
+    let state = "/var/lib/bgapp/hello.units";
+    root.run(&format!(
+        "mkdir -p /var/lib/bgapp && echo 'of another version' > {state}"
+    ));
+    root.run("dpkg -i /root/hello.deb");
+    assert!(!root.exists(state), "the checksums of other files are gone");
+    assert!(
+        !root.exists("/run/systemd/system"),
+        "no systemd: nothing was reloaded, nothing is kept"
+    );
+}
+
 /// Unpacks the `.deb` of the `oddpaths` fixture.
 fn odd_root() -> tempfile::TempDir {
     let out = tempdir();

@@ -130,7 +130,7 @@ bgapp_restart() {
     if have deb-systemd-invoke; then deb-systemd-invoke restart "$@"
     else
         for unit in "$@"; do
-            if systemctl --quiet is-active "$unit" || [ "$(systemctl is-enabled "$unit" 2>/dev/null)" = enabled ]; then systemctl restart "$unit"; fi
+            case "$(systemctl is-active "$unit" 2>/dev/null) $(systemctl is-enabled "$unit" 2>/dev/null)" in active\ *|*\ enabled*) systemctl restart "$unit" ;; esac
         done
     fi
 }
@@ -161,12 +161,13 @@ bgapp_start_enabled() {
         if systemctl --quiet is-enabled "$unit"; then systemctl start "$unit"; fi
     done
 }
-# Restarts those of the services that run or are enabled (`is-enabled`
-# exits 0 for a static unit too: a timer's or a socket's service, which
-# must not start here).
+# Restarts those of the services that run or are enabled (`enabled` or
+# `enabled-runtime`, as the .deb's invoker counts them: `is-enabled` exits
+# 0 for a static unit too, a timer's or a socket's service, which must not
+# start here).
 bgapp_restart() {
     for unit in "$@"; do
-        if systemctl --quiet is-active "$unit" || [ "$(systemctl is-enabled "$unit" 2>/dev/null)" = enabled ]; then systemctl restart "$unit"; fi
+        case "$(systemctl is-active "$unit" 2>/dev/null) $(systemctl is-enabled "$unit" 2>/dev/null)" in active\ *|*\ enabled*) systemctl restart "$unit" ;; esac
     done
 }
 
@@ -300,8 +301,8 @@ impl ScriptPlan<'_> {
         format!("/var/lib/bgapp/{}.units", self.stem)
     }
 
-    /// `daemon-reload` (units were removed or renamed), forgetting what
-    /// the last reload loaded.
+    /// `daemon-reload` (units were removed), forgetting what the last
+    /// reload loaded.
     fn reload(&self, s: &mut String, indent: &str) {
         let _ = writeln!(
             s,
@@ -310,24 +311,27 @@ impl ScriptPlan<'_> {
         );
     }
 
-    /// `daemon-reload` unless the package's unit files are those systemd
-    /// loaded at the last reload here (their checksums, kept after it): a
-    /// reload runs every generator and reads every unit file of the system
-    /// again, a tenth of a second of CPU on a PC and more on a small
-    /// device, and an upgrade mostly changes the binary alone. Sets
-    /// `units_changed=no` when they are the same.
+    /// `daemon-reload` unless systemd loaded the package's unit files as
+    /// they are at a reload made here and has not reloaded since: a reload
+    /// runs every generator and reads every unit file of the system again,
+    /// a tenth of a second of CPU on a PC and more on a small device, and
+    /// an upgrade mostly changes the binary alone. Kept after the reload:
+    /// the checksums of the files, and which reload it was (systemd makes
+    /// `/run/systemd/generator` anew at each: its inode and change time).
+    /// Any other reload since (another package's, a version whose scripts
+    /// know nothing of this, a boot) or files changed since, offline too,
+    /// make the next install reload.
     fn reload_if_changed(&self, s: &mut String, indent: &str) {
         let _ = writeln!(
             s,
             "\
-{indent}units=$(cd /usr/lib/systemd/system && sha256sum {units} 2>/dev/null || true)
-{indent}units_changed=yes
-{indent}if [ -n \"$units\" ] && [ \"$units\" = \"$(cat {state} 2>/dev/null)\" ]; then
-{indent}    units_changed=no
-{indent}elif {RUNNING} && have systemctl; then
+{indent}units=$(cd /usr/lib/systemd/system 2>/dev/null && sha256sum -- {units} 2>/dev/null || true)
+{indent}loaded=$(stat -c '%i %z' /run/systemd/generator 2>/dev/null || true)
+{indent}if [ -z \"$units\" ] || [ -z \"$loaded\" ] || [ \"$units $loaded\" != \"$(cat {state} 2>/dev/null)\" ]; then
 {indent}    rm -f {state}
-{indent}    if systemctl daemon-reload; then
-{indent}        mkdir -p /var/lib/bgapp && printf '%s\\n' \"$units\" > {state}
+{indent}    if {RUNNING} && have systemctl && systemctl daemon-reload; then
+{indent}        loaded=$(stat -c '%i %z' /run/systemd/generator 2>/dev/null || true)
+{indent}        {{ mkdir -p /var/lib/bgapp && printf '%s %s\\n' \"$units\" \"$loaded\" > {state}; }} || true
 {indent}    fi
 {indent}fi",
             units = self.units.join(" "),
@@ -338,12 +342,10 @@ impl ScriptPlan<'_> {
     fn restart(&self, s: &mut String) {
         // Running services pick up the new binary; enabled units that are
         // not running are started, as on install.
-        // The links deb-systemd-helper records follow the units' files:
-        // the same files, the same links.
         if !self.enable.is_empty() {
             let _ = writeln!(
                 s,
-                "        if [ \"$units_changed\" = yes ]; then\n            bgapp_update_state {} >/dev/null 2>&1 || true\n        fi",
+                "        bgapp_update_state {} >/dev/null 2>&1 || true",
                 self.enable.join(" ")
             );
         }
@@ -381,7 +383,7 @@ impl ScriptPlan<'_> {
         let _ = writeln!(
             s,
             "    # Units named before they followed the package's dashes: replaced by\n    \
-             # the new names, enabled if the old ones were."
+             # the new names, enabled if the old ones were.\n    old_files=no"
         );
         let _ = writeln!(
             s,
@@ -400,10 +402,18 @@ impl ScriptPlan<'_> {
         }
         if tools == Tools::Systemctl {
             for unit in &self.old_units {
-                let _ = writeln!(s, "    rm -f /usr/lib/systemd/system/{unit}");
+                let _ = writeln!(
+                    s,
+                    "    if [ -e /usr/lib/systemd/system/{unit} ]; then\n        rm -f /usr/lib/systemd/system/{unit}\n        old_files=yes\n    fi"
+                );
             }
         }
-        self.reload(s, "    ");
+        // What systemd loaded of the new names stays true: only the old
+        // names go.
+        let _ = writeln!(
+            s,
+            "    if {{ [ \"$renamed\" = yes ] || [ \"$old_files\" = yes ]; }} && {RUNNING} && have systemctl; then\n        systemctl daemon-reload || true\n    fi"
+        );
     }
 
     fn stop_and_disable(&self, s: &mut String, indent: &str) {
@@ -683,8 +693,9 @@ mod tests {
              q=; if [ \"$1\" = --quiet ]; then q=1; shift; fi\n\
              say() { [ -n \"$q\" ] || echo \"$1\"; }\n\
              case \"$1 $2\" in\n\
-             'is-active running.service') exit 0 ;;\n\
-             'is-active '*) exit 3 ;;\n\
+             'is-active running.service') say active ;;\n\
+             'is-active '*) say inactive; exit 3 ;;\n\
+             'is-enabled runtime.service') say enabled-runtime ;;\n\
              'is-enabled enabled.service') say enabled ;;\n\
              'is-enabled static.service') say static ;;\n\
              'is-enabled running.service') say static ;;\n\
@@ -699,7 +710,7 @@ mod tests {
         for tools in [Tools::Debian, Tools::Systemctl] {
             let _ = std::fs::remove_file(dir.join("calls"));
             let script = format!(
-                "{}bgapp_restart running.service enabled.service static.service disabled.service\n",
+                "{}bgapp_restart running.service enabled.service static.service disabled.service runtime.service\n",
                 unit_functions(tools)
             );
             let out = std::process::Command::new("/bin/sh")
@@ -715,7 +726,10 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
             let calls = std::fs::read_to_string(dir.join("calls")).unwrap_or_default();
-            assert_eq!(calls, "restart running.service\nrestart enabled.service\n");
+            assert_eq!(
+                calls,
+                "restart running.service\nrestart enabled.service\nrestart runtime.service\n"
+            );
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -772,10 +786,12 @@ mod tests {
         assert!(s.contains("bgapp_start_enabled hello-up.timer ||"), "{s}");
         // A reload only when the unit files changed since the last one.
         assert!(
-            s.contains("sha256sum hello-up.timer hello.service hello-up.service"),
+            s.contains("sha256sum -- hello-up.timer hello.service hello-up.service"),
             "{s}"
         );
         assert!(s.contains("> '/var/lib/bgapp/hello.units'"), "{s}");
+        // And which reload loaded them.
+        assert!(s.contains("stat -c '%i %z' /run/systemd/generator"), "{s}");
         assert!(s.contains("systemd-sysusers /usr/lib/sysusers.d/hello.conf"));
         assert!(s.contains("[ -d /run/systemd/system ]"));
         let s = plan().postrm();
@@ -832,6 +848,17 @@ mod tests {
         assert!(
             !s.contains("rm -f /usr/lib/systemd/system/"),
             "dpkg removes them"
+        );
+        // The old names' reload only when they were there, and what the
+        // last reload loaded of the new names stays true.
+        assert!(
+            s.contains("if { [ \"$renamed\" = yes ] || [ \"$old_files\" = yes ]; } &&"),
+            "{s}"
+        );
+        assert_eq!(
+            s.matches("rm -f '/var/lib/bgapp/hello.units'").count(),
+            1,
+            "only where the files differ: {s}"
         );
         let s = p.install_sh(&[]);
         assert!(

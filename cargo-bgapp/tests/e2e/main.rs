@@ -349,6 +349,33 @@ fn deb_remove_reinstall_upgrade_and_purge() {
     sys.wait_for_log(unit, "run 5 of `e2e-hello`", 1, 10 * SECOND);
     assert_eq!(reloads(), before + 1, "the same units need no reload");
 
+    // A downgrade to a version whose scripts know nothing of the kept
+    // checksums (built before them: they reload every time), then the
+    // upgrade again: the upgrade reloads, though its files are those the
+    // checksums describe, for systemd loaded the old version's since.
+    let old_scripts = "set -e
+        rm -rf /root/old && dpkg-deb -R /var/lib/bgapp-e2e/OLD /root/old
+        printf '#!/bin/sh\nset -e\nsystemctl daemon-reload\ndeb-systemd-invoke restart e2e-hello.service\n' > /root/old/DEBIAN/postinst
+        printf '#!/bin/sh\nset -e\ncase \"$1\" in remove|purge) systemctl daemon-reload ;; esac\n' > /root/old/DEBIAN/postrm
+        dpkg-deb -b /root/old /root/old.deb >/dev/null
+        dpkg -i /root/old.deb >/dev/null";
+    let old = sys.put(&apps.hello.deb);
+    let name = old.rsplit('/').next().unwrap();
+    sys.run(&old_scripts.replace("OLD", name));
+    wait_active(&sys, unit);
+    assert!(
+        !sys.prop(unit, "Description")
+            .starts_with(apps::HELLO_V2_DESCRIPTION),
+        "the downgrade runs its own unit"
+    );
+    install(&sys, &apps.hello_v2.deb);
+    wait_active(&sys, unit);
+    assert!(
+        sys.prop(unit, "Description")
+            .starts_with(apps::HELLO_V2_DESCRIPTION),
+        "the upgrade after it was reloaded"
+    );
+
     sys.run("dpkg -P e2e-hello >/dev/null");
     assert_eq!(sys.prop(unit, "LoadState"), "not-found");
     assert!(
