@@ -32,6 +32,9 @@ struct Apps {
     images: PathBuf,
     /// What `package` said for the `web` app, configured in `Cargo.toml`.
     web_stderr: String,
+    /// `package --format oci` of `noargs`: the hello template (`args =
+    /// "none"`) given packaging `args`; whether it succeeded, and stderr.
+    noargs: (bool, String),
 }
 
 fn apps() -> &'static Apps {
@@ -72,6 +75,7 @@ fn scaffold() -> Apps {
         // The http template (axum, `ready = "explicit"`); not named `http`
         // like the crate axum depends on.
         ("web", "http", vec!["port=127.0.0.1:8080"]),
+        ("noargs", "hello", vec![]),
     ] {
         let mut cmd = cargo_bgapp(&workspace);
         cmd.args(["new", name, "--template", template, "--vcs", "none", "-q"]);
@@ -106,11 +110,47 @@ fn scaffold() -> Apps {
             web_stderr = text(&out.stderr);
         }
     }
+    // A task that takes no arguments given some: refused, before
+    // anything is written (in the image they would be in `Cmd`, and every
+    // start a usage error).
+    let manifest = workspace.join("noargs/Cargo.toml");
+    let mut text_ = std::fs::read_to_string(&manifest).expect("read noargs' manifest");
+    text_.push_str("\n[package.metadata.bgapp.tasks.noargs]\nargs = [\"--verbose\"]\n");
+    std::fs::write(&manifest, text_).expect("write noargs' manifest");
+    let out = cargo_bgapp(&workspace)
+        .args(["package", "-p", "noargs", "--format", "oci", "--out-dir"])
+        .arg(&images)
+        .output()
+        .expect("cargo-bgapp runs");
+    let noargs = (out.status.success(), text(&out.stderr));
     Apps {
         workspace,
         images,
         web_stderr,
+        noargs,
     }
+}
+
+/// `args = "none"` in the attribute and `args` in `Cargo.toml`: the image
+/// is refused with the units' and the workloads' error, and nothing of it
+/// is written.
+#[test]
+fn an_image_refuses_args_for_a_task_that_takes_none() {
+    let (ok, stderr) = &apps().noargs;
+    assert!(!ok, "packaged:\n{stderr}");
+    assert!(
+        stderr.contains(
+            "error: task `noargs` takes no arguments (`args = \"none\"` in its attribute)"
+        ),
+        "{stderr}"
+    );
+    let written: Vec<_> = std::fs::read_dir(&apps().images)
+        .expect("read the images folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("noargs"))
+        .collect();
+    assert!(written.is_empty(), "written: {written:?}");
 }
 
 fn archive(app: &str) -> PathBuf {
