@@ -543,6 +543,11 @@ fn watcher_task_processes_dropped_files() {
     let service = "e2e-watcher.service";
     let mut sys = disk.boot();
     sys.watch("e2e-watcher*");
+    // Once in CI the second file started nothing for 45 s, until the
+    // failing test's first `systemctl` call: PID 1's debug lines (the path
+    // unit's transitions) and the spool folder say why if it comes back.
+    sys.diagnose("ls -la /var/spool/e2e-watcher");
+    sys.run("systemd-analyze log-level debug");
     install(&sys, &apps.watcher.deb);
     assert_eq!(sys.prop("e2e-watcher.path", "ActiveState"), "active");
 

@@ -160,6 +160,7 @@ impl Disk {
             unshare,
             pid: 0,
             watched: Vec::new(),
+            diagnostics: Vec::new(),
         };
         system.pid = system.wait_for_pid1();
         system.wait_until_running();
@@ -178,6 +179,8 @@ pub struct System {
     pid: u32,
     /// Units whose journal a failing test prints.
     watched: Vec<String>,
+    /// Scripts whose output a failing test prints before anything else.
+    diagnostics: Vec<String>,
 }
 
 impl System {
@@ -188,6 +191,13 @@ impl System {
     /// Prints the journal of these units (glob patterns) if the test fails.
     pub fn watch(&mut self, unit_pattern: &str) {
         self.watched.push(unit_pattern.to_string());
+    }
+
+    /// Prints the output of this script first if the test fails (before
+    /// any `systemctl` call, which wakes PID 1, has run).
+    #[allow(dead_code)] // not every suite's
+    pub fn diagnose(&mut self, script: &str) {
+        self.diagnostics.push(script.to_string());
     }
 
     /// A path on the system's disk, as written by the system.
@@ -460,6 +470,22 @@ impl System {
 impl Drop for System {
     fn drop(&mut self) {
         if self.pid != 0 && std::thread::panicking() {
+            // The system as the test left it, before any question to PID 1
+            // (a `systemctl` call wakes it): the test's own diagnostics and
+            // the end of the whole journal, less the test's own syncs; then
+            // the jobs PID 1 has queued.
+            let scripts = self.diagnostics.iter().map(String::as_str).chain([
+                "journalctl -b --no-pager -o short-monotonic | grep -v 'client request to sync' | tail -60",
+                "systemctl list-jobs --no-pager",
+            ]);
+            for script in scripts {
+                let out = self.sh(script);
+                eprintln!(
+                    "---- {script} ----\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
             for unit in &self.watched {
                 let out = self.sh(&format!(
                     "systemctl status --no-pager -l '{unit}'; journalctl -b --no-pager -o short-monotonic -u '{unit}' | tail -150"
